@@ -1,0 +1,88 @@
+//! NamespaceLifecycle: nothing is created in a namespace that does not exist or is being
+//! deleted, and the namespaces the system needs cannot be deleted.
+
+use super::{Attributes, Operation, Validator};
+use crate::errors::{ApiError, GroupResource, Result};
+use crate::storage::{Error as StorageError, ReadAt, Storage};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Namespaces that may never be deleted.
+const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
+
+pub struct NamespaceLifecycle {
+    /// The namespaces storage (watch cache), and its key prefix.
+    namespaces: Arc<dyn Storage>,
+    prefix: String,
+}
+
+impl NamespaceLifecycle {
+    pub fn new(namespaces: Arc<dyn Storage>, prefix: String) -> Self {
+        Self { namespaces, prefix }
+    }
+
+    async fn phase(&self, name: &str) -> Result<Option<String>> {
+        let key = format!("{}{name}", self.prefix);
+        // The cache first; a namespace created a moment ago may only be in etcd yet.
+        let found = match self.namespaces.get(&key, ReadAt::NotOlderThan(0)).await {
+            Ok(o) => Some(o),
+            Err(StorageError::NotFound { .. }) => {
+                match self.namespaces.get(&key, ReadAt::Latest).await {
+                    Ok(o) => Some(o),
+                    Err(StorageError::NotFound { .. }) => None,
+                    Err(e) => return Err(ApiError::internal(e)),
+                }
+            }
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        let Some(obj) = found else { return Ok(None) };
+        let value = obj.value().map_err(ApiError::internal)?;
+        let terminating = value.pointer("/status/phase").and_then(|p| p.as_str())
+            == Some("Terminating")
+            || apimachinery::meta::deletion_timestamp(&value).is_some();
+        Ok(Some(if terminating {
+            "Terminating".into()
+        } else {
+            "Active".into()
+        }))
+    }
+}
+
+#[async_trait]
+impl Validator for NamespaceLifecycle {
+    async fn validate(&self, attrs: &Attributes<'_>) -> Result<()> {
+        if attrs.info.resource == "namespaces" && attrs.info.group.is_empty() {
+            if attrs.operation == Operation::Delete && IMMORTAL.contains(&attrs.name) {
+                return Err(ApiError::forbidden(
+                    &GroupResource::new("", "namespaces"),
+                    attrs.name,
+                    "this namespace may not be deleted",
+                ));
+            }
+            return Ok(());
+        }
+        if !attrs.info.namespaced
+            || attrs.namespace.is_empty()
+            || attrs.operation != Operation::Create
+        {
+            return Ok(());
+        }
+        match self.phase(attrs.namespace).await?.as_deref() {
+            None => Err(ApiError::not_found(
+                &GroupResource::new("", "namespaces"),
+                attrs.namespace,
+            )),
+            // Upstream lets the pieces of a deletion (events, token reviews) through; creating new
+            // content is refused.
+            Some("Terminating") if attrs.info.resource != "events" => Err(ApiError::forbidden(
+                &attrs.info.group_resource(),
+                attrs.name,
+                &format!(
+                    "unable to create new content in namespace {} because it is being terminated",
+                    attrs.namespace
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Timestamps in the forms the API uses.
+
+use chrono::{SecondsFormat, Utc};
+
+/// Now, as a `metav1.Time` (RFC 3339, second precision, `Z`).
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Now plus `seconds`, as a `metav1.Time`.
+pub fn now_plus(seconds: i64) -> String {
+    (Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Now, as a `metav1.MicroTime`.
+pub fn now_micro() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}

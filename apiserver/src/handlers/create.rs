@@ -1,0 +1,34 @@
+//! POST: create an object.
+
+use super::body::{self, decode_object, duplicate_fields};
+use super::negotiate::{BodyFormat, body_format, negotiate};
+use super::params::{dry_run, field_manager, field_validation};
+use super::{Scope, response};
+use crate::errors::Result;
+use axum::response::Response;
+use bytes::Bytes;
+use http::StatusCode;
+
+pub async fn create(scope: &Scope, bytes: Bytes) -> Result<Response> {
+    let output = negotiate(&scope.headers, &scope.params, false)?;
+    let dry = dry_run(&scope.params, "CreateOptions")?;
+    let manager = field_manager(&scope.params, "CreateOptions")?;
+    let validation = field_validation(&scope.params)?;
+    let format = body_format(&scope.headers, false)?;
+    let value = body::parse(&bytes, format)?;
+    let dups = if format == BodyFormat::Json {
+        duplicate_fields(&bytes)
+    } else {
+        Vec::new()
+    };
+    let mut warnings = Vec::new();
+    let obj = decode_object(&scope.endpoint, value, &dups, validation, &mut warnings)?;
+    let obj = scope.to_storage(obj)?;
+    let ctx = scope.op_context(dry, manager);
+    let written = scope.endpoint.store.create(&ctx, obj).await?;
+    warnings.extend(written.warnings);
+    let obj = scope.to_served(written.object)?;
+    let mut resp = response::object(StatusCode::CREATED, &scope.endpoint, &obj, &output);
+    response::add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}

@@ -1,0 +1,180 @@
+//! Handlers: one per verb (and per special subresource). They speak HTTP and query parameters
+//! and know nothing about particular kinds; the endpoint's strategy and store do the rest.
+
+mod binding;
+pub mod body;
+mod create;
+mod delete;
+mod get;
+mod list;
+pub mod negotiate;
+pub mod params;
+mod patch;
+pub mod request_info;
+pub mod response;
+mod scale;
+mod update;
+mod watch;
+
+use crate::authn::user::UserInfo;
+use crate::errors::{ApiError, Result};
+use crate::registry::catalog::Endpoint;
+use crate::registry::managed_fields::manager_from_user_agent;
+use crate::registry::store::OpContext;
+use crate::server::State;
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderMap, Method, Request};
+use params::Params;
+use request_info::{RequestInfo, Verb};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Everything a verb handler needs about one request.
+pub struct Scope {
+    pub state: Arc<State>,
+    pub info: RequestInfo,
+    pub endpoint: Arc<Endpoint>,
+    pub params: Params,
+    pub headers: HeaderMap,
+    pub user: UserInfo,
+}
+
+impl Scope {
+    /// The store's context for a write.
+    pub fn op_context(&self, dry_run: bool, field_manager: Option<String>) -> OpContext {
+        let manager = field_manager.unwrap_or_else(|| {
+            manager_from_user_agent(
+                self.headers
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default(),
+            )
+        });
+        OpContext {
+            namespace: self.info.namespace.clone(),
+            user: self.user.clone(),
+            dry_run,
+            field_manager: manager,
+            api_version: self.endpoint.info.group_version(),
+            admission: self.state.admission.clone(),
+        }
+    }
+
+    /// A stored object in the served version.
+    pub fn to_served(&self, obj: Value) -> Result<Value> {
+        match &self.endpoint.conversion {
+            Some(c) => c.to_served(obj).map_err(ApiError::internal),
+            None => Ok(obj),
+        }
+    }
+
+    /// A served-version object in the storage version.
+    pub fn to_storage(&self, obj: Value) -> Result<Value> {
+        match &self.endpoint.conversion {
+            Some(c) => c.to_storage(obj).map_err(ApiError::bad_request),
+            None => Ok(obj),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+}
+
+/// Serves a request under `/api/v1/...` or `/apis/<group>/<version>/...`. `None` when the
+/// path is not a resource path.
+pub async fn serve(
+    state: Arc<State>,
+    req: Request<Body>,
+    user: UserInfo,
+) -> Option<(Response, RequestInfo)> {
+    let params = Params::parse(req.uri().query());
+    let info = request_info::parse(req.method(), req.uri().path(), params.is_watch())?;
+    let method = req.method().clone();
+    let (parts, body) = req.into_parts();
+    let resp = match route(&state, &info, &method) {
+        Ok(endpoint) => {
+            let scope = Scope {
+                state,
+                info: info.clone(),
+                endpoint,
+                params,
+                headers: parts.headers,
+                user,
+            };
+            match dispatch(&scope, body).await {
+                Ok(r) => r,
+                Err(e) => response::error(&e),
+            }
+        }
+        Err(e) => response::error(&e),
+    };
+    Some((resp, info))
+}
+
+/// Finds the endpoint and checks the request fits it (scope, subresource, verb).
+fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpoint>> {
+    let endpoint = state
+        .catalog
+        .endpoint(&info.group, &info.version, &info.resource)
+        .cloned()
+        .ok_or_else(ApiError::not_found_path)?;
+    let e = &endpoint.info;
+    let named = !info.name.is_empty();
+    if e.namespaced && info.namespace.is_empty() && named {
+        return Err(ApiError::not_found_path());
+    }
+    if e.namespaced && info.namespace.is_empty() && !matches!(info.verb, Verb::List | Verb::Watch) {
+        return Err(ApiError::not_found_path());
+    }
+    if !e.namespaced && !info.namespace.is_empty() {
+        return Err(ApiError::not_found_path());
+    }
+    let verb = info.verb.as_str();
+    if info.subresource.is_empty() {
+        if !e.supports(verb) {
+            return Err(ApiError::method_not_supported(&e.group_resource(), verb));
+        }
+    } else {
+        let Some(sub) = e.subresources.iter().find(|s| s.name == info.subresource) else {
+            return Err(ApiError::not_found_path());
+        };
+        if !sub.verbs.contains(&verb) {
+            let _ = method;
+            return Err(ApiError::method_not_supported(&e.group_resource(), verb));
+        }
+    }
+    Ok(endpoint)
+}
+
+async fn dispatch(scope: &Scope, body: Body) -> Result<Response> {
+    let sub = scope.info.subresource.as_str();
+    match (scope.info.verb, sub) {
+        (Verb::Get, "" | "status") => get::get(scope).await,
+        (Verb::List, "") => list::list(scope).await,
+        (Verb::Watch, "") => watch::watch(scope).await,
+        (Verb::Create, "") => create::create(scope, body::read(body).await?).await,
+        (Verb::Create, "binding") => binding::bind(scope, body::read(body).await?).await,
+        (Verb::Update, "" | "status" | "finalize") => {
+            update::update(scope, body::read(body).await?).await
+        }
+        (Verb::Patch, "" | "status") => patch::patch(scope, body::read(body).await?).await,
+        (Verb::Get | Verb::Update | Verb::Patch, "scale") => {
+            scale::scale(scope, body::read(body).await?).await
+        }
+        (Verb::Delete, "") => delete::delete(scope, body::read(body).await?).await,
+        (Verb::DeleteCollection, "") => {
+            delete::delete_collection(scope, body::read(body).await?).await
+        }
+        (verb, _) => Err(ApiError::method_not_supported(
+            &scope.endpoint.info.group_resource(),
+            verb.as_str(),
+        )),
+    }
+}
+
+/// The subresource of a write, as the store takes it.
+pub fn subresource(scope: &Scope) -> Option<&str> {
+    Some(scope.info.subresource.as_str()).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,27 @@
+//! kube-apiserver: the Kubernetes REST and watch API, stored in etcd.
+//!
+//! Layers, outermost first: [`server`] (HTTPS, authentication, routing, health, discovery),
+//! [`handlers`] (one per verb), [`registry`] (the generic store and a strategy per kind), and
+//! [`storage`] (etcd and the watch cache in front of it).
+
+pub mod admission;
+pub mod authn;
+pub mod clock;
+pub mod discovery;
+pub mod errors;
+pub mod handlers;
+pub mod metrics;
+pub mod options;
+pub mod registry;
+pub mod server;
+pub mod storage;
+
+pub use options::Options;
+
+/// Runs kube-apiserver with `opts` until `shutdown` resolves.
+pub async fn run(
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), server::Error> {
+    server::run(opts, shutdown).await
+}

@@ -1,0 +1,188 @@
+//! kube-apiserver's command-line flags. The common upstream flags are accepted under their
+//! upstream names; flags ferrokube does not implement yet are accepted with a warning naming
+//! them, so an upstream manifest still starts.
+
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    /// etcd servers to connect to, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_servers: Vec<String>,
+    /// The prefix of every key in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// CA bundle to verify etcd's serving certificate.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate for etcd.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Client key for etcd.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// How often etcd history is compacted (Go duration, e.g. 5m0s); 0 disables compaction.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub etcd_compaction_interval: std::time::Duration,
+    /// The HTTPS port.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
+    /// The address advertised to the cluster (the `kubernetes` Service's endpoint).
+    #[arg(long)]
+    pub advertise_address: Option<std::net::IpAddr>,
+    /// Serving certificate (PEM).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA that signs client certificates; enables x509 client authentication.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// A CSV file of static bearer tokens: token,user,uid,"group1,group2".
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// The range ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.0.0.0/24")]
+    pub service_cluster_ip_range: String,
+    /// The range NodePorts are allocated from.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// Authorization modes, comma separated; until RBAC lands every authenticated user is
+    /// allowed everything whatever this says.
+    #[arg(long, value_delimiter = ',', default_value = "AlwaysAllow")]
+    pub authorization_mode: Vec<String>,
+    /// Admission plugins to enable besides the defaults.
+    #[arg(long, value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+    /// Admission plugins to disable.
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
+    /// The minimum timeout of long-running requests (watches), in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub min_request_timeout: u64,
+}
+
+/// Flags ferrokube recognises; anything else upstream accepts is dropped with a warning.
+const KNOWN: &[&str] = &[
+    "etcd-servers",
+    "etcd-prefix",
+    "etcd-cafile",
+    "etcd-certfile",
+    "etcd-keyfile",
+    "etcd-compaction-interval",
+    "secure-port",
+    "bind-address",
+    "advertise-address",
+    "tls-cert-file",
+    "tls-private-key-file",
+    "client-ca-file",
+    "token-auth-file",
+    "service-cluster-ip-range",
+    "service-node-port-range",
+    "authorization-mode",
+    "enable-admission-plugins",
+    "disable-admission-plugins",
+    "min-request-timeout",
+    "help",
+];
+
+/// Splits `args` into those clap should parse and the names of unimplemented flags.
+/// Unknown `--flag value` pairs drop the value too (kube-apiserver takes no positionals).
+pub fn split_unknown(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let Some(flag) = arg.strip_prefix("--") else {
+            known.push(arg.clone());
+            i += 1;
+            continue;
+        };
+        let name = flag.split('=').next().unwrap_or_default();
+        if KNOWN.contains(&name) {
+            known.push(arg.clone());
+        } else {
+            unknown.push(name.to_string());
+            if !flag.contains('=') && args.get(i + 1).is_some_and(|n| !n.starts_with('-')) {
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    (known, unknown)
+}
+
+/// Parses Go-style durations: `5m`, `1h30m`, `90s`, `0`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
+        };
+    }
+    if !num.is_empty() {
+        return Err(format!("invalid duration {s:?}: missing unit"));
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_unknown_flags() {
+        let args: Vec<String> = [
+            "--secure-port=6443",
+            "--audit-log-path",
+            "/x",
+            "--v=2",
+            "--etcd-servers",
+            "http://a",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (known, unknown) = split_unknown(&args);
+        assert_eq!(
+            known,
+            vec!["--secure-port=6443", "--etcd-servers", "http://a"]
+        );
+        assert_eq!(unknown, vec!["audit-log-path", "v"]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("5m0s").unwrap().as_secs(), 300);
+        assert_eq!(parse_duration("0").unwrap().as_secs(), 0);
+        assert!(parse_duration("5").is_err());
+    }
+}

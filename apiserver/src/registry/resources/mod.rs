@@ -1,0 +1,81 @@
+//! Every built-in resource, group by group. Each group's module lists its resources in one
+//! table; each resource's strategy lives in its own file.
+
+pub mod core;
+
+use super::Resource;
+
+/// All built-in resources of every served group and version.
+pub fn all() -> Vec<Resource> {
+    let mut out = Vec::new();
+    out.extend(core::resources());
+    out
+}
+
+use super::catalog::Catalog;
+use crate::options::Options;
+
+/// Service address allocation settings, from `--service-cluster-ip-range` and
+/// `--service-node-port-range`.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub cluster_ip_range: ipnet::IpNet,
+    pub node_port_range: std::ops::RangeInclusive<u16>,
+}
+
+impl ServiceConfig {
+    pub fn from_options(opts: &Options) -> Result<Self, String> {
+        let cluster_ip_range: ipnet::IpNet = opts
+            .service_cluster_ip_range
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .map_err(|e| {
+                format!(
+                    "--service-cluster-ip-range {:?}: {e}",
+                    opts.service_cluster_ip_range
+                )
+            })?;
+        let (lo, hi) = opts
+            .service_node_port_range
+            .split_once('-')
+            .ok_or_else(|| {
+                format!(
+                    "--service-node-port-range {:?}: expected FROM-TO",
+                    opts.service_node_port_range
+                )
+            })?;
+        let parse = |s: &str| {
+            s.trim().parse::<u16>().map_err(|e| {
+                format!(
+                    "--service-node-port-range {:?}: {e}",
+                    opts.service_node_port_range
+                )
+            })
+        };
+        let (lo, hi) = (parse(lo)?, parse(hi)?);
+        if lo > hi {
+            return Err(format!(
+                "--service-node-port-range {:?}: empty range",
+                opts.service_node_port_range
+            ));
+        }
+        Ok(Self {
+            cluster_ip_range,
+            node_port_range: lo..=hi,
+        })
+    }
+
+    /// The first usable address of the range: the `kubernetes` Service's ClusterIP.
+    pub fn first_ip(&self) -> std::net::IpAddr {
+        self.cluster_ip_range
+            .hosts()
+            .next()
+            .unwrap_or(self.cluster_ip_range.addr())
+    }
+}
+
+/// Installs the write hooks of kinds that allocate from shared pools.
+pub fn install_hooks(_catalog: &mut Catalog, _config: &ServiceConfig) {}

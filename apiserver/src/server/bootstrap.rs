@@ -1,0 +1,225 @@
+//! Objects every cluster has, created on start when missing: the system namespaces, the
+//! system PriorityClasses, and the `default/kubernetes` Service with its Endpoints and
+//! EndpointSlice pointing at this apiserver.
+
+use super::State;
+use crate::admission;
+use crate::authn::user::UserInfo;
+use crate::errors::{ApiError, Result};
+use crate::registry::resources::ServiceConfig;
+use crate::registry::store::OpContext;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+
+fn context(namespace: &str) -> OpContext {
+    OpContext {
+        namespace: namespace.to_string(),
+        user: UserInfo::system_apiserver(),
+        dry_run: false,
+        field_manager: "kube-apiserver".to_string(),
+        api_version: String::new(),
+        // Bootstrap runs before admission applies: the namespaces may not exist yet.
+        admission: admission::Chain::default(),
+    }
+}
+
+/// Decodes `obj` as the endpoint would a request body and prepares it for the store.
+fn prepare(
+    state: &State,
+    group: &str,
+    version: &str,
+    resource: &str,
+    obj: Value,
+) -> Result<Option<(std::sync::Arc<crate::registry::catalog::Endpoint>, Value)>> {
+    let Some(endpoint) = state.catalog.endpoint(group, version, resource).cloned() else {
+        return Ok(None);
+    };
+    let decoded = endpoint.strategy.decode(obj).map_err(ApiError::internal)?;
+    let mut value = decoded.value;
+    endpoint.strategy.default(&mut value);
+    Ok(Some((endpoint, value)))
+}
+
+/// Creates the object unless it exists.
+async fn ensure(
+    state: &State,
+    group: &str,
+    version: &str,
+    resource: &str,
+    obj: Value,
+) -> Result<()> {
+    let namespace = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let Some((endpoint, value)) = prepare(state, group, version, resource, obj)? else {
+        return Ok(());
+    };
+    let mut ctx = context(&namespace);
+    ctx.api_version = endpoint.info.group_version();
+    match endpoint.store.create(&ctx, value).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.reason == "AlreadyExists" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the object, or replaces what differs in it (the endpoints follow the apiserver's
+/// address).
+async fn reconcile(
+    state: &State,
+    group: &str,
+    version: &str,
+    resource: &str,
+    obj: Value,
+) -> Result<()> {
+    let namespace = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let Some((endpoint, value)) = prepare(state, group, version, resource, obj)? else {
+        return Ok(());
+    };
+    let mut ctx = context(&namespace);
+    ctx.api_version = endpoint.info.group_version();
+    endpoint
+        .store
+        .update(&ctx, &name, None, true, |old| {
+            let mut new = value.clone();
+            if let Some(old) = old {
+                // Keep the stored metadata (labels others added); take our content.
+                let mut merged = old.clone();
+                if let (Value::Object(m), Value::Object(n)) = (&mut merged, &mut new) {
+                    for (k, v) in n.iter() {
+                        if k != "metadata" {
+                            m.insert(k.clone(), v.clone());
+                        }
+                    }
+                    if let Some(labels) = n.get("metadata").and_then(|md| md.get("labels")) {
+                        m["metadata"]["labels"] = labels.clone();
+                    }
+                }
+                new = merged;
+            }
+            Ok(new)
+        })
+        .await
+        .map(|_| ())
+}
+
+pub async fn run(
+    state: &State,
+    services: &ServiceConfig,
+    advertise: IpAddr,
+    port: u16,
+) -> Result<()> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        ensure(
+            state,
+            "",
+            "v1",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
+    }
+    for (name, value, description) in [
+        (
+            "system-node-critical",
+            2_000_001_000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ] {
+        ensure(
+            state,
+            "scheduling.k8s.io",
+            "v1",
+            "priorityclasses",
+            json!({
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": {"name": name},
+                "value": value,
+                "description": description,
+                "preemptionPolicy": "PreemptLowerPriority",
+            }),
+        )
+        .await?;
+    }
+    let cluster_ip = services.first_ip().to_string();
+    ensure(
+        state,
+        "",
+        "v1",
+        "services",
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": cluster_ip,
+                "clusterIPs": [cluster_ip],
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+                "sessionAffinity": "None",
+            },
+        }),
+    )
+    .await?;
+    reconcile(
+        state,
+        "",
+        "v1",
+        "endpoints",
+        json!({
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
+            },
+            "subsets": [{
+                "addresses": [{"ip": advertise.to_string()}],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+            }],
+        }),
+    )
+    .await?;
+    reconcile(
+        state,
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "kubernetes"},
+            },
+            "addressType": if advertise.is_ipv4() { "IPv4" } else { "IPv6" },
+            "endpoints": [{"addresses": [advertise.to_string()], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! The server: connects to etcd, builds the catalog and its watch caches, bootstraps the
+//! system objects, and serves HTTPS until shut down.
+//!
+//! Timeline: connect to etcd (retrying until it answers) → build stores and load the caches →
+//! bootstrap (default namespaces, the `kubernetes` Service, system PriorityClasses) → listen.
+//! `/readyz` is ok from the first accepted connection on.
+
+pub mod bootstrap;
+mod health;
+pub mod tls;
+
+use crate::admission::{self, NamespaceLifecycle};
+use crate::authn::{Authenticator, Peer, token_file};
+use crate::discovery::{Discovery, wants_aggregated};
+use crate::errors::ApiError;
+use crate::handlers::{self, response};
+use crate::metrics::{METRICS, Metrics, RequestLabels};
+use crate::options::Options;
+use crate::registry::catalog::Catalog;
+use crate::registry::resources;
+use crate::storage::cacher::Hub;
+use crate::storage::compactor;
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The Kubernetes version this server speaks.
+pub const KUBE_MAJOR: &str = "1";
+pub const KUBE_MINOR: &str = "33";
+pub const GIT_VERSION: &str = concat!("v1.33.0+ferrokube-", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("connecting to etcd at {servers}: {source}")]
+    Etcd {
+        servers: String,
+        #[source]
+        source: etcd_client::Error,
+    },
+    #[error("loading the watch cache from etcd: {0}")]
+    Cache(#[source] crate::storage::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
+    #[error(transparent)]
+    Tokens(#[from] token_file::Error),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid flag: {0}")]
+    Flag(String),
+    #[error("bootstrapping system objects: {0}")]
+    Bootstrap(ApiError),
+    #[error("generating a self-signed serving certificate: {0}")]
+    SelfSigned(String),
+}
+
+/// What every request can reach.
+pub struct State {
+    pub catalog: Arc<Catalog>,
+    pub hub: Arc<Hub>,
+    pub admission: admission::Chain,
+    pub authn: Authenticator,
+    pub discovery: Discovery,
+    pub metrics: Arc<Metrics>,
+    pub etcd: etcd_client::Client,
+    pub min_request_timeout: Duration,
+    pub version: Value,
+    shutting_down: AtomicBool,
+}
+
+impl State {
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+async fn connect_etcd(opts: &Options) -> Result<etcd_client::Client, Error> {
+    let mut connect = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_keep_alive(Duration::from_secs(30), Duration::from_secs(10));
+    if opts.etcd_cafile.is_some() || opts.etcd_certfile.is_some() {
+        let mut tls = etcd_client::TlsOptions::new();
+        if let Some(ca) = &opts.etcd_cafile {
+            let pem = std::fs::read(ca).map_err(|source| tls::Error::Read {
+                path: ca.display().to_string(),
+                source,
+            })?;
+            tls = tls.ca_certificate(etcd_client::Certificate::from_pem(pem));
+        }
+        if let (Some(cert), Some(key)) = (&opts.etcd_certfile, &opts.etcd_keyfile) {
+            let c = std::fs::read(cert).map_err(|source| tls::Error::Read {
+                path: cert.display().to_string(),
+                source,
+            })?;
+            let k = std::fs::read(key).map_err(|source| tls::Error::Read {
+                path: key.display().to_string(),
+                source,
+            })?;
+            tls = tls.identity(etcd_client::Identity::from_pem(c, k));
+        }
+        connect = connect.with_tls(tls);
+    }
+    let servers = opts.etcd_servers.join(",");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = async {
+            let mut client =
+                etcd_client::Client::connect(opts.etcd_servers.clone(), Some(connect.clone()))
+                    .await?;
+            client.status().await?;
+            Ok::<_, etcd_client::Error>(client)
+        };
+        match attempt.await {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() < deadline => {
+                tracing::info!(%servers, error = %e, "Waiting for etcd.");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(source) => return Err(Error::Etcd { servers, source }),
+        }
+    }
+}
+
+fn version_info() -> Value {
+    json!({
+        "major": KUBE_MAJOR,
+        "minor": KUBE_MINOR,
+        "emulationMajor": KUBE_MAJOR,
+        "emulationMinor": KUBE_MINOR,
+        "minCompatibilityMajor": KUBE_MAJOR,
+        "minCompatibilityMinor": "32",
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }),
+    })
+}
+
+/// A serving certificate for a server started without one: self-signed, in memory, as
+/// upstream generates one when no `--tls-cert-file` is given.
+fn self_signed(
+    dir: &std::path::Path,
+    advertise: std::net::IpAddr,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), Error> {
+    let err = |e: &dyn std::fmt::Display| Error::SelfSigned(e.to_string());
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| err(&e))?;
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress(advertise));
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([
+            127, 0, 0, 1,
+        ])));
+    let key = rcgen::KeyPair::generate().map_err(|e| err(&e))?;
+    let cert = params.self_signed(&key).map_err(|e| err(&e))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+    let (c, k) = (dir.join("apiserver.crt"), dir.join("apiserver.key"));
+    std::fs::write(&c, cert.pem()).map_err(|e| err(&e))?;
+    std::fs::write(&k, key.serialize_pem()).map_err(|e| err(&e))?;
+    Ok((c, k))
+}
+
+/// Runs the apiserver until `shutdown` resolves.
+pub async fn run(
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let client = connect_etcd(&opts).await?;
+    let hub = Hub::new(client.clone(), &opts.etcd_prefix);
+    let mut catalog = Catalog::build(resources::all(), &client, &hub, &opts.etcd_prefix);
+    let service_config = resources::ServiceConfig::from_options(&opts).map_err(Error::Flag)?;
+    resources::install_hooks(&mut catalog, &service_config);
+    let catalog = Arc::new(catalog);
+    hub.start().await.map_err(Error::Cache)?;
+    let mut validators: Vec<Arc<dyn admission::Validator>> = Vec::new();
+    if let Some(ns) = catalog.store("namespaces") {
+        validators.push(Arc::new(NamespaceLifecycle::new(
+            ns.storage.clone(),
+            ns.prefix.clone(),
+        )));
+    }
+    let tokens = match &opts.token_auth_file {
+        Some(path) => token_file::load(path)?,
+        None => Default::default(),
+    };
+    let advertise = opts.advertise_address.unwrap_or_else(|| {
+        if opts.bind_address.is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            opts.bind_address
+        }
+    });
+    let mut discovery = Discovery::build(&catalog);
+    discovery.api_versions["serverAddressByClientCIDRs"] = json!([{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("{advertise}:{}", opts.secure_port)}]);
+    let state = Arc::new(State {
+        catalog: catalog.clone(),
+        hub: hub.clone(),
+        admission: admission::Chain::new(validators),
+        authn: Authenticator::new(tokens),
+        discovery,
+        metrics: METRICS.clone(),
+        etcd: client.clone(),
+        min_request_timeout: Duration::from_secs(opts.min_request_timeout),
+        version: version_info(),
+        shutting_down: AtomicBool::new(false),
+    });
+    if !opts.etcd_compaction_interval.is_zero() {
+        tokio::spawn(compactor::run(
+            client.clone(),
+            hub.clone(),
+            opts.etcd_compaction_interval,
+        ));
+    }
+    bootstrap::run(&state, &service_config, advertise, opts.secure_port)
+        .await
+        .map_err(Error::Bootstrap)?;
+    let (cert, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => self_signed(
+            &std::env::temp_dir().join(format!("ferrokube-apiserver-{}", std::process::id())),
+            advertise,
+        )?,
+    };
+    let config = tls::server_config(&cert, &key, opts.client_ca_file.as_deref())?;
+    let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })?;
+    tracing::info!(%addr, took = ?started.elapsed(), "Serving the Kubernetes API.");
+    serve(listener, Arc::new(config), state, shutdown).await;
+    Ok(())
+}
+
+/// Accepts connections until `shutdown`, then lets in-flight requests finish (watches are cut).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    state: Arc<State>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut shutdown => break,
+            conn = listener.accept() => match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Accepting a connection failed.");
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(t)) => t,
+                    _ => return,
+                };
+            let peer = Arc::new(tls::peer_of(tls.get_ref().1));
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let state = state.clone();
+                let peer = peer.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(state, peer, req.map(Body::new)).await)
+                }
+            });
+            let conn =
+                builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        });
+    }
+    state.shutting_down.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+fn json_response(status: StatusCode, value: &Value, content_type: &str) -> Response {
+    response::typed(
+        status,
+        content_type,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
+}
+
+/// Routes one request: public endpoints, authentication, discovery, then resources.
+pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
+    let start = Instant::now();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
+    if let Some(r) = health::serve(&state, &path, query.as_deref()).await {
+        return r;
+    }
+    if path == "/version" || path == "/version/" {
+        return json_response(StatusCode::OK, &state.version, "application/json");
+    }
+    let Some(user) = state.authn.authenticate(req.headers(), &peer) else {
+        return response::error(&ApiError::unauthorized());
+    };
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let trimmed = path.trim_end_matches('/');
+    let discovery = &state.discovery;
+    match trimmed {
+        "/metrics" => {
+            let mut r = Response::new(Body::from(state.metrics.render()));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return r;
+        }
+        "/api" | "/apis" => {
+            let core = trimmed == "/api";
+            if let Some(v) = wants_aggregated(&accept) {
+                let ct = format!(
+                    "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
+                );
+                let mut r = json_response(StatusCode::OK, &discovery.aggregated(core, v), &ct);
+                r.headers_mut()
+                    .insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+                return r;
+            }
+            let doc = if core {
+                &discovery.api_versions
+            } else {
+                &discovery.group_list
+            };
+            return json_response(StatusCode::OK, doc, "application/json");
+        }
+        _ => {}
+    }
+    let rel = trimmed.trim_start_matches('/');
+    if let Some(list) = discovery.resource_lists.get(rel) {
+        return json_response(StatusCode::OK, list, "application/json");
+    }
+    if let Some(group) = rel
+        .strip_prefix("apis/")
+        .and_then(|g| discovery.groups.get(g))
+    {
+        return json_response(StatusCode::OK, group, "application/json");
+    }
+    match handlers::serve(state.clone(), req, user).await {
+        Some((resp, info)) => {
+            let scope = if !info.namespace.is_empty() {
+                "namespace"
+            } else if info.name.is_empty() {
+                "cluster"
+            } else {
+                "resource"
+            };
+            let verb = match info.verb {
+                handlers::request_info::Verb::Watch => "WATCH".to_string(),
+                v => v.as_str().to_ascii_uppercase(),
+            };
+            state.metrics.observe_request(
+                &RequestLabels {
+                    verb: &verb,
+                    group: &info.group,
+                    version: &info.version,
+                    resource: &info.resource,
+                    subresource: &info.subresource,
+                    scope,
+                },
+                resp.status().as_u16(),
+                start.elapsed(),
+            );
+            resp
+        }
+        None => response::error(&ApiError::not_found_path()),
+    }
+}

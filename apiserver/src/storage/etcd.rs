@@ -1,0 +1,410 @@
+//! [`Storage`] on etcd: one [`EtcdStorage`] per resource. Values are the object's JSON without
+//! `metadata.resourceVersion`, which is filled from the key's mod revision on every read.
+
+use super::{
+    Attrs, AttrsFn, Error, EventType, ListPage, ListRequest, Object, ReadAt, Result, Storage,
+    WatchEvent, WatchFrom, WatchItem, WatchRequest, WatchStream, continue_token,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use etcd_client::{
+    Client, Compare, CompareOp, EventType as EtcdEventType, GetOptions, KeyValue, Txn, TxnOp,
+    TxnOpResponse, WatchOptions,
+};
+use futures::StreamExt;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Storage for one resource on an etcd client shared by all resources.
+#[derive(Clone)]
+pub struct EtcdStorage {
+    client: Client,
+    attrs: AttrsFn,
+}
+
+impl EtcdStorage {
+    pub fn new(client: Client, attrs: AttrsFn) -> Self {
+        Self { client, attrs }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The smallest key greater than every key with this prefix.
+pub fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The JSON written to etcd: the object without its resourceVersion.
+pub fn encode_for_storage(obj: &Value) -> Result<Vec<u8>> {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+        meta.remove("selfLink");
+    }
+    serde_json::to_vec(&obj).map_err(|e| Error::Internal(format!("encoding object: {e}")))
+}
+
+/// Decodes a stored value and sets its resourceVersion; also returns the parsed value.
+pub fn decode_stored(key: &str, raw: &[u8], rv: i64) -> Result<(Object, Value)> {
+    let mut value: Value = serde_json::from_slice(raw).map_err(|e| Error::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })?;
+    let object = with_rv(key, &mut value, rv)?;
+    Ok((object, value))
+}
+
+/// Sets `metadata.resourceVersion` on `value` and serializes it.
+pub fn with_rv(key: &str, value: &mut Value, rv: i64) -> Result<Object> {
+    apimachinery::meta::set(
+        value,
+        "resourceVersion",
+        Some(Value::String(rv.to_string())),
+    );
+    let json =
+        serde_json::to_vec(value).map_err(|e| Error::Internal(format!("encoding object: {e}")))?;
+    Ok(Object {
+        key: Arc::from(key),
+        rv,
+        json: Bytes::from(json),
+    })
+}
+
+fn kv_key(kv: &KeyValue) -> String {
+    String::from_utf8_lossy(kv.key()).into_owned()
+}
+
+fn revision_of<T>(header: Option<&etcd_client::ResponseHeader>, _: &T) -> i64 {
+    header.map(|h| h.revision()).unwrap_or_default()
+}
+
+/// Reads an object's state out of the "else" branch of a failed compare-and-swap.
+fn failed_txn_state(responses: Vec<TxnOpResponse>) -> Option<KeyValue> {
+    responses.into_iter().find_map(|r| match r {
+        TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().next(),
+        _ => None,
+    })
+}
+
+impl EtcdStorage {
+    fn attrs_of(&self, value: &Value) -> Attrs {
+        (self.attrs)(value)
+    }
+
+    async fn list_from_etcd(&self, req: &ListRequest) -> Result<ListPage> {
+        let mut kv = self.client.kv_client();
+        let (mut revision, mut start) = match &req.continue_from {
+            Some(t) => (t.rv, format!("{}{}", req.prefix, t.start).into_bytes()),
+            None => match req.read {
+                ReadAt::Exact(rv) => (rv, req.prefix.clone().into_bytes()),
+                ReadAt::Latest | ReadAt::NotOlderThan(_) => (0, req.prefix.clone().into_bytes()),
+            },
+        };
+        let end = prefix_end(&req.prefix);
+        let limit = req.limit.filter(|l| *l > 0);
+        let filtered = !req.predicate.is_everything();
+        // Without a selector one etcd page is the answer; with one, fetch until enough items
+        // matched, growing the page as upstream does.
+        let mut page_size = limit.map(|l| if filtered { l.max(64) } else { l });
+        let mut items = Vec::new();
+        let mut remaining = None;
+        let mut next_start: Option<String> = None;
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone());
+            if let Some(n) = page_size {
+                opts = opts.with_limit(n);
+            }
+            if revision > 0 {
+                opts = opts.with_revision(revision);
+            }
+            let resp = match kv.get(start.clone(), Some(opts)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = Error::from(e);
+                    if matches!(err, Error::TooOldResourceVersion { .. }) {
+                        return Err(if req.continue_from.is_some() {
+                            Error::ContinueExpired
+                        } else {
+                            Error::TooOldResourceVersion {
+                                requested: revision,
+                                oldest: 0,
+                            }
+                        });
+                    }
+                    return Err(err);
+                }
+            };
+            if revision == 0 {
+                revision = revision_of(resp.header(), &resp);
+            }
+            let kvs = resp.kvs();
+            let mut consumed = 0;
+            let mut full = false;
+            for kv in kvs {
+                consumed += 1;
+                let key = kv_key(kv);
+                let (object, value) = decode_stored(&key, kv.value(), kv.mod_revision())?;
+                if filtered && !req.predicate.matches(&self.attrs_of(&value)) {
+                    continue;
+                }
+                items.push(object);
+                if limit.is_some_and(|l| items.len() as i64 >= l) {
+                    full = true;
+                    break;
+                }
+            }
+            let more_in_etcd = resp.more() || consumed < kvs.len();
+            if full {
+                if more_in_etcd {
+                    let last = items.last().map(|o| o.key.to_string()).unwrap_or_default();
+                    next_start = Some(format!("{}\u{0}", &last[req.prefix.len()..]));
+                    if !filtered {
+                        remaining = Some(resp.count() - kvs.len() as i64);
+                    }
+                }
+                break;
+            }
+            if !resp.more() {
+                break;
+            }
+            let Some(last) = kvs.last() else { break };
+            start = last.key().to_vec();
+            start.push(0);
+            page_size = page_size.map(|n| (n * 2).min(10_000));
+        }
+        Ok(ListPage {
+            items,
+            rv: revision,
+            continue_token: next_start.map(|s| continue_token::encode(revision, &s)),
+            remaining,
+        })
+    }
+}
+
+#[async_trait]
+impl Storage for EtcdStorage {
+    async fn create(&self, key: &str, obj: &Value) -> Result<Object> {
+        let data = encode_for_storage(obj)?;
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, data, None)]);
+        let resp = self.client.kv_client().txn(txn).await?;
+        if !resp.succeeded() {
+            return Err(Error::AlreadyExists {
+                key: key.to_string(),
+            });
+        }
+        let rv = revision_of(resp.header(), &resp);
+        with_rv(key, &mut obj.clone(), rv)
+    }
+
+    async fn get(&self, key: &str, read: ReadAt) -> Result<Object> {
+        let opts = match read {
+            ReadAt::Exact(rv) => Some(GetOptions::new().with_revision(rv)),
+            _ => None,
+        };
+        let resp = self.client.kv_client().get(key, opts).await?;
+        let kv = resp.kvs().first().ok_or_else(|| Error::NotFound {
+            key: key.to_string(),
+        })?;
+        Ok(decode_stored(key, kv.value(), kv.mod_revision())?.0)
+    }
+
+    async fn update(&self, key: &str, expected_rv: i64, obj: &Value) -> Result<Object> {
+        let data = encode_for_storage(obj)?;
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, expected_rv)])
+            .and_then([TxnOp::put(key, data, None)])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.client.kv_client().txn(txn).await?;
+        if !resp.succeeded() {
+            return Err(match failed_txn_state(resp.op_responses()) {
+                Some(_) => Error::Conflict {
+                    key: key.to_string(),
+                },
+                None => Error::NotFound {
+                    key: key.to_string(),
+                },
+            });
+        }
+        let rv = revision_of(resp.header(), &resp);
+        with_rv(key, &mut obj.clone(), rv)
+    }
+
+    async fn delete(&self, key: &str, expected_rv: i64) -> Result<Object> {
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, expected_rv)])
+            .and_then([TxnOp::delete(
+                key,
+                Some(etcd_client::DeleteOptions::new().with_prev_key()),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.client.kv_client().txn(txn).await?;
+        let rv = revision_of(resp.header(), &resp);
+        let responses = resp.op_responses();
+        if !resp.succeeded() {
+            return Err(match failed_txn_state(responses) {
+                Some(_) => Error::Conflict {
+                    key: key.to_string(),
+                },
+                None => Error::NotFound {
+                    key: key.to_string(),
+                },
+            });
+        }
+        let prev = responses.into_iter().find_map(|r| match r {
+            TxnOpResponse::Delete(mut d) => d.take_prev_kvs().into_iter().next(),
+            _ => None,
+        });
+        let prev = prev.ok_or_else(|| Error::NotFound {
+            key: key.to_string(),
+        })?;
+        Ok(decode_stored(key, prev.value(), rv)?.0)
+    }
+
+    async fn list(&self, req: &ListRequest) -> Result<ListPage> {
+        self.list_from_etcd(req).await
+    }
+
+    async fn watch(&self, req: &WatchRequest) -> Result<WatchStream> {
+        // The uncached watch: list the state when asked for it, then follow etcd from there.
+        let mut initial = Vec::new();
+        let start_after = match req.from {
+            WatchFrom::After(rv) => rv,
+            WatchFrom::Latest | WatchFrom::Any => {
+                let page = self
+                    .list_from_etcd(&ListRequest {
+                        prefix: req.prefix.clone(),
+                        read: ReadAt::Latest,
+                        limit: None,
+                        continue_from: None,
+                        predicate: req.predicate.clone(),
+                    })
+                    .await?;
+                initial = page.items;
+                page.rv
+            }
+        };
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_prev_key()
+            .with_start_revision(start_after + 1);
+        let mut stream = self
+            .client
+            .watch_client()
+            .watch(req.prefix.clone(), Some(opts))
+            .await?;
+        let predicate = req.predicate.clone();
+        let attrs = self.attrs.clone();
+        let send_end = req.send_initial_events == Some(true) && req.allow_bookmarks;
+        let initial_items = initial
+            .into_iter()
+            .map(|o| {
+                Ok(WatchItem::Event(Arc::new(WatchEvent::new(
+                    EventType::Added,
+                    o,
+                ))))
+            })
+            .chain(send_end.then_some(Ok(WatchItem::InitialEventsEnd(start_after))));
+        let changes = async_stream_from(move |tx| async move {
+            loop {
+                let msg = match stream.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(Error::from(e))).await;
+                        return;
+                    }
+                };
+                if msg.canceled() {
+                    let compacted = msg.compact_revision();
+                    let _ = tx
+                        .send(Err(Error::TooOldResourceVersion {
+                            requested: start_after,
+                            oldest: compacted,
+                        }))
+                        .await;
+                    return;
+                }
+                for ev in msg.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    let key = kv_key(kv);
+                    let item = match ev.event_type() {
+                        EtcdEventType::Put => {
+                            let Ok((obj, value)) =
+                                decode_stored(&key, kv.value(), kv.mod_revision())
+                            else {
+                                continue;
+                            };
+                            let now = predicate.matches(&attrs(&value));
+                            let before = ev.prev_kv().and_then(|p| {
+                                serde_json::from_slice::<Value>(p.value())
+                                    .ok()
+                                    .map(|v| predicate.matches(&attrs(&v)))
+                            });
+                            match (before == Some(true), now) {
+                                (false, true) => WatchItem::Event(Arc::new(WatchEvent::new(
+                                    EventType::Added,
+                                    obj,
+                                ))),
+                                (true, true) => WatchItem::Event(Arc::new(WatchEvent::new(
+                                    EventType::Modified,
+                                    obj,
+                                ))),
+                                (true, false) => WatchItem::Event(Arc::new(WatchEvent::new(
+                                    EventType::Deleted,
+                                    obj,
+                                ))),
+                                (false, false) => continue,
+                            }
+                        }
+                        EtcdEventType::Delete => {
+                            let Some(prev) = ev.prev_kv() else { continue };
+                            let Ok((obj, value)) =
+                                decode_stored(&key, prev.value(), kv.mod_revision())
+                            else {
+                                continue;
+                            };
+                            if !predicate.matches(&attrs(&value)) {
+                                continue;
+                            }
+                            WatchItem::Event(Arc::new(WatchEvent::new(EventType::Deleted, obj)))
+                        }
+                    };
+                    if tx.send(Ok(item)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(futures::stream::iter(initial_items).chain(changes).boxed())
+    }
+
+    async fn current_revision(&self) -> Result<i64> {
+        let resp = self.client.kv_client().get("compact_rev_key", None).await?;
+        Ok(revision_of(resp.header(), &resp))
+    }
+}
+
+/// A stream fed by a spawned task through a bounded channel; the task stops when the stream is
+/// dropped (its sends fail).
+pub fn async_stream_from<T, F, Fut>(f: F) -> futures::stream::BoxStream<'static, T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(f(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+}

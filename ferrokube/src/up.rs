@@ -1,0 +1,208 @@
+//! `ferrokube up`: a whole cluster in one process. Starts etcd (unless `--etcd-servers` names
+//! one), the apiserver with a PKI from the state directory, writes `admin.kubeconfig` once the
+//! apiserver is ready, and runs until Ctrl-C or SIGTERM, then stops everything in order.
+
+use crate::etcd_process::EtcdProcess;
+use crate::kubeconfig;
+use crate::pki::Pki;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Where etcd data, the PKI and kubeconfigs live [default: /var/lib/ferrokube as root,
+    /// ~/.local/share/ferrokube otherwise].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// The apiserver's HTTPS port.
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// Use these etcd servers instead of starting one (comma separated; plain http or https
+    /// with the apiserver-etcd-client certificate of the state directory's PKI).
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Option<Vec<String>>,
+    /// The address the apiserver listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// The range ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.0.0.0/24")]
+    pub service_cluster_ip_range: String,
+}
+
+fn default_state_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/ferrokube");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/ferrokube")
+}
+
+/// The addresses of this host other nodes may reach the apiserver at.
+fn host_addresses() -> Vec<IpAddr> {
+    // Connecting a UDP socket sends nothing; it reveals the address of the default route.
+    let mut out = Vec::new();
+    if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0")
+        && s.connect("10.255.255.255:1").is_ok()
+        && let Ok(a) = s.local_addr()
+        && !a.ip().is_unspecified()
+    {
+        out.push(a.ip());
+    }
+    out
+}
+
+async fn wait_ready(port: u16, pki: &Pki, deadline: Instant) -> Result<()> {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&pki.ca.cert)?)?;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let url = format!("https://127.0.0.1:{port}/readyz");
+    loop {
+        if let Ok(r) = client.get(&url).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the apiserver did not become ready at {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn prepare_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {}", dir.display()))
+}
+
+pub async fn run(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+    prepare_dir(&dir)?;
+    let service_ip = args
+        .service_cluster_ip_range
+        .split('/')
+        .next()
+        .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+        .map(|ip| IpAddr::from(std::net::Ipv4Addr::from(u32::from(ip) + 1)))
+        .context("--service-cluster-ip-range must be an IPv4 CIDR")?;
+    let mut ips = host_addresses();
+    ips.push(service_ip);
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .into_iter()
+        .collect::<Vec<_>>();
+    let pki = Pki::ensure(&dir.join("pki"), &ips, &hostname)?;
+    let (etcd, etcd_servers) = match &args.etcd_servers {
+        Some(servers) => (None, servers.clone()),
+        None => {
+            let e = EtcdProcess::start(&dir, &pki).await?;
+            let url = e.client_url.clone();
+            (Some(e), vec![url])
+        }
+    };
+    let tls_etcd = etcd_servers.iter().any(|s| s.starts_with("https://"));
+    let opts = apiserver::Options {
+        etcd_servers,
+        etcd_prefix: "/registry".to_string(),
+        etcd_cafile: tls_etcd.then(|| pki.ca.cert.clone()),
+        etcd_certfile: tls_etcd.then(|| pki.apiserver_etcd_client.cert.clone()),
+        etcd_keyfile: tls_etcd.then(|| pki.apiserver_etcd_client.key.clone()),
+        etcd_compaction_interval: Duration::from_secs(300),
+        secure_port: args.port,
+        bind_address: args.bind_address,
+        advertise_address: ips.first().copied().filter(|ip| *ip != service_ip),
+        tls_cert_file: Some(pki.apiserver.cert.clone()),
+        tls_private_key_file: Some(pki.apiserver.key.clone()),
+        client_ca_file: Some(pki.ca.cert.clone()),
+        token_auth_file: None,
+        service_cluster_ip_range: args.service_cluster_ip_range.clone(),
+        service_node_port_range: "30000-32767".to_string(),
+        authorization_mode: vec!["AlwaysAllow".to_string()],
+        enable_admission_plugins: Vec::new(),
+        disable_admission_plugins: Vec::new(),
+        min_request_timeout: 1800,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut apiserver = tokio::spawn(apiserver::run(opts, async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = tokio::select! {
+        r = wait_ready(args.port, &pki, Instant::now() + Duration::from_secs(60)) => r,
+        r = &mut apiserver => Err(match r {
+            Ok(Ok(())) => anyhow::anyhow!("the apiserver stopped before it was ready"),
+            Ok(Err(e)) => anyhow::Error::new(e).context("the apiserver failed to start"),
+            Err(e) => anyhow::Error::new(e).context("the apiserver task failed"),
+        }),
+    };
+    if let Err(e) = ready {
+        if let Some(etcd) = etcd {
+            let _ = etcd.stop().await;
+        }
+        return Err(e);
+    }
+    let server = format!("https://127.0.0.1:{}", args.port);
+    let admin = dir.join("admin.kubeconfig");
+    kubeconfig::write(
+        &admin,
+        &server,
+        &pki.ca.cert,
+        &pki.admin.cert,
+        &pki.admin.key,
+        "admin",
+    )?;
+    let cm_config = dir.join("controller-manager.kubeconfig");
+    kubeconfig::write(
+        &cm_config,
+        &server,
+        &pki.ca.cert,
+        &pki.controller_manager.cert,
+        &pki.controller_manager.key,
+        "system:kube-controller-manager",
+    )?;
+    let controllers = tokio::spawn(controllers::run_in_process(cm_config.clone()));
+    println!(
+        "ferrokube is up ({:.1}s). To use it:\n",
+        started.elapsed().as_secs_f64()
+    );
+    println!("  export KUBECONFIG={}", admin.display());
+    println!("  kubectl get namespaces\n");
+    println!("Press Ctrl-C to stop.");
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        r = &mut apiserver => {
+            tracing::error!(result = ?r.map(|r| r.map_err(|e| e.to_string())), "The apiserver stopped.");
+        }
+    }
+    println!("Stopping.");
+    controllers.abort();
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), apiserver).await;
+    if let Some(etcd) = etcd {
+        etcd.stop().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ferrokube needs to build and test, when missing.
+# Idempotent; run as root (CI) or with sudo available.
+set -euo pipefail
+
+packages=(etcd-server etcd-client protobuf-compiler)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The Debian package may start a system etcd on 2379; tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+fi
+export PROTOC="${PROTOC:-$(command -v protoc)}"

@@ -77,5 +77,12 @@ impl ServiceConfig {
     }
 }
 
-/// Installs the write hooks of kinds that allocate from shared pools.
-pub fn install_hooks(_catalog: &mut Catalog, _config: &ServiceConfig) {}
+/// Installs the write hooks of kinds that allocate from shared pools (Service ClusterIPs and
+/// NodePorts). `client` and `prefix` reach etcd for allocation state that is not an object.
+pub fn install_hooks(
+    _catalog: &Catalog,
+    _config: &ServiceConfig,
+    _client: &etcd_client::Client,
+    _prefix: &str,
+) {
+}

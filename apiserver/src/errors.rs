@@ -224,6 +224,11 @@ impl ApiError {
         }
     }
 
+    /// 405 for a method the path does not route at all (PUT or PATCH of a collection).
+    pub fn method_not_allowed() -> Self {
+        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    }
+
     pub fn not_acceptable(accepted: &[&str]) -> Self {
         Self::new(
             406,

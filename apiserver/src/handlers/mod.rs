@@ -131,6 +131,9 @@ fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpo
     if !e.namespaced && !info.namespace.is_empty() {
         return Err(ApiError::not_found_path());
     }
+    if !named && matches!(info.verb, Verb::Update | Verb::Patch) {
+        return Err(ApiError::method_not_allowed());
+    }
     let verb = info.verb.as_str();
     if info.subresource.is_empty() {
         if !e.supports(verb) {

@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod errors;
 pub mod handlers;
 pub mod metrics;
+pub mod openapi;
 pub mod options;
 pub mod registry;
 pub mod server;

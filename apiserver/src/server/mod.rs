@@ -70,6 +70,7 @@ pub struct State {
     pub admission: admission::Chain,
     pub authn: Authenticator,
     pub discovery: Discovery,
+    pub openapi: crate::openapi::OpenApiV3,
     pub metrics: Arc<Metrics>,
     pub etcd: etcd_client::Client,
     pub min_request_timeout: Duration,
@@ -212,6 +213,7 @@ pub async fn run(
         admission: admission::Chain::new(validators),
         authn: Authenticator::new(tokens),
         discovery,
+        openapi: crate::openapi::OpenApiV3::build(&catalog),
         metrics: METRICS.clone(),
         etcd: client.clone(),
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
@@ -354,6 +356,19 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> R
             return json_response(StatusCode::OK, doc, "application/json");
         }
         _ => {}
+    }
+    if trimmed == "/openapi/v3" {
+        return response::typed(StatusCode::OK, "application/json", state.openapi.index.clone());
+    }
+    if let Some(doc) = trimmed.strip_prefix("/openapi/v3/").and_then(|k| state.openapi.documents.get(k)) {
+        let mut r = response::typed(StatusCode::OK, "application/json", doc.json.clone());
+        let pinned = query.as_deref().is_some_and(|q| q.contains(&format!("hash={}", doc.hash)));
+        let cache = if pinned { "public, immutable" } else { "no-cache, private" };
+        r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(cache));
+        if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
+            r.headers_mut().insert(http::header::ETAG, v);
+        }
+        return r;
     }
     let rel = trimmed.trim_start_matches('/');
     if let Some(list) = discovery.resource_lists.get(rel) {

@@ -1,0 +1,194 @@
+//! End-to-end harness: `ferrokube up` in a temporary state directory on a free port, and the
+//! real kubectl binaries (1.32 and 1.33) pointed at it with their own discovery cache.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The directory holding the versioned kubectl binaries (`kubectl.1.32`, `kubectl.1.33`).
+fn kubectl_dir() -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", "dirname \"$(readlink -f \"$(command -v kubectl)\")\""])
+        .output()
+        .expect("sh");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The kubectl binaries to test with: 1.32 and 1.33, both required.
+pub fn kubectls() -> Vec<PathBuf> {
+    let dir = kubectl_dir();
+    ["kubectl.1.32", "kubectl.1.33"]
+        .iter()
+        .map(|k| {
+            let p = dir.join(k);
+            assert!(p.exists(), "{} is missing; the tests need kubectl 1.32 and 1.33", p.display());
+            p
+        })
+        .collect()
+}
+
+/// A running `ferrokube up`, stopped (SIGTERM) when dropped.
+pub struct Cluster {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Cluster {
+    pub fn up() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        Self::up_in(dir)
+    }
+
+    /// Starts on an existing state directory (to test restarts).
+    pub fn up_in(dir: tempfile::TempDir) -> Cluster {
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+            .args(["up", "--state-dir"])
+            .arg(dir.path())
+            .args(["--port", &port.to_string(), "--bind-address", "127.0.0.1"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // The kubeconfig is written once the apiserver is ready; it survives restarts, so
+            // also wait for the new process to print its banner.
+            let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
+            if kubeconfig.exists() && log.contains("ferrokube is up") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "ferrokube up did not become ready:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Cluster { child, dir, port }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("admin.kubeconfig")
+    }
+
+    /// Stops the cluster and hands back its state directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.terminate();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        std::fs::remove_file(dir.path().join("up.log")).ok();
+        dir
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn kubectl<'a>(&'a self, bin: &'a Path) -> Kubectl<'a> {
+        Kubectl { cluster: self, bin, cache: tempfile::tempdir().unwrap() }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// One kubectl binary with its own discovery cache.
+pub struct Kubectl<'a> {
+    cluster: &'a Cluster,
+    bin: &'a Path,
+    cache: tempfile::TempDir,
+}
+
+/// What a kubectl invocation printed.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Kubectl<'_> {
+    pub fn version(&self) -> String {
+        self.bin.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.bin);
+        c.env("KUBECONFIG", self.cluster.kubeconfig())
+            .env("KUBECACHEDIR", self.cache.path())
+            .env_remove("KUBECTL_EXTERNAL_DIFF")
+            .args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, None)
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut c = self.command(args);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+        Run {
+            ok: status.success(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(r.ok, "{} {:?} failed:\n{}{}", self.version(), args, r.stdout, r.stderr);
+        r.stdout
+    }
+
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let r = self.run_stdin(args, Some(stdin));
+        assert!(r.ok, "{} {:?} failed:\n{}{}", self.version(), args, r.stdout, r.stderr);
+        r.stdout
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(!r.ok, "{} {:?} should have failed:\n{}", self.version(), args, r.stdout);
+        r.stderr
+    }
+}
+
+/// Splits a kubectl table into rows of whitespace-separated cells (header included).
+pub fn table(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            // Columns are separated by at least two spaces in kubectl's tab writer; single
+            // spaces occur inside headers such as "NOMINATED NODE".
+            l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
+        })
+        .collect()
+}

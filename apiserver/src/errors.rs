@@ -283,6 +283,17 @@ impl ApiError {
         }
     }
 
+    /// 429 when the in-flight limit is reached.
+    pub fn too_many_requests() -> Self {
+        Self {
+            details: Some(Box::new(Details {
+                retry_after_seconds: Some(1),
+                ..Default::default()
+            })),
+            ..Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+        }
+    }
+
     pub fn service_unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
     }

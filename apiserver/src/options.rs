@@ -65,6 +65,32 @@ pub struct Options {
     /// The minimum timeout of long-running requests (watches), in seconds.
     #[arg(long, default_value_t = 1800)]
     pub min_request_timeout: u64,
+    /// The timeout of every other request (Go duration).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// The most non-mutating requests in flight at once.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+    /// The most mutating requests in flight at once.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+}
+
+impl Default for Options {
+    /// Every flag at its default, as `kube-apiserver` with no arguments.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            options: Options,
+        }
+        use clap::Parser;
+        match Defaults::try_parse_from(["kube-apiserver"]) {
+            Ok(d) => d.options,
+            // Every flag has a default; failing here is a bug in the declarations above.
+            Err(e) => unreachable!("kube-apiserver defaults do not parse: {e}"),
+        }
+    }
 }
 
 /// Flags ferrokube recognises; anything else upstream accepts is dropped with a warning.
@@ -88,6 +114,9 @@ const KNOWN: &[&str] = &[
     "enable-admission-plugins",
     "disable-admission-plugins",
     "min-request-timeout",
+    "request-timeout",
+    "max-requests-inflight",
+    "max-mutating-requests-inflight",
     "help",
 ];
 

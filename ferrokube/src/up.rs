@@ -127,7 +127,6 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let tls_etcd = etcd_servers.iter().any(|s| s.starts_with("https://"));
     let opts = apiserver::Options {
         etcd_servers,
-        etcd_prefix: "/registry".to_string(),
         etcd_cafile: tls_etcd.then(|| pki.ca.cert.clone()),
         etcd_certfile: tls_etcd.then(|| pki.apiserver_etcd_client.cert.clone()),
         etcd_keyfile: tls_etcd.then(|| pki.apiserver_etcd_client.key.clone()),
@@ -138,13 +137,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         tls_cert_file: Some(pki.apiserver.cert.clone()),
         tls_private_key_file: Some(pki.apiserver.key.clone()),
         client_ca_file: Some(pki.ca.cert.clone()),
-        token_auth_file: None,
         service_cluster_ip_range: args.service_cluster_ip_range.clone(),
-        service_node_port_range: "30000-32767".to_string(),
-        authorization_mode: vec!["AlwaysAllow".to_string()],
-        enable_admission_plugins: Vec::new(),
-        disable_admission_plugins: Vec::new(),
-        min_request_timeout: 1800,
+        ..Default::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut apiserver = tokio::spawn(apiserver::run(opts, async move {

@@ -76,6 +76,11 @@ pub struct State {
     pub min_request_timeout: Duration,
     pub version: Value,
     shutting_down: AtomicBool,
+    /// In-flight limits for reads and for writes (`--max-requests-inflight`,
+    /// `--max-mutating-requests-inflight`); long-running requests do not count.
+    inflight_reads: tokio::sync::Semaphore,
+    inflight_writes: tokio::sync::Semaphore,
+    request_timeout: Duration,
 }
 
 impl State {
@@ -219,6 +224,9 @@ pub async fn run(
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
         version: version_info(),
         shutting_down: AtomicBool::new(false),
+        inflight_reads: tokio::sync::Semaphore::new(opts.max_requests_inflight),
+        inflight_writes: tokio::sync::Semaphore::new(opts.max_mutating_requests_inflight),
+        request_timeout: opts.request_timeout,
     });
     if !opts.etcd_compaction_interval.is_zero() {
         tokio::spawn(compactor::run(
@@ -306,8 +314,51 @@ fn json_response(status: StatusCode, value: &Value, content_type: &str) -> Respo
     )
 }
 
-/// Routes one request: public endpoints, authentication, discovery, then resources.
+/// Whether a request streams for long (watches): no timeout, no in-flight slot.
+fn long_running(req: &Request<Body>) -> bool {
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or_default();
+    path.contains("/watch/")
+        || query.split('&').any(|kv| matches!(kv, "watch=1" | "watch=true" | "watch=True" | "watch=t"))
+}
+
+/// The filters every request passes, as upstream's handler chain: in-flight limits (429),
+/// the request timeout (504), and panic recovery (500), around [`route`].
 pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
+    use futures::FutureExt;
+    let long = long_running(&req);
+    let _permit = if long {
+        None
+    } else {
+        let mutating = !matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+        let sem = if mutating { &state.inflight_writes } else { &state.inflight_reads };
+        match sem.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => return response::error(&ApiError::too_many_requests()),
+        }
+    };
+    let routed = std::panic::AssertUnwindSafe(route(state.clone(), peer, req)).catch_unwind();
+    let result = if long {
+        routed.await
+    } else {
+        match tokio::time::timeout(state.request_timeout, routed).await {
+            Ok(r) => r,
+            Err(_) => {
+                return response::error(&ApiError::timeout(
+                    "Timeout: request did not complete within the allotted timeout",
+                    0,
+                ));
+            }
+        }
+    };
+    result.unwrap_or_else(|_| {
+        tracing::error!("A request handler panicked; answered 500.");
+        response::error(&ApiError::internal("the server has encountered an unexpected error"))
+    })
+}
+
+/// Routes one request: public endpoints, authentication, discovery, then resources.
+async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
     let start = Instant::now();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(String::from);

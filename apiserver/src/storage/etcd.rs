@@ -20,11 +20,25 @@ use std::sync::Arc;
 pub struct EtcdStorage {
     client: Client,
     attrs: AttrsFn,
+    /// The resource, for the `type` label of `etcd_request_duration_seconds`.
+    resource: Arc<str>,
 }
 
 impl EtcdStorage {
     pub fn new(client: Client, attrs: AttrsFn) -> Self {
-        Self { client, attrs }
+        Self::for_resource(client, attrs, "")
+    }
+
+    pub fn for_resource(client: Client, attrs: AttrsFn, resource: &str) -> Self {
+        Self {
+            client,
+            attrs,
+            resource: Arc::from(resource),
+        }
+    }
+
+    fn observe(&self, operation: &str, started: std::time::Instant) {
+        crate::metrics::METRICS.observe_etcd(operation, &self.resource, started.elapsed());
     }
 
     pub fn client(&self) -> &Client {
@@ -198,7 +212,9 @@ impl Storage for EtcdStorage {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, data, None)]);
+        let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
+        self.observe("create", started);
         if !resp.succeeded() {
             return Err(Error::AlreadyExists {
                 key: key.to_string(),
@@ -213,7 +229,9 @@ impl Storage for EtcdStorage {
             ReadAt::Exact(rv) => Some(GetOptions::new().with_revision(rv)),
             _ => None,
         };
+        let started = std::time::Instant::now();
         let resp = self.client.kv_client().get(key, opts).await?;
+        self.observe("get", started);
         let kv = resp.kvs().first().ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
@@ -226,7 +244,9 @@ impl Storage for EtcdStorage {
             .when([Compare::mod_revision(key, CompareOp::Equal, expected_rv)])
             .and_then([TxnOp::put(key, data, None)])
             .or_else([TxnOp::get(key, None)]);
+        let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
+        self.observe("update", started);
         if !resp.succeeded() {
             return Err(match failed_txn_state(resp.op_responses()) {
                 Some(_) => Error::Conflict {
@@ -249,7 +269,9 @@ impl Storage for EtcdStorage {
                 Some(etcd_client::DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(key, None)]);
+        let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
+        self.observe("delete", started);
         let rv = revision_of(resp.header(), &resp);
         let responses = resp.op_responses();
         if !resp.succeeded() {
@@ -273,7 +295,10 @@ impl Storage for EtcdStorage {
     }
 
     async fn list(&self, req: &ListRequest) -> Result<ListPage> {
-        self.list_from_etcd(req).await
+        let started = std::time::Instant::now();
+        let page = self.list_from_etcd(req).await;
+        self.observe("list", started);
+        page
     }
 
     async fn watch(&self, req: &WatchRequest) -> Result<WatchStream> {

@@ -92,24 +92,11 @@ impl Server {
         let port = free_port();
         let opts = apiserver::Options {
             etcd_servers: vec![etcd.url.clone()],
-            etcd_prefix: "/registry".into(),
-            etcd_cafile: None,
-            etcd_certfile: None,
-            etcd_keyfile: None,
             etcd_compaction_interval: o.compaction_interval,
             secure_port: port,
             bind_address: "127.0.0.1".parse().unwrap(),
-            advertise_address: None,
-            tls_cert_file: None,
-            tls_private_key_file: None,
-            client_ca_file: None,
             token_auth_file: Some(tokens),
-            service_cluster_ip_range: "10.0.0.0/24".into(),
-            service_node_port_range: "30000-32767".into(),
-            authorization_mode: vec!["AlwaysAllow".into()],
-            enable_admission_plugins: vec![],
-            disable_admission_plugins: vec![],
-            min_request_timeout: 1800,
+            ..Default::default()
         };
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

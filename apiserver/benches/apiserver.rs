@@ -1,0 +1,290 @@
+//! The apiserver benchmark: a fresh etcd and a fresh `ferrokube apiserver` process, then
+//! - raw etcd create transactions of 1 KiB at concurrency 1 and 64 (the physical floor),
+//! - 10,000 ConfigMap creates of 1 KiB at concurrency 1 and 64 through the API, and their
+//!   ratio to raw etcd,
+//! - LIST of 10,000 ConfigMaps from the watch cache (`resourceVersion=0`) and consistent,
+//! - watch delivery latency to 100 concurrent watchers,
+//! - the apiserver's RSS and its time from start to `/readyz`.
+//!
+//! Run with `./hack/bench-apiserver.sh` (builds the release binary first). Prints a markdown
+//! table for docs/benchmarks.md.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const N: usize = 10_000;
+const VALUE: usize = 1024;
+const TOKEN: &str = "bench-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_etcd(dir: &std::path::Path) -> (Proc, String) {
+    let (c, p) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{c}");
+    let peer = format!("http://127.0.0.1:{p}");
+    let child = Command::new("etcd")
+        .arg(format!("--data-dir={}", dir.join("etcd").display()))
+        .arg(format!("--listen-client-urls={url}"))
+        .arg(format!("--advertise-client-urls={url}"))
+        .arg(format!("--listen-peer-urls={peer}"))
+        .arg(format!("--initial-advertise-peer-urls={peer}"))
+        .arg(format!("--initial-cluster=default={peer}"))
+        .arg("--quota-backend-bytes=8589934592")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd on PATH");
+    while std::net::TcpStream::connect(("127.0.0.1", c)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (Proc(child), url)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn raw_etcd(url: &str, concurrency: usize, tag: &str) -> f64 {
+    let client = etcd_client::Client::connect([url], None).await.unwrap();
+    let value = vec![b'x'; VALUE];
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let mut kv = client.kv_client();
+        let next = next.clone();
+        let value = value.clone();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= N {
+                    break;
+                }
+                let key = format!("/raw/{tag}/{i:06}");
+                let txn = etcd_client::Txn::new()
+                    .when([etcd_client::Compare::create_revision(key.clone(), etcd_client::CompareOp::Equal, 0)])
+                    .and_then([etcd_client::TxnOp::put(key, value.clone(), None)]);
+                kv.txn(txn).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    N as f64 / start.elapsed().as_secs_f64()
+}
+
+fn configmap(name: &str) -> Vec<u8> {
+    // 1 KiB of data, like the raw etcd values.
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": {"payload": "x".repeat(VALUE)},
+    }))
+    .unwrap()
+}
+
+async fn api_creates(http: &reqwest::Client, base: &str, ns: &str, concurrency: usize) -> f64 {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/namespaces/{ns}/configmaps");
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= N {
+                    break;
+                }
+                let r = http
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .body(configmap(&format!("cm-{i:06}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 201);
+                let _ = r.bytes().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    N as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn list_latency(http: &reqwest::Client, url: &str, runs: usize) -> (Duration, Duration) {
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = http.get(url).send().await.unwrap();
+        let body = r.bytes().await.unwrap();
+        samples.push(t.elapsed());
+        assert!(body.len() > N * VALUE, "a full list");
+    }
+    samples.sort();
+    (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
+async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Duration) {
+    use futures::StreamExt;
+    const WATCHERS: usize = 100;
+    const EVENTS: usize = 200;
+    let ns = "watched";
+    let url = format!("{base}/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion=0");
+    let sent: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> = Default::default();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Vec<Duration>>(WATCHERS);
+    for _ in 0..WATCHERS {
+        let resp = http.get(&url).send().await.unwrap();
+        let sent = sent.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let mut stream = resp.bytes_stream();
+            let mut buf = Vec::new();
+            let mut lat = Vec::new();
+            while lat.len() < EVENTS {
+                let Some(Ok(chunk)) = stream.next().await else { break };
+                let now = Instant::now();
+                buf.extend_from_slice(&chunk);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+                    let name = v["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    if let Some(t) = sent.lock().unwrap().get(&name) {
+                        lat.push(now - *t);
+                    }
+                }
+            }
+            let _ = done.send(lat).await;
+        });
+    }
+    drop(done_tx);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let create = format!("{base}/api/v1/namespaces/{ns}/configmaps");
+    for i in 0..EVENTS {
+        let name = format!("w-{i:04}");
+        sent.lock().unwrap().insert(name.clone(), Instant::now());
+        let r = http.post(&create).header("Content-Type", "application/json").body(configmap(&name)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut all = Vec::new();
+    while let Some(l) = done_rx.recv().await {
+        all.extend(l);
+    }
+    all.sort();
+    assert_eq!(all.len(), WATCHERS * EVENTS, "every watcher saw every event");
+    (percentile(&all, 0.5), percentile(&all, 0.99))
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn create_namespace(http: &reqwest::Client, base: &str, name: &str) {
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let r = http.post(format!("{base}/api/v1/namespaces")).json(&body).send().await.unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::main]
+async fn main() {
+    let binary = std::env::var("FERROKUBE_BIN").unwrap_or_else(|_| "target/release/ferrokube".into());
+    let dir = tempfile::tempdir().unwrap();
+    let (_etcd, etcd_url) = start_etcd(dir.path());
+
+    let raw1 = raw_etcd(&etcd_url, 1, "c1").await;
+    let raw64 = raw_etcd(&etcd_url, 64, "c64").await;
+
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, format!("{TOKEN},admin,1,system:masters\n")).unwrap();
+    let port = free_port();
+    let base = format!("https://127.0.0.1:{port}");
+    let started = Instant::now();
+    let apiserver = Proc(
+        Command::new(&binary)
+            .args(["apiserver", "--bind-address=127.0.0.1", "--etcd-compaction-interval=0"])
+            .arg(format!("--secure-port={port}"))
+            .arg(format!("--etcd-servers={etcd_url}"))
+            .arg(format!("--token-auth-file={}", tokens.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}")),
+    );
+    let pid = apiserver.0.id();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .default_headers(headers)
+        .pool_max_idle_per_host(128)
+        .build()
+        .unwrap();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let ready = started.elapsed();
+    for ns in ["c1", "c64", "watched"] {
+        create_namespace(&http, &base, ns).await;
+    }
+    let api1 = api_creates(&http, &base, "c1", 1).await;
+    let api64 = api_creates(&http, &base, "c64", 64).await;
+    let (cache_p50, cache_p99) =
+        list_latency(&http, &format!("{base}/api/v1/namespaces/c64/configmaps?resourceVersion=0"), 30).await;
+    let (cons_p50, cons_p99) = list_latency(&http, &format!("{base}/api/v1/namespaces/c64/configmaps"), 30).await;
+    let rss = rss_mib(pid);
+    let (watch_p50, watch_p99) = watch_delivery(&http, &base).await;
+
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    println!("| figure | value | aim |");
+    println!("|---|---|---|");
+    println!("| raw etcd txn creates/s, concurrency 1 | {raw1:.0} | |");
+    println!("| raw etcd txn creates/s, concurrency 64 | {raw64:.0} | |");
+    println!("| API creates/s, concurrency 1 | {api1:.0} ({:.0}% of raw etcd) | |", api1 / raw1 * 100.0);
+    println!("| API creates/s, concurrency 64 | {api64:.0} ({:.0}% of raw etcd) | >= 70% |", api64 / raw64 * 100.0);
+    println!("| LIST 10k from cache p50 / p99 | {} / {} | p50 < 50 ms |", ms(cache_p50), ms(cache_p99));
+    println!("| LIST 10k consistent p50 / p99 | {} / {} | |", ms(cons_p50), ms(cons_p99));
+    println!("| watch delivery to 100 watchers p50 / p99 | {} / {} | |", ms(watch_p50), ms(watch_p99));
+    println!("| apiserver RSS with 20k ConfigMaps | {rss:.0} MiB | < 150 MiB |");
+    println!("| start to /readyz (etcd up) | {} | < 1 s |", ms(ready));
+    println!();
+    println!("Machine: {machine}, {} cores; etcd {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        String::from_utf8_lossy(&Command::new("etcd").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).lines().next().unwrap_or(""));
+}

@@ -15,6 +15,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The official Python client, for the client end-to-end tests.
+if ! python3 -c "import kubernetes" 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check kubernetes
+fi
 # The Debian package may start a system etcd on 2379; tests start their own on free ports.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   systemctl stop etcd || true

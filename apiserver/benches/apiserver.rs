@@ -18,7 +18,11 @@ const VALUE: usize = 1024;
 const TOKEN: &str = "bench-token";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Proc(Child);
@@ -82,7 +86,11 @@ async fn raw_etcd(url: &str, concurrency: usize, tag: &str) -> f64 {
                 }
                 let key = format!("/raw/{tag}/{i:06}");
                 let txn = etcd_client::Txn::new()
-                    .when([etcd_client::Compare::create_revision(key.clone(), etcd_client::CompareOp::Equal, 0)])
+                    .when([etcd_client::Compare::create_revision(
+                        key.clone(),
+                        etcd_client::CompareOp::Equal,
+                        0,
+                    )])
                     .and_then([etcd_client::TxnOp::put(key, value.clone(), None)]);
                 kv.txn(txn).await.unwrap();
             }
@@ -155,7 +163,8 @@ async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Durati
     const EVENTS: usize = 200;
     let ns = "watched";
     let url = format!("{base}/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion=0");
-    let sent: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> = Default::default();
+    let sent: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+        Default::default();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<Vec<Duration>>(WATCHERS);
     for _ in 0..WATCHERS {
         let resp = http.get(&url).send().await.unwrap();
@@ -166,13 +175,18 @@ async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Durati
             let mut buf = Vec::new();
             let mut lat = Vec::new();
             while lat.len() < EVENTS {
-                let Some(Ok(chunk)) = stream.next().await else { break };
+                let Some(Ok(chunk)) = stream.next().await else {
+                    break;
+                };
                 let now = Instant::now();
                 buf.extend_from_slice(&chunk);
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = buf.drain(..=pos).collect();
                     let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
-                    let name = v["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    let name = v["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
                     if let Some(t) = sent.lock().unwrap().get(&name) {
                         lat.push(now - *t);
                     }
@@ -187,7 +201,13 @@ async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Durati
     for i in 0..EVENTS {
         let name = format!("w-{i:04}");
         sent.lock().unwrap().insert(name.clone(), Instant::now());
-        let r = http.post(&create).header("Content-Type", "application/json").body(configmap(&name)).send().await.unwrap();
+        let r = http
+            .post(&create)
+            .header("Content-Type", "application/json")
+            .body(configmap(&name))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 201);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -196,7 +216,11 @@ async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Durati
         all.extend(l);
     }
     all.sort();
-    assert_eq!(all.len(), WATCHERS * EVENTS, "every watcher saw every event");
+    assert_eq!(
+        all.len(),
+        WATCHERS * EVENTS,
+        "every watcher saw every event"
+    );
     (percentile(&all, 0.5), percentile(&all, 0.99))
 }
 
@@ -210,14 +234,21 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 async fn create_namespace(http: &reqwest::Client, base: &str, name: &str) {
-    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    let r = http.post(format!("{base}/api/v1/namespaces")).json(&body).send().await.unwrap();
+    let body =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let r = http
+        .post(format!("{base}/api/v1/namespaces"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
 }
 
 #[tokio::main]
 async fn main() {
-    let binary = std::env::var("FERROKUBE_BIN").unwrap_or_else(|_| "target/release/ferrokube".into());
+    let binary =
+        std::env::var("FERROKUBE_BIN").unwrap_or_else(|_| "target/release/ferrokube".into());
     let dir = tempfile::tempdir().unwrap();
     let (_etcd, etcd_url) = start_etcd(dir.path());
 
@@ -231,7 +262,11 @@ async fn main() {
     let started = Instant::now();
     let apiserver = Proc(
         Command::new(&binary)
-            .args(["apiserver", "--bind-address=127.0.0.1", "--etcd-compaction-interval=0"])
+            .args([
+                "apiserver",
+                "--bind-address=127.0.0.1",
+                "--etcd-compaction-interval=0",
+            ])
             .arg(format!("--secure-port={port}"))
             .arg(format!("--etcd-servers={etcd_url}"))
             .arg(format!("--token-auth-file={}", tokens.display()))
@@ -263,28 +298,73 @@ async fn main() {
     }
     let api1 = api_creates(&http, &base, "c1", 1).await;
     let api64 = api_creates(&http, &base, "c64", 64).await;
-    let (cache_p50, cache_p99) =
-        list_latency(&http, &format!("{base}/api/v1/namespaces/c64/configmaps?resourceVersion=0"), 30).await;
-    let (cons_p50, cons_p99) = list_latency(&http, &format!("{base}/api/v1/namespaces/c64/configmaps"), 30).await;
+    let (cache_p50, cache_p99) = list_latency(
+        &http,
+        &format!("{base}/api/v1/namespaces/c64/configmaps?resourceVersion=0"),
+        30,
+    )
+    .await;
+    let (cons_p50, cons_p99) = list_latency(
+        &http,
+        &format!("{base}/api/v1/namespaces/c64/configmaps"),
+        30,
+    )
+    .await;
     let rss = rss_mib(pid);
     let (watch_p50, watch_p99) = watch_delivery(&http, &base).await;
 
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     println!("| figure | value | aim |");
     println!("|---|---|---|");
     println!("| raw etcd txn creates/s, concurrency 1 | {raw1:.0} | |");
     println!("| raw etcd txn creates/s, concurrency 64 | {raw64:.0} | |");
-    println!("| API creates/s, concurrency 1 | {api1:.0} ({:.0}% of raw etcd) | |", api1 / raw1 * 100.0);
-    println!("| API creates/s, concurrency 64 | {api64:.0} ({:.0}% of raw etcd) | >= 70% |", api64 / raw64 * 100.0);
-    println!("| LIST 10k from cache p50 / p99 | {} / {} | p50 < 50 ms |", ms(cache_p50), ms(cache_p99));
-    println!("| LIST 10k consistent p50 / p99 | {} / {} | |", ms(cons_p50), ms(cons_p99));
-    println!("| watch delivery to 100 watchers p50 / p99 | {} / {} | |", ms(watch_p50), ms(watch_p99));
+    println!(
+        "| API creates/s, concurrency 1 | {api1:.0} ({:.0}% of raw etcd) | |",
+        api1 / raw1 * 100.0
+    );
+    println!(
+        "| API creates/s, concurrency 64 | {api64:.0} ({:.0}% of raw etcd) | >= 70% |",
+        api64 / raw64 * 100.0
+    );
+    println!(
+        "| LIST 10k from cache p50 / p99 | {} / {} | p50 < 50 ms |",
+        ms(cache_p50),
+        ms(cache_p99)
+    );
+    println!(
+        "| LIST 10k consistent p50 / p99 | {} / {} | |",
+        ms(cons_p50),
+        ms(cons_p99)
+    );
+    println!(
+        "| watch delivery to 100 watchers p50 / p99 | {} / {} | |",
+        ms(watch_p50),
+        ms(watch_p99)
+    );
     println!("| apiserver RSS with 20k ConfigMaps | {rss:.0} MiB | < 150 MiB |");
     println!("| start to /readyz (etcd up) | {} | < 1 s |", ms(ready));
     println!();
-    println!("Machine: {machine}, {} cores; etcd {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        String::from_utf8_lossy(&Command::new("etcd").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).lines().next().unwrap_or(""));
+    println!(
+        "Machine: {machine}, {} cores; etcd {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        String::from_utf8_lossy(
+            &Command::new("etcd")
+                .arg("--version")
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default()
+        )
+        .lines()
+        .next()
+        .unwrap_or("")
+    );
 }

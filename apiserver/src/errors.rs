@@ -226,7 +226,11 @@ impl ApiError {
 
     /// 405 for a method the path does not route at all (PUT or PATCH of a collection).
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     pub fn not_acceptable(accepted: &[&str]) -> Self {
@@ -290,7 +294,11 @@ impl ApiError {
                 retry_after_seconds: Some(1),
                 ..Default::default()
             })),
-            ..Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+            ..Self::new(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            )
         }
     }
 

@@ -28,7 +28,10 @@ async fn crud_and_errors_look_like_upstream() {
     assert!(created["metadata"]["uid"].as_str().unwrap().len() == 36);
     assert!(created["metadata"]["creationTimestamp"].is_string());
     assert!(created["metadata"].get("generation").is_none());
-    assert_eq!(created["metadata"]["managedFields"][0]["manager"], "ferrokube-test");
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"],
+        "ferrokube-test"
+    );
 
     let (code, body) = s.call("POST", CMS, Some(cm("a"))).await;
     assert_eq!(code, 409);
@@ -71,7 +74,13 @@ async fn bad_input_changes_nothing() {
         let http = s.http.clone();
         let url = s.url(CMS);
         async move {
-            let r = http.post(url).header("Content-Type", ct).body(body).send().await.unwrap();
+            let r = http
+                .post(url)
+                .header("Content-Type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             let code = r.status().as_u16();
             (code, r.json::<Value>().await.unwrap_or(Value::Null))
         }
@@ -79,10 +88,19 @@ async fn bad_input_changes_nothing() {
     let (code, body) = raw(b"{not json", "application/json").await;
     assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
     let (code, body) = raw(b"<xml/>", "application/xml").await;
-    assert_eq!((code, body["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
 
     let (code, body) = s
-        .call("POST", CMS, Some(json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "Bad_Name"}})))
+        .call(
+            "POST",
+            CMS,
+            Some(
+                json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "Bad_Name"}}),
+            ),
+        )
         .await;
     assert_eq!((code, body["reason"].as_str()), (422, Some("Invalid")));
     assert!(body["message"].as_str().unwrap().starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
@@ -97,26 +115,51 @@ async fn bad_input_changes_nothing() {
         .call("POST", CMS, Some(json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "x", "namespace": "other"}})))
         .await;
     assert_eq!(code, 400);
-    assert_eq!(body["message"], "the namespace of the provided object does not match the namespace sent on the request");
+    assert_eq!(
+        body["message"],
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
 
-    let (code, body) = s.call("POST", CMS, Some(json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "x"}}))).await;
+    let (code, body) = s
+        .call(
+            "POST",
+            CMS,
+            Some(json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "x"}})),
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
 
     let big = json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "big"}, "data": {"k": "x".repeat(4 << 20)}});
     let (code, body) = s.call("POST", CMS, Some(big)).await;
-    assert_eq!((code, body["reason"].as_str()), (413, Some("RequestEntityTooLarge")));
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (413, Some("RequestEntityTooLarge"))
+    );
 
-    let (code, _) = s.call("GET", "/api/v1/namespaces/default/nosuchthings", None).await;
+    let (code, _) = s
+        .call("GET", "/api/v1/namespaces/default/nosuchthings", None)
+        .await;
     assert_eq!(code, 404);
-    let (code, body) = s.call("PATCH", "/api/v1/namespaces/default/configmaps", Some(json!({}))).await;
-    assert_eq!((code, body["reason"].as_str()), (405, Some("MethodNotAllowed")));
+    let (code, body) = s
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (405, Some("MethodNotAllowed"))
+    );
 
     // Nothing of the above was stored.
     let (_, list) = s.call("GET", CMS, None).await;
     assert_eq!(list["items"], json!([]));
 
     // A create in a namespace that does not exist.
-    let (code, body) = s.call("POST", "/api/v1/namespaces/ghost/configmaps", Some(cm("x"))).await;
+    let (code, body) = s
+        .call("POST", "/api/v1/namespaces/ghost/configmaps", Some(cm("x")))
+        .await;
     assert_eq!(code, 404);
     assert_eq!(body["message"], "namespaces \"ghost\" not found");
     s.stop().await;
@@ -126,7 +169,13 @@ async fn bad_input_changes_nothing() {
 async fn field_validation_strict_and_warn() {
     let s = Server::start().await;
     let body = json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "fv"}, "data": {}, "spec": {"x": 1}});
-    let (code, resp) = s.call("POST", &format!("{CMS}?fieldValidation=Strict"), Some(body.clone())).await;
+    let (code, resp) = s
+        .call(
+            "POST",
+            &format!("{CMS}?fieldValidation=Strict"),
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(code, 400);
     assert_eq!(
         resp["message"],
@@ -141,7 +190,10 @@ async fn field_validation_strict_and_warn() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
-    assert_eq!(r.headers()["warning"], "299 - \"unknown field \\\"spec\\\"\"");
+    assert_eq!(
+        r.headers()["warning"],
+        "299 - \"unknown field \\\"spec\\\"\""
+    );
     let dup = br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"d","name":"d"}}"#;
     let r = s
         .http
@@ -153,7 +205,13 @@ async fn field_validation_strict_and_warn() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let v: Value = r.json().await.unwrap();
-    assert!(v["message"].as_str().unwrap().ends_with("duplicate field \"metadata.name\""), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("duplicate field \"metadata.name\""),
+        "{v}"
+    );
     s.stop().await;
 }
 
@@ -187,10 +245,17 @@ async fn finalizers_hold_deletion_until_removed() {
 
     // Preconditions.
     let created = create(&s, "pre").await;
-    let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "wrong"}});
+    let opts =
+        json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "wrong"}});
     let (code, body) = s.call("DELETE", &format!("{CMS}/pre"), Some(opts)).await;
     assert_eq!(code, 409);
-    assert!(body["message"].as_str().unwrap().contains("Precondition failed: UID in precondition: wrong"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Precondition failed: UID in precondition: wrong"),
+        "{body}"
+    );
     let uid = created["metadata"]["uid"].clone();
     let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}});
     let (code, _) = s.call("DELETE", &format!("{CMS}/pre"), Some(opts)).await;
@@ -198,23 +263,37 @@ async fn finalizers_hold_deletion_until_removed() {
 
     // Foreground deletion adds its finalizer and waits for the garbage collector.
     create(&s, "fg").await;
-    let (code, body) = s.call("DELETE", &format!("{CMS}/fg?propagationPolicy=Foreground"), None).await;
+    let (code, body) = s
+        .call(
+            "DELETE",
+            &format!("{CMS}/fg?propagationPolicy=Foreground"),
+            None,
+        )
+        .await;
     assert_eq!(code, 200);
-    assert_eq!(body["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+    assert_eq!(
+        body["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn dry_run_and_generate_name() {
     let s = Server::start().await;
-    let (code, body) = s.call("POST", &format!("{CMS}?dryRun=All"), Some(cm("dry"))).await;
+    let (code, body) = s
+        .call("POST", &format!("{CMS}?dryRun=All"), Some(cm("dry")))
+        .await;
     assert_eq!(code, 201);
     assert_eq!(body["metadata"]["name"], "dry");
     let (code, _) = s.call("GET", &format!("{CMS}/dry"), None).await;
     assert_eq!(code, 404);
-    let (code, body) = s.call("POST", &format!("{CMS}?dryRun=Some"), Some(cm("dry"))).await;
+    let (code, body) = s
+        .call("POST", &format!("{CMS}?dryRun=Some"), Some(cm("dry")))
+        .await;
     assert_eq!(code, 422, "{body}");
-    let generated = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "web-"}});
+    let generated =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "web-"}});
     let (code, body) = s.call("POST", CMS, Some(generated)).await;
     assert_eq!(code, 201);
     let name = body["metadata"]["name"].as_str().unwrap();
@@ -233,13 +312,35 @@ async fn pagination_across_writes() {
     assert_eq!(page1["metadata"]["remainingItemCount"], 3);
     let token = page1["metadata"]["continue"].as_str().unwrap().to_string();
     create(&s, "p9").await;
-    let (_, page2) = s.call("GET", &format!("{CMS}?limit=10&continue={token}"), None).await;
-    let names: Vec<&str> = page2["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["p2", "p3", "p4"], "the second page is from the first page's snapshot");
-    assert_eq!(page2["metadata"]["resourceVersion"], page1["metadata"]["resourceVersion"]);
-    let (code, body) = s.call("GET", &format!("{CMS}?limit=1&continue={token}&resourceVersion=5"), None).await;
+    let (_, page2) = s
+        .call("GET", &format!("{CMS}?limit=10&continue={token}"), None)
+        .await;
+    let names: Vec<&str> = page2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["p2", "p3", "p4"],
+        "the second page is from the first page's snapshot"
+    );
+    assert_eq!(
+        page2["metadata"]["resourceVersion"],
+        page1["metadata"]["resourceVersion"]
+    );
+    let (code, body) = s
+        .call(
+            "GET",
+            &format!("{CMS}?limit=1&continue={token}&resourceVersion=5"),
+            None,
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
-    let (code, _) = s.call("GET", &format!("{CMS}?continue=garbage"), None).await;
+    let (code, _) = s
+        .call("GET", &format!("{CMS}?continue=garbage"), None)
+        .await;
     assert_eq!(code, 400);
     s.stop().await;
 }
@@ -253,24 +354,55 @@ async fn selectors_on_lists() {
         s.call("POST", CMS, Some(o)).await;
     }
     let names = |v: &Value| -> Vec<String> {
-        v["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect()
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
     };
-    let (_, l) = s.call("GET", &format!("{CMS}?labelSelector=app%3Dweb"), None).await;
+    let (_, l) = s
+        .call("GET", &format!("{CMS}?labelSelector=app%3Dweb"), None)
+        .await;
     assert_eq!(names(&l), ["s1", "s3"]);
-    let (_, l) = s.call("GET", &format!("{CMS}?labelSelector=app%20notin%20(web)"), None).await;
+    let (_, l) = s
+        .call(
+            "GET",
+            &format!("{CMS}?labelSelector=app%20notin%20(web)"),
+            None,
+        )
+        .await;
     assert_eq!(names(&l), ["s2"]);
-    let (_, l) = s.call("GET", &format!("{CMS}?fieldSelector=metadata.name%3Ds3"), None).await;
+    let (_, l) = s
+        .call(
+            "GET",
+            &format!("{CMS}?fieldSelector=metadata.name%3Ds3"),
+            None,
+        )
+        .await;
     assert_eq!(names(&l), ["s3"]);
-    let (code, body) = s.call("GET", &format!("{CMS}?fieldSelector=spec.foo%3Dbar"), None).await;
+    let (code, body) = s
+        .call("GET", &format!("{CMS}?fieldSelector=spec.foo%3Dbar"), None)
+        .await;
     assert_eq!(code, 400);
-    assert_eq!(body["message"], "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"");
-    let (code, body) = s.call("GET", &format!("{CMS}?labelSelector=a%20b"), None).await;
+    assert_eq!(
+        body["message"],
+        "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+    let (code, body) = s
+        .call("GET", &format!("{CMS}?labelSelector=a%20b"), None)
+        .await;
     assert_eq!(code, 400, "{body}");
     s.stop().await;
 }
 
 async fn watch_lines(s: &Server, query: &str, n: usize) -> Vec<Value> {
-    let resp = s.http.get(s.url(&format!("{CMS}?watch=1&{query}"))).send().await.unwrap();
+    let resp = s
+        .http
+        .get(s.url(&format!("{CMS}?watch=1&{query}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::new();
@@ -294,7 +426,10 @@ async fn watch_lines(s: &Server, query: &str, n: usize) -> Vec<Value> {
 async fn watch_from_resource_version_and_bookmarks() {
     let s = Server::start().await;
     let a = create(&s, "w1").await;
-    let rv = a["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let rv = a["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
     create(&s, "w2").await;
     s.call("DELETE", &format!("{CMS}/w1"), None).await;
     let events = watch_lines(&s, &format!("resourceVersion={rv}"), 2).await;
@@ -312,13 +447,29 @@ async fn watch_from_resource_version_and_bookmarks() {
     .await;
     assert_eq!(events[0]["type"], "ADDED");
     assert_eq!(events[1]["type"], "BOOKMARK");
-    assert_eq!(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
-    let (code, body) = s.call("GET", &format!("{CMS}?watch=1&sendInitialEvents=true"), None).await;
+    assert_eq!(
+        events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    let (code, body) = s
+        .call(
+            "GET",
+            &format!("{CMS}?watch=1&sendInitialEvents=true"),
+            None,
+        )
+        .await;
     assert_eq!(code, 422, "{body}");
 
     // timeoutSeconds ends the stream.
     let started = std::time::Instant::now();
-    let r = s.http.get(s.url(&format!("{CMS}?watch=1&timeoutSeconds=1&resourceVersion={rv}"))).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url(&format!(
+            "{CMS}?watch=1&timeoutSeconds=1&resourceVersion={rv}"
+        )))
+        .send()
+        .await
+        .unwrap();
     let _ = r.bytes().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     s.stop().await;
@@ -326,9 +477,15 @@ async fn watch_from_resource_version_and_bookmarks() {
 
 #[tokio::test]
 async fn compaction_answers_410() {
-    let s = Server::start_with(common::ServerOptions { compaction_interval: Duration::from_secs(1) }).await;
+    let s = Server::start_with(common::ServerOptions {
+        compaction_interval: Duration::from_secs(1),
+    })
+    .await;
     let a = create(&s, "c1").await;
-    let rv = a["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let rv = a["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for i in 0..3 {
         create(&s, &format!("c{}", i + 2)).await;
     }
@@ -341,9 +498,20 @@ async fn compaction_answers_410() {
     assert_eq!(events[0]["type"], "ERROR");
     assert_eq!(events[0]["object"]["code"], 410);
     assert_eq!(events[0]["object"]["reason"], "Expired");
-    assert!(events[0]["object"]["message"].as_str().unwrap().starts_with("too old resource version"));
-    let (code, body) = s.call("GET", &format!("{CMS}?limit=1&continue={token}"), None).await;
-    assert_eq!((code, body["reason"].as_str()), (410, Some("Expired")), "{body}");
+    assert!(
+        events[0]["object"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too old resource version")
+    );
+    let (code, body) = s
+        .call("GET", &format!("{CMS}?limit=1&continue={token}"), None)
+        .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (410, Some("Expired")),
+        "{body}"
+    );
     s.stop().await;
 }
 
@@ -354,26 +522,55 @@ async fn tables_discovery_health_and_auth() {
     let r = s
         .http
         .get(s.url(CMS))
-        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+        .header(
+            "Accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
         .send()
         .await
         .unwrap();
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["kind"], "Table");
-    let cols: Vec<&str> = t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(cols, ["Name", "Data", "Age"]);
     assert_eq!(t["rows"][0]["cells"][0], "t1");
     assert_eq!(t["rows"][0]["cells"][1], 1);
     assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
 
-    let r = s.http.get(s.url("/api")).header("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json").send().await.unwrap();
-    assert_eq!(r.headers()["content-type"], "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+    let r = s
+        .http
+        .get(s.url("/api"))
+        .header(
+            "Accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["kind"], "APIGroupDiscoveryList");
     let (_, v1) = s.call("GET", "/api/v1", None).await;
-    assert!(v1["resources"].as_array().unwrap().iter().any(|r| r["name"] == "configmaps" && r["shortNames"] == json!(["cm"])));
+    assert!(
+        v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "configmaps" && r["shortNames"] == json!(["cm"]))
+    );
 
-    let anon = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let anon = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
     let r = anon.get(s.url(CMS)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let r = anon.get(s.url("/readyz?verbose")).send().await.unwrap();
@@ -383,9 +580,25 @@ async fn tables_discovery_health_and_auth() {
     assert_eq!(r.text().await.unwrap(), "ok");
     let r = anon.get(s.url("/version")).send().await.unwrap();
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("33")));
-    let (_, metrics) = (0, s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap());
-    assert!(metrics.contains("apiserver_request_total{code=\"201\""), "{metrics}");
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("33"))
+    );
+    let (_, metrics) = (
+        0,
+        s.http
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        metrics.contains("apiserver_request_total{code=\"201\""),
+        "{metrics}"
+    );
     s.stop().await;
 }
 
@@ -394,19 +607,39 @@ async fn namespaces_cannot_all_be_deleted_and_terminate() {
     let s = Server::start().await;
     let (code, body) = s.call("DELETE", "/api/v1/namespaces/default", None).await;
     assert_eq!(code, 403);
-    assert_eq!(body["message"], "namespaces \"default\" is forbidden: this namespace may not be deleted");
-    let (code, _) = s.call("POST", "/api/v1/namespaces", Some(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}))).await;
+    assert_eq!(
+        body["message"],
+        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    );
+    let (code, _) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces",
+            Some(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})),
+        )
+        .await;
     assert_eq!(code, 201);
     let (code, body) = s.call("DELETE", "/api/v1/namespaces/doomed", None).await;
     assert_eq!(code, 200);
     assert_eq!(body["status"]["phase"], "Terminating");
-    let (code, body) = s.call("POST", "/api/v1/namespaces/doomed/configmaps", Some(cm("late"))).await;
+    let (code, body) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/doomed/configmaps",
+            Some(cm("late")),
+        )
+        .await;
     assert_eq!(code, 403);
-    assert_eq!(body["message"], "configmaps \"late\" is forbidden: unable to create new content in namespace doomed because it is being terminated");
+    assert_eq!(
+        body["message"],
+        "configmaps \"late\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
+    );
     // The namespace controller's last step: emptying spec.finalizers deletes it.
     let (_, mut ns) = s.call("GET", "/api/v1/namespaces/doomed", None).await;
     ns["spec"]["finalizers"] = json!([]);
-    let (code, _) = s.call("PUT", "/api/v1/namespaces/doomed/finalize", Some(ns)).await;
+    let (code, _) = s
+        .call("PUT", "/api/v1/namespaces/doomed/finalize", Some(ns))
+        .await;
     assert_eq!(code, 200);
     let (code, _) = s.call("GET", "/api/v1/namespaces/doomed", None).await;
     assert_eq!(code, 404);

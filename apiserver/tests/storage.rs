@@ -3,6 +3,7 @@
 
 mod common;
 
+use apimachinery::labels::Selector;
 use apiserver::storage::cacher::{Cacher, Hub};
 use apiserver::storage::etcd::EtcdStorage;
 use apiserver::storage::predicate::default_attrs;
@@ -10,7 +11,6 @@ use apiserver::storage::{
     AttrsFn, Error, EventType, ListRequest, Predicate, ReadAt, Storage, WatchFrom, WatchItem,
     WatchRequest, WatchStream, continue_token,
 };
-use apimachinery::labels::Selector;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -38,19 +38,35 @@ async fn etcd_storage(etcd: &common::Etcd) -> Arc<dyn Storage> {
 async fn cached_storage(etcd: &common::Etcd) -> (Arc<dyn Storage>, Arc<Hub>) {
     let client = etcd.client().await;
     let hub = Hub::new(client.clone(), "/registry");
-    let cacher = Cacher::new(EtcdStorage::new(client, attrs()), hub.clone(), PREFIX, attrs());
+    let cacher = Cacher::new(
+        EtcdStorage::new(client, attrs()),
+        hub.clone(),
+        PREFIX,
+        attrs(),
+    );
     hub.start().await.unwrap();
     (Arc::new(cacher), hub)
 }
 
 fn list(read: ReadAt, limit: Option<i64>, predicate: Predicate) -> ListRequest {
-    ListRequest { prefix: format!("{PREFIX}ns/"), read, limit, continue_from: None, predicate }
+    ListRequest {
+        prefix: format!("{PREFIX}ns/"),
+        read,
+        limit,
+        continue_from: None,
+        predicate,
+    }
 }
 
 fn names(items: &[apiserver::storage::Object]) -> Vec<String> {
     items
         .iter()
-        .map(|o| o.value().unwrap()["metadata"]["name"].as_str().unwrap().to_string())
+        .map(|o| {
+            o.value().unwrap()["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -63,7 +79,11 @@ async fn next_event(w: &mut WatchStream) -> (EventType, String, i64) {
             .expect("no error");
         if let WatchItem::Event(ev) = item {
             let v = ev.object.value().unwrap();
-            return (ev.typ, v["metadata"]["name"].as_str().unwrap().to_string(), ev.object.rv);
+            return (
+                ev.typ,
+                v["metadata"]["name"].as_str().unwrap().to_string(),
+                ev.object.rv,
+            );
         }
     }
 }
@@ -71,26 +91,53 @@ async fn next_event(w: &mut WatchStream) -> (EventType, String, i64) {
 async fn crud(s: &dyn Storage) {
     let a = s.create(&key("a"), &cm("a", json!({}))).await.unwrap();
     assert!(a.rv > 0);
-    assert_eq!(a.value().unwrap()["metadata"]["resourceVersion"], a.rv.to_string());
-    assert!(matches!(s.create(&key("a"), &cm("a", json!({}))).await, Err(Error::AlreadyExists { .. })));
+    assert_eq!(
+        a.value().unwrap()["metadata"]["resourceVersion"],
+        a.rv.to_string()
+    );
+    assert!(matches!(
+        s.create(&key("a"), &cm("a", json!({}))).await,
+        Err(Error::AlreadyExists { .. })
+    ));
     let got = s.get(&key("a"), ReadAt::Latest).await.unwrap();
     assert_eq!(got.rv, a.rv);
-    let b = s.update(&key("a"), a.rv, &cm("a", json!({"v": "2"}))).await.unwrap();
+    let b = s
+        .update(&key("a"), a.rv, &cm("a", json!({"v": "2"})))
+        .await
+        .unwrap();
     assert!(b.rv > a.rv);
     // A write based on the old revision loses.
-    assert!(matches!(s.update(&key("a"), a.rv, &cm("a", json!({}))).await, Err(Error::Conflict { .. })));
-    assert!(matches!(s.delete(&key("a"), a.rv).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        s.update(&key("a"), a.rv, &cm("a", json!({}))).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.delete(&key("a"), a.rv).await,
+        Err(Error::Conflict { .. })
+    ));
     let gone = s.delete(&key("a"), b.rv).await.unwrap();
-    assert!(gone.rv > b.rv, "a deletion carries the revision of the deletion");
-    assert!(matches!(s.get(&key("a"), ReadAt::Latest).await, Err(Error::NotFound { .. })));
-    assert!(matches!(s.update(&key("a"), b.rv, &cm("a", json!({}))).await, Err(Error::NotFound { .. })));
+    assert!(
+        gone.rv > b.rv,
+        "a deletion carries the revision of the deletion"
+    );
+    assert!(matches!(
+        s.get(&key("a"), ReadAt::Latest).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.update(&key("a"), b.rv, &cm("a", json!({}))).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 async fn pagination_is_a_snapshot(s: &dyn Storage) {
     for n in ["p1", "p2", "p3", "p4", "p5"] {
         s.create(&key(n), &cm(n, json!({}))).await.unwrap();
     }
-    let first = s.list(&list(ReadAt::Latest, Some(2), Predicate::default())).await.unwrap();
+    let first = s
+        .list(&list(ReadAt::Latest, Some(2), Predicate::default()))
+        .await
+        .unwrap();
     assert_eq!(names(&first.items), ["p1", "p2"]);
     assert_eq!(first.remaining, Some(3));
     let token = first.continue_token.clone().expect("more pages");
@@ -104,24 +151,40 @@ async fn pagination_is_a_snapshot(s: &dyn Storage) {
     assert_eq!(names(&second.items), ["p3", "p4"]);
     assert_eq!(second.rv, first.rv);
     let mut req = list(ReadAt::Latest, Some(2), Predicate::default());
-    req.continue_from = Some(continue_token::decode(second.continue_token.as_ref().unwrap()).unwrap());
+    req.continue_from =
+        Some(continue_token::decode(second.continue_token.as_ref().unwrap()).unwrap());
     let third = s.list(&req).await.unwrap();
     assert_eq!(names(&third.items), ["p5"]);
     assert!(third.continue_token.is_none());
 }
 
 async fn selectors(s: &dyn Storage) {
-    s.create(&key("web1"), &cm("web1", json!({"app": "web", "tier": "front"}))).await.unwrap();
-    s.create(&key("web2"), &cm("web2", json!({"app": "web"}))).await.unwrap();
-    s.create(&key("db"), &cm("db", json!({"app": "db"}))).await.unwrap();
-    let p = Predicate { label: Selector::parse("app=web,!tier").unwrap(), ..Default::default() };
+    s.create(
+        &key("web1"),
+        &cm("web1", json!({"app": "web", "tier": "front"})),
+    )
+    .await
+    .unwrap();
+    s.create(&key("web2"), &cm("web2", json!({"app": "web"})))
+        .await
+        .unwrap();
+    s.create(&key("db"), &cm("db", json!({"app": "db"})))
+        .await
+        .unwrap();
+    let p = Predicate {
+        label: Selector::parse("app=web,!tier").unwrap(),
+        ..Default::default()
+    };
     let page = s.list(&list(ReadAt::Latest, None, p)).await.unwrap();
     assert_eq!(names(&page.items), ["web2"]);
     let p = Predicate {
         field: apimachinery::fields::Selector::parse("metadata.name!=db").unwrap(),
         label: Selector::parse("app in (web,db)").unwrap(),
     };
-    let page = s.list(&list(ReadAt::Latest, None, p.clone())).await.unwrap();
+    let page = s
+        .list(&list(ReadAt::Latest, None, p.clone()))
+        .await
+        .unwrap();
     assert_eq!(names(&page.items), ["web1", "web2"]);
     // With a selector, pages still fill up to the limit from later keys.
     let page = s.list(&list(ReadAt::Latest, Some(1), p)).await.unwrap();
@@ -130,7 +193,10 @@ async fn selectors(s: &dyn Storage) {
 }
 
 async fn watch_from_revision(s: &dyn Storage) {
-    let a = s.create(&key("wa"), &cm("wa", json!({"app": "x"}))).await.unwrap();
+    let a = s
+        .create(&key("wa"), &cm("wa", json!({"app": "x"})))
+        .await
+        .unwrap();
     let mut w = s
         .watch(&WatchRequest {
             prefix: format!("{PREFIX}ns/"),
@@ -142,10 +208,19 @@ async fn watch_from_revision(s: &dyn Storage) {
         .await
         .unwrap();
     let b = s.create(&key("wb"), &cm("wb", json!({}))).await.unwrap();
-    let a2 = s.update(&key("wa"), a.rv, &cm("wa", json!({"app": "y"}))).await.unwrap();
+    let a2 = s
+        .update(&key("wa"), a.rv, &cm("wa", json!({"app": "y"})))
+        .await
+        .unwrap();
     s.delete(&key("wb"), b.rv).await.unwrap();
-    assert_eq!(next_event(&mut w).await, (EventType::Added, "wb".into(), b.rv));
-    assert_eq!(next_event(&mut w).await, (EventType::Modified, "wa".into(), a2.rv));
+    assert_eq!(
+        next_event(&mut w).await,
+        (EventType::Added, "wb".into(), b.rv)
+    );
+    assert_eq!(
+        next_event(&mut w).await,
+        (EventType::Modified, "wa".into(), a2.rv)
+    );
     let (t, n, _) = next_event(&mut w).await;
     assert_eq!((t, n.as_str()), (EventType::Deleted, "wb"));
 
@@ -154,13 +229,18 @@ async fn watch_from_revision(s: &dyn Storage) {
         .watch(&WatchRequest {
             prefix: format!("{PREFIX}ns/"),
             from: WatchFrom::After(a2.rv),
-            predicate: Predicate { label: Selector::parse("app=y").unwrap(), ..Default::default() },
+            predicate: Predicate {
+                label: Selector::parse("app=y").unwrap(),
+                ..Default::default()
+            },
             allow_bookmarks: false,
             send_initial_events: None,
         })
         .await
         .unwrap();
-    s.update(&key("wa"), a2.rv, &cm("wa", json!({"app": "z"}))).await.unwrap();
+    s.update(&key("wa"), a2.rv, &cm("wa", json!({"app": "z"})))
+        .await
+        .unwrap();
     let (t, n, _) = next_event(&mut w).await;
     assert_eq!((t, n.as_str()), (EventType::Deleted, "wa"));
 }
@@ -220,8 +300,15 @@ async fn cache_serves_consistent_reads_of_writes_it_has_not_seen_yet() {
     for i in 0..20 {
         let n = format!("c{i:02}");
         direct.create(&key(&n), &cm(&n, json!({}))).await.unwrap();
-        let page = s.list(&list(ReadAt::Latest, None, Predicate::default())).await.unwrap();
-        assert_eq!(page.items.len(), i + 1, "a consistent list sees every acknowledged write");
+        let page = s
+            .list(&list(ReadAt::Latest, None, Predicate::default()))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.len(),
+            i + 1,
+            "a consistent list sees every acknowledged write"
+        );
     }
 }
 
@@ -230,12 +317,25 @@ async fn compaction_makes_old_revisions_gone() {
     let e = common::Etcd::start();
     let (cached, hub) = cached_storage(&e).await;
     let direct = etcd_storage(&e).await;
-    let first = direct.create(&key("old"), &cm("old", json!({}))).await.unwrap();
+    let first = direct
+        .create(&key("old"), &cm("old", json!({})))
+        .await
+        .unwrap();
     let mut last = first.clone();
     for i in 0..3 {
-        last = direct.update(&key("old"), last.rv, &cm("old", json!({"i": i.to_string()}))).await.unwrap();
+        last = direct
+            .update(
+                &key("old"),
+                last.rv,
+                &cm("old", json!({"i": i.to_string()})),
+            )
+            .await
+            .unwrap();
     }
-    let page = direct.list(&list(ReadAt::Latest, Some(1), Predicate::default())).await.unwrap();
+    let page = direct
+        .list(&list(ReadAt::Latest, Some(1), Predicate::default()))
+        .await
+        .unwrap();
     let mut client = e.client().await;
     client.compact(last.rv, None).await.unwrap();
     hub.compacted(last.rv);
@@ -253,14 +353,23 @@ async fn compaction_makes_old_revisions_gone() {
             Err(e) => e,
             Ok(mut stream) => stream.next().await.expect("an item").expect_err("too old"),
         };
-        assert!(matches!(err, Error::TooOldResourceVersion { .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::TooOldResourceVersion { .. }),
+            "{err:?}"
+        );
     }
     let mut req = list(ReadAt::Exact(first.rv), None, Predicate::default());
-    assert!(matches!(direct.list(&req).await, Err(Error::TooOldResourceVersion { .. })));
+    assert!(matches!(
+        direct.list(&req).await,
+        Err(Error::TooOldResourceVersion { .. })
+    ));
     // A continue token from before the compaction has expired.
     req = list(ReadAt::Latest, Some(1), Predicate::default());
     let mut token = continue_token::decode(&continue_token::encode(page.rv, "old\u{0}")).unwrap();
     token.rv = first.rv;
     req.continue_from = Some(token);
-    assert!(matches!(direct.list(&req).await, Err(Error::ContinueExpired)));
+    assert!(matches!(
+        direct.list(&req).await,
+        Err(Error::ContinueExpired)
+    ));
 }

@@ -5,7 +5,10 @@ mod common;
 #[test]
 fn python_client() {
     let cluster = common::Cluster::up();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/python_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/python_client.py"
+    );
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(cluster.kubeconfig())

@@ -7,7 +7,9 @@ use common::{Cluster, table};
 use serde_json::Value;
 
 fn cm_yaml(name: &str, extra: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{extra}data:\n  mode: prod\n")
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{extra}data:\n  mode: prod\n"
+    )
 }
 
 #[test]
@@ -18,18 +20,42 @@ fn namespaces_discovery_and_output_formats() {
         let rows = table(&k.ok(&["get", "namespaces"]));
         assert_eq!(rows[0], ["NAME", "STATUS", "AGE"]);
         let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
-        assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+        assert_eq!(
+            names,
+            ["default", "kube-node-lease", "kube-public", "kube-system"]
+        );
         assert!(rows[1..].iter().all(|r| r[1] == "Active"));
-        assert_eq!(k.ok(&["get", "ns", "default", "-o", "jsonpath={.status.phase}"]), "Active");
+        assert_eq!(
+            k.ok(&["get", "ns", "default", "-o", "jsonpath={.status.phase}"]),
+            "Active"
+        );
         let labels = k.ok(&["get", "ns", "kube-system", "--show-labels"]);
-        assert!(labels.contains("kubernetes.io/metadata.name=kube-system"), "{labels}");
+        assert!(
+            labels.contains("kubernetes.io/metadata.name=kube-system"),
+            "{labels}"
+        );
 
         let versions = k.ok(&["api-versions"]);
         assert!(versions.lines().any(|l| l == "v1"), "{versions}");
         let resources = table(&k.ok(&["api-resources"]));
-        assert_eq!(resources[0], ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]);
-        assert!(resources.contains(&vec!["configmaps".into(), "cm".into(), "v1".into(), "true".into(), "ConfigMap".into()]));
-        assert!(resources.contains(&vec!["namespaces".into(), "ns".into(), "v1".into(), "false".into(), "Namespace".into()]));
+        assert_eq!(
+            resources[0],
+            ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+        );
+        assert!(resources.contains(&vec![
+            "configmaps".into(),
+            "cm".into(),
+            "v1".into(),
+            "true".into(),
+            "ConfigMap".into()
+        ]));
+        assert!(resources.contains(&vec![
+            "namespaces".into(),
+            "ns".into(),
+            "v1".into(),
+            "false".into(),
+            "Namespace".into()
+        ]));
         let version = k.ok(&["version", "-o", "json"]);
         let v: Value = serde_json::from_str(&version).unwrap();
         assert_eq!(v["serverVersion"]["minor"], "33");
@@ -43,37 +69,87 @@ fn configmap_lifecycle_and_errors() {
         let k = cluster.kubectl(&bin);
         let name = format!("app-{}", k.version().replace('.', "-"));
         let n = name.as_str();
-        assert_eq!(k.ok_stdin(&["create", "-f", "-"], &cm_yaml(n, "")).trim(), format!("configmap/{n} created"));
+        assert_eq!(
+            k.ok_stdin(&["create", "-f", "-"], &cm_yaml(n, "")).trim(),
+            format!("configmap/{n} created")
+        );
 
         let err = k.run_stdin(&["create", "-f", "-"], Some(&cm_yaml(n, "")));
         assert!(!err.ok);
         assert_eq!(
             err.stderr.trim(),
-            format!("Error from server (AlreadyExists): error when creating \"STDIN\": configmaps \"{n}\" already exists")
+            format!(
+                "Error from server (AlreadyExists): error when creating \"STDIN\": configmaps \"{n}\" already exists"
+            )
         );
 
         let yaml = k.ok(&["get", "cm", n, "-o", "yaml"]);
         assert!(yaml.contains("data:\n  mode: prod\n"), "{yaml}");
-        assert!(yaml.contains(&format!("  name: {n}\n  namespace: default\n")), "{yaml}");
+        assert!(
+            yaml.contains(&format!("  name: {n}\n  namespace: default\n")),
+            "{yaml}"
+        );
         let json: Value = serde_json::from_str(&k.ok(&["get", "cm", n, "-o", "json"])).unwrap();
         assert_eq!(json["data"]["mode"], "prod");
-        assert_eq!(k.ok(&["get", "cm", n, "-o", "jsonpath={.data.mode}"]), "prod");
-        let cc = table(&k.ok(&["get", "cm", n, "-o", "custom-columns=NAME:.metadata.name,MODE:.data.mode"]));
-        assert_eq!(cc, vec![vec!["NAME".to_string(), "MODE".into()], vec![n.to_string(), "prod".into()]]);
+        assert_eq!(
+            k.ok(&["get", "cm", n, "-o", "jsonpath={.data.mode}"]),
+            "prod"
+        );
+        let cc = table(&k.ok(&[
+            "get",
+            "cm",
+            n,
+            "-o",
+            "custom-columns=NAME:.metadata.name,MODE:.data.mode",
+        ]));
+        assert_eq!(
+            cc,
+            vec![
+                vec!["NAME".to_string(), "MODE".into()],
+                vec![n.to_string(), "prod".into()]
+            ]
+        );
         let wide = table(&k.ok(&["get", "cm", n, "-o", "wide"]));
         assert_eq!(wide[0], ["NAME", "DATA", "AGE"]);
         assert_eq!(wide[1][..2], [n.to_string(), "1".into()]);
 
-        assert_eq!(k.ok(&["label", "cm", n, "tier=web"]).trim(), format!("configmap/{n} labeled"));
-        assert_eq!(k.ok(&["annotate", "cm", n, "note=hi"]).trim(), format!("configmap/{n} annotated"));
-        let selected = k.ok(&["get", "cm", "-l", "tier=web", "-o", "name"]);
-        assert!(selected.lines().any(|l| l == format!("configmap/{n}")), "{selected}");
         assert_eq!(
-            k.ok(&["patch", "cm", n, "--type=merge", "-p", r#"{"data":{"extra":"1"}}"#]).trim(),
+            k.ok(&["label", "cm", n, "tier=web"]).trim(),
+            format!("configmap/{n} labeled")
+        );
+        assert_eq!(
+            k.ok(&["annotate", "cm", n, "note=hi"]).trim(),
+            format!("configmap/{n} annotated")
+        );
+        let selected = k.ok(&["get", "cm", "-l", "tier=web", "-o", "name"]);
+        assert!(
+            selected.lines().any(|l| l == format!("configmap/{n}")),
+            "{selected}"
+        );
+        assert_eq!(
+            k.ok(&[
+                "patch",
+                "cm",
+                n,
+                "--type=merge",
+                "-p",
+                r#"{"data":{"extra":"1"}}"#
+            ])
+            .trim(),
             format!("configmap/{n} patched")
         );
-        k.ok(&["patch", "cm", n, "--type=json", "-p", r#"[{"op":"replace","path":"/data/mode","value":"dev"}]"#]);
-        assert_eq!(k.ok(&["get", "cm", n, "-o", "jsonpath={.data.mode},{.data.extra}"]), "dev,1");
+        k.ok(&[
+            "patch",
+            "cm",
+            n,
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/data/mode","value":"dev"}]"#,
+        ]);
+        assert_eq!(
+            k.ok(&["get", "cm", n, "-o", "jsonpath={.data.mode},{.data.extra}"]),
+            "dev,1"
+        );
 
         // A replace from a stale read conflicts; a fresh one goes through.
         let stale = k.ok(&["get", "cm", n, "-o", "yaml"]);
@@ -82,9 +158,14 @@ fn configmap_lifecycle_and_errors() {
         assert!(!r.ok);
         assert_eq!(
             r.stderr.trim(),
-            format!("Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on configmaps \"{n}\": the object has been modified; please apply your changes to the latest version and try again")
+            format!(
+                "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on configmaps \"{n}\": the object has been modified; please apply your changes to the latest version and try again"
+            )
         );
-        assert_eq!(k.ok_stdin(&["replace", "-f", "-"], &cm_yaml(n, "")).trim(), format!("configmap/{n} replaced"));
+        assert_eq!(
+            k.ok_stdin(&["replace", "-f", "-"], &cm_yaml(n, "")).trim(),
+            format!("configmap/{n} replaced")
+        );
 
         let r = k.run_stdin(&["create", "-f", "-"], Some(&cm_yaml("Bad_Name", "")));
         assert!(!r.ok);
@@ -93,10 +174,21 @@ fn configmap_lifecycle_and_errors() {
             "{}",
             r.stderr
         );
-        let r = k.run_stdin(&["create", "-f", "-"], Some(&cm_yaml("strict", "  bogus: 1\n")));
-        assert!(r.stderr.contains("strict decoding error: unknown field \"metadata.bogus\""), "{}", r.stderr);
+        let r = k.run_stdin(
+            &["create", "-f", "-"],
+            Some(&cm_yaml("strict", "  bogus: 1\n")),
+        );
+        assert!(
+            r.stderr
+                .contains("strict decoding error: unknown field \"metadata.bogus\""),
+            "{}",
+            r.stderr
+        );
 
-        assert_eq!(k.ok(&["delete", "cm", n]).trim(), format!("configmap \"{n}\" deleted"));
+        assert_eq!(
+            k.ok(&["delete", "cm", n]).trim(),
+            format!("configmap \"{n}\" deleted")
+        );
         assert_eq!(
             k.fails(&["get", "cm", n]).trim(),
             format!("Error from server (NotFound): configmaps \"{n}\" not found")
@@ -110,9 +202,15 @@ fn watch_and_chunked_lists() {
     for bin in common::kubectls() {
         let k = cluster.kubectl(&bin);
         let ns = format!("w-{}", k.version().replace('.', "-"));
-        k.ok_stdin(&["create", "-f", "-"], &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"));
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+        );
         for i in 0..5 {
-            k.ok_stdin(&["create", "-n", &ns, "-f", "-"], &cm_yaml(&format!("c{i}"), ""));
+            k.ok_stdin(
+                &["create", "-n", &ns, "-f", "-"],
+                &cm_yaml(&format!("c{i}"), ""),
+            );
         }
         let chunked = table(&k.ok(&["get", "cm", "-n", &ns, "--chunk-size=2"]));
         let names: Vec<&str> = chunked[1..].iter().map(|r| r[0].as_str()).collect();
@@ -133,7 +231,11 @@ fn watch_and_chunked_lists() {
         let rows = table(&String::from_utf8_lossy(&out.stdout));
         assert_eq!(rows[0], ["NAME", "DATA", "AGE"]);
         let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
-        assert_eq!(names, ["c0", "c1", "c2", "c3", "c4", "late", "c0"], "{rows:?}");
+        assert_eq!(
+            names,
+            ["c0", "c1", "c2", "c3", "c4", "late", "c0"],
+            "{rows:?}"
+        );
     }
 }
 
@@ -146,5 +248,8 @@ fn restart_keeps_data() {
     let dir = cluster.stop();
     let cluster = Cluster::up_in(dir);
     let k = cluster.kubectl(&bins[1]);
-    assert_eq!(k.ok(&["get", "cm", "survivor", "-o", "jsonpath={.data.mode}"]), "prod");
+    assert_eq!(
+        k.ok(&["get", "cm", "survivor", "-o", "jsonpath={.data.mode}"]),
+        "prod"
+    );
 }

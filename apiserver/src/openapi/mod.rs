@@ -32,17 +32,37 @@ fn param(name: &str, description: &str) -> Value {
 
 fn write_params() -> Vec<Value> {
     vec![
-        param("dryRun", "When present, indicates that modifications should not be persisted."),
-        param("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        param("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn (the default) and Strict."),
+        param(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted.",
+        ),
+        param(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+        ),
+        param(
+            "fieldValidation",
+            "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn (the default) and Strict.",
+        ),
     ]
 }
 
 fn list_params() -> Vec<Value> {
-    ["allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion", "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch"]
-        .iter()
-        .map(|p| param(p, ""))
-        .collect()
+    [
+        "allowWatchBookmarks",
+        "continue",
+        "fieldSelector",
+        "labelSelector",
+        "limit",
+        "resourceVersion",
+        "resourceVersionMatch",
+        "sendInitialEvents",
+        "timeoutSeconds",
+        "watch",
+    ]
+    .iter()
+    .map(|p| param(p, ""))
+    .collect()
 }
 
 fn operation(info: &ResourceInfo, kind: &str, action: &str, id: &str, params: Vec<Value>) -> Value {
@@ -61,44 +81,104 @@ fn paths_of(info: &ResourceInfo, paths: &mut Map<String, Value>) {
     } else {
         format!("/apis/{}/{}", info.group, info.version)
     };
-    let scope = if info.namespaced { "/namespaces/{namespace}" } else { "" };
+    let scope = if info.namespaced {
+        "/namespaces/{namespace}"
+    } else {
+        ""
+    };
     let collection = format!("{root}{scope}/{}", info.resource);
     let item = format!("{collection}/{{name}}");
     let id = format!("{}{}", info.kind, info.version);
     let mut coll = Map::new();
     if info.supports("list") {
-        coll.insert("get".into(), operation(info, info.kind, "list", &format!("list{id}"), list_params()));
+        coll.insert(
+            "get".into(),
+            operation(info, info.kind, "list", &format!("list{id}"), list_params()),
+        );
     }
     if info.supports("create") {
-        coll.insert("post".into(), operation(info, info.kind, "post", &format!("create{id}"), write_params()));
+        coll.insert(
+            "post".into(),
+            operation(
+                info,
+                info.kind,
+                "post",
+                &format!("create{id}"),
+                write_params(),
+            ),
+        );
     }
     if info.supports("deletecollection") {
-        coll.insert("delete".into(), operation(info, info.kind, "deletecollection", &format!("deletecollection{id}"), list_params()));
+        coll.insert(
+            "delete".into(),
+            operation(
+                info,
+                info.kind,
+                "deletecollection",
+                &format!("deletecollection{id}"),
+                list_params(),
+            ),
+        );
     }
     if !coll.is_empty() {
         paths.insert(collection.clone(), Value::Object(coll));
     }
     let mut one = Map::new();
     if info.supports("get") {
-        one.insert("get".into(), operation(info, info.kind, "get", &format!("read{id}"), vec![]));
+        one.insert(
+            "get".into(),
+            operation(info, info.kind, "get", &format!("read{id}"), vec![]),
+        );
     }
     if info.supports("update") {
-        one.insert("put".into(), operation(info, info.kind, "put", &format!("replace{id}"), write_params()));
+        one.insert(
+            "put".into(),
+            operation(
+                info,
+                info.kind,
+                "put",
+                &format!("replace{id}"),
+                write_params(),
+            ),
+        );
     }
     if info.supports("patch") {
         let mut p = write_params();
-        p.push(param("force", "Force is going to \"force\" Apply requests."));
-        one.insert("patch".into(), operation(info, info.kind, "patch", &format!("patch{id}"), p));
+        p.push(param(
+            "force",
+            "Force is going to \"force\" Apply requests.",
+        ));
+        one.insert(
+            "patch".into(),
+            operation(info, info.kind, "patch", &format!("patch{id}"), p),
+        );
     }
     if info.supports("delete") {
-        one.insert("delete".into(), operation(info, info.kind, "delete", &format!("delete{id}"), vec![param("dryRun", ""), param("gracePeriodSeconds", ""), param("propagationPolicy", "")]));
+        one.insert(
+            "delete".into(),
+            operation(
+                info,
+                info.kind,
+                "delete",
+                &format!("delete{id}"),
+                vec![
+                    param("dryRun", ""),
+                    param("gracePeriodSeconds", ""),
+                    param("propagationPolicy", ""),
+                ],
+            ),
+        );
     }
     if !one.is_empty() {
         paths.insert(item.clone(), Value::Object(one));
     }
     for sub in info.subresources {
         let mut ops = Map::new();
-        let sub_info = ResourceInfo { group: sub.group, version: sub.version, ..*info };
+        let sub_info = ResourceInfo {
+            group: sub.group,
+            version: sub.version,
+            ..*info
+        };
         let sid = format!("{id}{}", sub.name);
         for verb in sub.verbs {
             let (method, action, params) = match *verb {
@@ -108,7 +188,16 @@ fn paths_of(info: &ResourceInfo, paths: &mut Map<String, Value>) {
                 "create" => ("post", "post", write_params()),
                 _ => continue,
             };
-            ops.insert(method.into(), operation(&sub_info, sub.kind, action, &format!("{action}{sid}"), params));
+            ops.insert(
+                method.into(),
+                operation(
+                    &sub_info,
+                    sub.kind,
+                    action,
+                    &format!("{action}{sid}"),
+                    params,
+                ),
+            );
         }
         paths.insert(format!("{item}/{}", sub.name), Value::Object(ops));
     }
@@ -141,10 +230,22 @@ impl OpenApiV3 {
             });
             let json = serde_json::to_vec(&doc).unwrap_or_default();
             let h = hash(&json);
-            index.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={h}")}));
-            documents.insert(key, Document { json: bytes::Bytes::from(json), hash: h });
+            index.insert(
+                key.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={h}")}),
+            );
+            documents.insert(
+                key,
+                Document {
+                    json: bytes::Bytes::from(json),
+                    hash: h,
+                },
+            );
         }
         let index = serde_json::to_vec(&json!({"paths": index})).unwrap_or_default();
-        Self { index: bytes::Bytes::from(index), documents }
+        Self {
+            index: bytes::Bytes::from(index),
+            documents,
+        }
     }
 }

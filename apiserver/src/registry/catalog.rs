@@ -51,7 +51,8 @@ impl Catalog {
                     let key_prefix = format!("{prefix}/{}/", r.info.storage_path);
                     let strategy = r.strategy.clone();
                     let attrs: AttrsFn = Arc::new(move |v| strategy.attrs(v));
-                    let etcd = EtcdStorage::for_resource(client.clone(), attrs.clone(), r.info.resource);
+                    let etcd =
+                        EtcdStorage::for_resource(client.clone(), attrs.clone(), r.info.resource);
                     let cacher: Arc<dyn Storage> =
                         Arc::new(Cacher::new(etcd, hub.clone(), &key_prefix, attrs));
                     Arc::new(Store {

@@ -188,7 +188,12 @@ pub async fn run(
     let started = Instant::now();
     let client = connect_etcd(&opts).await?;
     let hub = Hub::new(client.clone(), &opts.etcd_prefix);
-    let catalog = Arc::new(Catalog::build(resources::all(), &client, &hub, &opts.etcd_prefix));
+    let catalog = Arc::new(Catalog::build(
+        resources::all(),
+        &client,
+        &hub,
+        &opts.etcd_prefix,
+    ));
     let service_config = resources::ServiceConfig::from_options(&opts).map_err(Error::Flag)?;
     resources::install_hooks(&catalog, &service_config, &client, &opts.etcd_prefix);
     hub.start().await.map_err(Error::Cache)?;
@@ -319,7 +324,9 @@ fn long_running(req: &Request<Body>) -> bool {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();
     path.contains("/watch/")
-        || query.split('&').any(|kv| matches!(kv, "watch=1" | "watch=true" | "watch=True" | "watch=t"))
+        || query
+            .split('&')
+            .any(|kv| matches!(kv, "watch=1" | "watch=true" | "watch=True" | "watch=t"))
 }
 
 /// The filters every request passes, as upstream's handler chain: in-flight limits (429),
@@ -330,8 +337,15 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> R
     let _permit = if long {
         None
     } else {
-        let mutating = !matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
-        let sem = if mutating { &state.inflight_writes } else { &state.inflight_reads };
+        let mutating = !matches!(
+            *req.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        );
+        let sem = if mutating {
+            &state.inflight_writes
+        } else {
+            &state.inflight_reads
+        };
         match sem.try_acquire() {
             Ok(p) => Some(p),
             Err(_) => return response::error(&ApiError::too_many_requests()),
@@ -353,7 +367,9 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> R
     };
     result.unwrap_or_else(|_| {
         tracing::error!("A request handler panicked; answered 500.");
-        response::error(&ApiError::internal("the server has encountered an unexpected error"))
+        response::error(&ApiError::internal(
+            "the server has encountered an unexpected error",
+        ))
     })
 }
 
@@ -409,13 +425,29 @@ async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Respon
         _ => {}
     }
     if trimmed == "/openapi/v3" {
-        return response::typed(StatusCode::OK, "application/json", state.openapi.index.clone());
+        return response::typed(
+            StatusCode::OK,
+            "application/json",
+            state.openapi.index.clone(),
+        );
     }
-    if let Some(doc) = trimmed.strip_prefix("/openapi/v3/").and_then(|k| state.openapi.documents.get(k)) {
+    if let Some(doc) = trimmed
+        .strip_prefix("/openapi/v3/")
+        .and_then(|k| state.openapi.documents.get(k))
+    {
         let mut r = response::typed(StatusCode::OK, "application/json", doc.json.clone());
-        let pinned = query.as_deref().is_some_and(|q| q.contains(&format!("hash={}", doc.hash)));
-        let cache = if pinned { "public, immutable" } else { "no-cache, private" };
-        r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static(cache));
+        let pinned = query
+            .as_deref()
+            .is_some_and(|q| q.contains(&format!("hash={}", doc.hash)));
+        let cache = if pinned {
+            "public, immutable"
+        } else {
+            "no-cache, private"
+        };
+        r.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static(cache),
+        );
         if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
             r.headers_mut().insert(http::header::ETAG, v);
         }

@@ -8,7 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A throwaway etcd; killed when dropped.
@@ -46,7 +50,9 @@ impl Etcd {
     }
 
     pub async fn client(&self) -> etcd_client::Client {
-        etcd_client::Client::connect([self.url.as_str()], None).await.unwrap()
+        etcd_client::Client::connect([self.url.as_str()], None)
+            .await
+            .unwrap()
     }
 }
 
@@ -75,7 +81,9 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self { compaction_interval: Duration::ZERO }
+        Self {
+            compaction_interval: Duration::ZERO,
+        }
     }
 }
 
@@ -125,7 +133,14 @@ impl Server {
             assert!(Instant::now() < deadline, "apiserver did not become ready");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Server { etcd, base, http, stop: Some(stop), task: Some(task), _dir: dir }
+        Server {
+            etcd,
+            base,
+            http,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -134,7 +149,12 @@ impl Server {
 
     /// Sends a request with an optional JSON body; returns status and parsed JSON body (Null if
     /// the body is not JSON).
-    pub async fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         self.call_with(method, path, body, "application/json").await
     }
 
@@ -148,12 +168,17 @@ impl Server {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(m, self.url(path));
         if let Some(b) = body {
-            req = req.header("Content-Type", content_type).body(serde_json::to_vec(&b).unwrap());
+            req = req
+                .header("Content-Type", content_type)
+                .body(serde_json::to_vec(&b).unwrap());
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     pub async fn stop(mut self) {

@@ -7,7 +7,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The directory holding the versioned kubectl binaries (`kubectl.1.32`, `kubectl.1.33`).
@@ -26,7 +30,11 @@ pub fn kubectls() -> Vec<PathBuf> {
         .iter()
         .map(|k| {
             let p = dir.join(k);
-            assert!(p.exists(), "{} is missing; the tests need kubectl 1.32 and 1.33", p.display());
+            assert!(
+                p.exists(),
+                "{} is missing; the tests need kubectl 1.32 and 1.33",
+                p.display()
+            );
             p
         })
         .collect()
@@ -67,7 +75,10 @@ impl Cluster {
             if kubeconfig.exists() && log.contains("ferrokube is up") {
                 break;
             }
-            assert!(Instant::now() < deadline, "ferrokube up did not become ready:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "ferrokube up did not become ready:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Cluster { child, dir, port }
@@ -86,7 +97,9 @@ impl Cluster {
     }
 
     fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -99,7 +112,11 @@ impl Cluster {
     }
 
     pub fn kubectl<'a>(&'a self, bin: &'a Path) -> Kubectl<'a> {
-        Kubectl { cluster: self, bin, cache: tempfile::tempdir().unwrap() }
+        Kubectl {
+            cluster: self,
+            bin,
+            cache: tempfile::tempdir().unwrap(),
+        }
     }
 }
 
@@ -144,15 +161,26 @@ impl Kubectl<'_> {
 
     pub fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
         let mut c = self.command(args);
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         } else {
             drop(child.stdin.take());
         }
-        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
         Run {
             ok: status.success(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -163,20 +191,40 @@ impl Kubectl<'_> {
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert!(r.ok, "{} {:?} failed:\n{}{}", self.version(), args, r.stdout, r.stderr);
+        assert!(
+            r.ok,
+            "{} {:?} failed:\n{}{}",
+            self.version(),
+            args,
+            r.stdout,
+            r.stderr
+        );
         r.stdout
     }
 
     pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
         let r = self.run_stdin(args, Some(stdin));
-        assert!(r.ok, "{} {:?} failed:\n{}{}", self.version(), args, r.stdout, r.stderr);
+        assert!(
+            r.ok,
+            "{} {:?} failed:\n{}{}",
+            self.version(),
+            args,
+            r.stdout,
+            r.stderr
+        );
         r.stdout
     }
 
     /// Runs and asserts failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert!(!r.ok, "{} {:?} should have failed:\n{}", self.version(), args, r.stdout);
+        assert!(
+            !r.ok,
+            "{} {:?} should have failed:\n{}",
+            self.version(),
+            args,
+            r.stdout
+        );
         r.stderr
     }
 }
@@ -188,7 +236,11 @@ pub fn table(out: &str) -> Vec<Vec<String>> {
         .map(|l| {
             // Columns are separated by at least two spaces in kubectl's tab writer; single
             // spaces occur inside headers such as "NOMINATED NODE".
-            l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
         })
         .collect()
 }

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod handlers;
 pub mod metrics;
 pub mod options;
+pub mod protobuf;
 pub mod registry;
 pub mod server;
 pub mod storage;

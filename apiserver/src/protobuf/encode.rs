@@ -288,6 +288,54 @@ mod tests {
     }
 
     #[test]
+    fn wrappers_and_explicit_zeros() {
+        // ExtraValue is a plain array in JSON; a zero grace period (a pointer) is kept.
+        let review = json!({
+            "spec": {
+                "user": "alice",
+                "extra": {"scopes": ["a", "b"]},
+                "resourceAttributes": {"verb": "get", "resource": "pods"},
+            },
+            "status": {"allowed": false},
+        });
+        assert_eq!(
+            round_trip(
+                "authorization.k8s.io/v1",
+                "SubjectAccessReview",
+                review.clone()
+            ),
+            review
+        );
+        let options = json!({
+            "gracePeriodSeconds": 0,
+            "propagationPolicy": "Foreground",
+            "preconditions": {"uid": "1234"},
+            "dryRun": ["All"],
+        });
+        assert_eq!(round_trip("v1", "DeleteOptions", options.clone()), options);
+        // Go writes non-pointer zeros; JSON drops them unless the field is required.
+        let status = json!({"currentReplicas": 0, "desiredReplicas": 0, "currentCPUUtilizationPercentage": 0});
+        assert_eq!(
+            round_trip(
+                "autoscaling/v1",
+                "HorizontalPodAutoscalerStatus",
+                status.clone()
+            ),
+            status
+        );
+        let lease = json!({"holderIdentity": "", "leaseDurationSeconds": 0, "acquireTime": "2024-05-01T10:00:00.123456Z"});
+        assert_eq!(
+            round_trip("coordination.k8s.io/v1", "LeaseSpec", lease.clone()),
+            lease
+        );
+        let pod_spec = json!({"containers": [{"name": "c", "stdin": false, "ports": [{"containerPort": 0, "hostPort": 0}]}], "hostNetwork": false});
+        assert_eq!(
+            round_trip("v1", "PodSpec", pod_spec),
+            json!({"containers": [{"name": "c", "ports": [{"containerPort": 0}]}]})
+        );
+    }
+
+    #[test]
     fn rejects_mistyped_values() {
         let msg = lookup("v1", "ConfigMap").unwrap();
         let err = message_bytes(msg, &json!({"data": {"a": 1}})).unwrap_err();

@@ -2,7 +2,8 @@
 """Generates apiserver/src/protobuf/schema_table.rs: the Kubernetes protobuf schema of every
 built-in kind ferrokube serves, as a table the codec walks.
 
-Sources (read from the local cargo registry, fetched by `cargo fetch`):
+Sources (read from the local cargo registry; k8s-openapi is a workspace dependency, k8s-pb is
+not: fetch it once with `cargo new /tmp/pb && cd /tmp/pb && cargo add k8s-pb@=0.9.0 && cargo fetch`):
   - k8s-pb 0.9.0 (prost structs generated from upstream's generated.proto): messages, field
     tags, wire types, nested message types, repeated and map fields;
   - k8s-openapi 0.29.0, v1_33 (generated from upstream's OpenAPI): JSON property names and
@@ -27,7 +28,7 @@ REGISTRY = os.path.expanduser(os.environ.get("CARGO_HOME", "~/.cargo")) + "/regi
 def crate_dir(name):
     found = sorted(glob.glob(REGISTRY + name))
     if not found:
-        sys.exit(f"{name} is not in the cargo registry: run `cargo fetch` first")
+        sys.exit(f"{name} is not in the cargo registry: fetch it first (see the docstring)")
     return found[-1]
 
 

@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod options;
+pub mod protobuf;
 pub mod registry;
 pub mod server;
 pub mod storage;

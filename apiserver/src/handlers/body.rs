@@ -1,5 +1,6 @@
-//! Request bodies: reading them (at most 3 MiB), parsing JSON or YAML, finding duplicate
-//! fields, and decoding objects through the served kind's schema with `fieldValidation`.
+//! Request bodies: reading them (at most 3 MiB), parsing JSON, YAML or Kubernetes protobuf into
+//! JSON, finding duplicate fields, and decoding objects through the served kind's schema with
+//! `fieldValidation`.
 
 use super::negotiate::BodyFormat;
 use super::params::FieldValidation;
@@ -21,9 +22,12 @@ pub async fn read(body: Body) -> Result<Bytes> {
         .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))
 }
 
-/// Parses a body in JSON or YAML into a JSON value.
+/// Parses a body in JSON, YAML or protobuf into a JSON value.
 pub fn parse(bytes: &[u8], format: BodyFormat) -> Result<Value> {
     match format {
+        BodyFormat::Protobuf => {
+            crate::protobuf::decode(bytes).map_err(|e| ApiError::bad_request(e.to_string()))
+        }
         BodyFormat::Yaml | BodyFormat::ApplyPatch => {
             let yaml: serde_yaml::Value = serde_yaml::from_slice(bytes).map_err(|e| {
                 ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))

@@ -1,7 +1,7 @@
 //! DELETE of one object, and DELETE of a collection.
 
 use super::list::list_request;
-use super::negotiate::negotiate;
+use super::negotiate::{BodyFormat, body_format, negotiate};
 use super::params::delete_options;
 use super::{Scope, body, response};
 use crate::errors::{ApiError, Result, success_status};
@@ -10,16 +10,21 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-fn options_body(bytes: &Bytes) -> Result<Option<Value>> {
+/// The DeleteOptions in a body, if any: JSON unless the Content-Type says otherwise.
+fn options_body(scope: &Scope, bytes: &Bytes) -> Result<Option<Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    body::parse(bytes, super::negotiate::BodyFormat::Json).map(Some)
+    let format = match scope.headers.get(http::header::CONTENT_TYPE) {
+        Some(_) => body_format(&scope.headers, false)?,
+        None => BodyFormat::Json,
+    };
+    body::parse(bytes, format).map(Some)
 }
 
 pub async fn delete(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let output = negotiate(&scope.headers, &scope.params, false)?;
-    let body = options_body(&bytes)?;
+    let body = options_body(scope, &bytes)?;
     let (opts, dry) = delete_options(&scope.params, body.as_ref())?;
     let ctx = scope.op_context(dry, None);
     let deleted = scope
@@ -44,7 +49,7 @@ pub async fn delete(scope: &Scope, bytes: Bytes) -> Result<Response> {
 
 pub async fn delete_collection(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let output = negotiate(&scope.headers, &scope.params, true)?;
-    let body = options_body(&bytes)?;
+    let body = options_body(scope, &bytes)?;
     let (opts, dry) = delete_options(&scope.params, body.as_ref())?;
     let req = list_request(scope)?;
     let ctx = scope.op_context(dry, None);

@@ -95,6 +95,10 @@ pub async fn serve(
     let (parts, body) = req.into_parts();
     let resp = match route(&state, &info, &method) {
         Ok(endpoint) => {
+            let error_format = negotiate::error_format(
+                &parts.headers,
+                crate::protobuf::supports(&endpoint.info.group_version(), endpoint.info.kind),
+            );
             let scope = Scope {
                 state,
                 info: info.clone(),
@@ -105,10 +109,10 @@ pub async fn serve(
             };
             match dispatch(&scope, body).await {
                 Ok(r) => r,
-                Err(e) => response::error(&e),
+                Err(e) => response::error_as(&e, error_format),
             }
         }
-        Err(e) => response::error(&e),
+        Err(e) => response::error_as(&e, negotiate::error_format(&parts.headers, true)),
     };
     Some((resp, info))
 }

@@ -1,17 +1,26 @@
-//! Content negotiation: which representation a client accepts (JSON, YAML, a Table, partial
-//! metadata) and which body formats it may send.
+//! Content negotiation: which representation a client accepts (JSON, YAML, Kubernetes
+//! protobuf, a Table, partial metadata) and which body formats it may send.
 
 use super::params::Params;
 use crate::errors::{ApiError, Result};
+use crate::protobuf;
 use http::HeaderMap;
 
 /// The media types responses can be encoded in.
-pub const ACCEPTED_OUTPUT: &[&str] = &["application/json", "application/yaml"];
+pub const ACCEPTED_OUTPUT: &[&str] =
+    &["application/json", "application/yaml", protobuf::MEDIA_TYPE];
+/// The media types responses of kinds without a protobuf form can be encoded in.
+pub const ACCEPTED_OUTPUT_NO_PROTOBUF: &[&str] = &["application/json", "application/yaml"];
+/// The media types request bodies may be in.
+pub const ACCEPTED_BODIES: &[&str] =
+    &["application/json", "application/yaml", protobuf::MEDIA_TYPE];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`.
+    Protobuf,
 }
 
 /// What to send back instead of the object itself.
@@ -56,11 +65,17 @@ impl Output {
     /// The Content-Type of a response in this representation: the plain media type, as
     /// upstream answers even for Tables and partial metadata.
     pub fn content_type(&self) -> String {
-        match self.format {
+        self.format.content_type().to_string()
+    }
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
             Format::Json => "application/json",
             Format::Yaml => "application/yaml",
+            Format::Protobuf => protobuf::MEDIA_TYPE,
         }
-        .to_string()
     }
 }
 
@@ -103,8 +118,20 @@ fn pretty_agent(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Picks the representation for a response; `is_list` decides which partial-metadata form fits.
+/// Picks the representation for a response of a built-in kind; `is_list` decides which
+/// partial-metadata form fits.
 pub fn negotiate(headers: &HeaderMap, params: &Params, is_list: bool) -> Result<Output> {
+    negotiate_with(headers, params, is_list, true)
+}
+
+/// [`negotiate`], for kinds that may have no protobuf form (`protobuf` false: custom
+/// resources), which upstream then serves as JSON or YAML only.
+pub fn negotiate_with(
+    headers: &HeaderMap,
+    params: &Params,
+    is_list: bool,
+    protobuf: bool,
+) -> Result<Output> {
     let pretty = params
         .bool("pretty")?
         .unwrap_or_else(|| pretty_agent(headers));
@@ -134,11 +161,17 @@ pub fn negotiate(headers: &HeaderMap, params: &Params, is_list: bool) -> Result<
         let format = match range.mime {
             "application/json" | "*/*" | "application/*" => Format::Json,
             "application/yaml" => Format::Yaml,
+            protobuf::MEDIA_TYPE if protobuf => Format::Protobuf,
             _ => continue,
         };
         let target = match (range.param("as"), range.param("g"), range.param("v")) {
             (None, _, _) => Target::Object,
-            (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => Target::Table,
+            // Tables have no protobuf form.
+            (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1"))
+                if format != Format::Protobuf =>
+            {
+                Target::Table
+            }
             (Some("PartialObjectMetadata"), Some("meta.k8s.io"), Some("v1" | "v1beta1"))
                 if !is_list =>
             {
@@ -163,7 +196,19 @@ pub fn negotiate(headers: &HeaderMap, params: &Params, is_list: bool) -> Result<
             ..base
         });
     }
-    Err(ApiError::not_acceptable(ACCEPTED_OUTPUT))
+    Err(ApiError::not_acceptable(if protobuf {
+        ACCEPTED_OUTPUT
+    } else {
+        ACCEPTED_OUTPUT_NO_PROTOBUF
+    }))
+}
+
+/// The format of an error answered to a request with these headers: the negotiated one when
+/// negotiation succeeds, else JSON.
+pub fn error_format(headers: &HeaderMap, protobuf: bool) -> Format {
+    negotiate_with(headers, &Params::default(), false, protobuf)
+        .map(|o| o.format)
+        .unwrap_or(Format::Json)
 }
 
 /// Request body formats.
@@ -175,6 +220,8 @@ pub enum BodyFormat {
     MergePatch,
     StrategicMergePatch,
     ApplyPatch,
+    /// `application/vnd.kubernetes.protobuf`.
+    Protobuf,
 }
 
 /// The format of a request body from its Content-Type; `patch` selects the patch types.
@@ -210,10 +257,8 @@ pub fn body_format(headers: &HeaderMap, patch: bool) -> Result<BodyFormat> {
     match mime.as_str() {
         "" | "application/json" => Ok(BodyFormat::Json),
         "application/yaml" => Ok(BodyFormat::Yaml),
-        _ => Err(ApiError::unsupported_media_type(
-            ct,
-            &["application/json", "application/yaml"],
-        )),
+        protobuf::MEDIA_TYPE => Ok(BodyFormat::Protobuf),
+        _ => Err(ApiError::unsupported_media_type(ct, ACCEPTED_BODIES)),
     }
 }
 
@@ -236,21 +281,14 @@ mod tests {
         assert_eq!(o.target, Target::Table);
         let o = negotiate(&headers("application/yaml"), &Params::default(), false).unwrap();
         assert_eq!(o.format, Format::Yaml);
-        assert!(
-            negotiate(
-                &headers("application/vnd.kubernetes.protobuf"),
-                &Params::default(),
-                false
-            )
-            .is_err()
-        );
         let o = negotiate(
             &headers("application/vnd.kubernetes.protobuf, */*"),
             &Params::default(),
             false,
         )
         .unwrap();
-        assert_eq!(o.format, Format::Json);
+        assert_eq!(o.format, Format::Protobuf);
+        assert_eq!(o.content_type(), "application/vnd.kubernetes.protobuf");
         let o = negotiate(
             &headers("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"),
             &Params::default(),
@@ -258,5 +296,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.target, Target::Metadata);
+    }
+
+    #[test]
+    fn protobuf_only_for_built_in_kinds() {
+        let client_go = headers("application/vnd.kubernetes.protobuf,application/json");
+        let o = negotiate_with(&client_go, &Params::default(), false, false).unwrap();
+        assert_eq!(o.format, Format::Json);
+        let err = negotiate_with(
+            &headers("application/vnd.kubernetes.protobuf"),
+            &Params::default(),
+            false,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 406);
+        // A protobuf Table is not offered; the next acceptable range wins.
+        let o = negotiate(
+            &headers(
+                "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json",
+            ),
+            &Params::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!((o.format, o.target), (Format::Json, Target::Object));
+        assert_eq!(error_format(&client_go, true), Format::Protobuf);
+        assert_eq!(error_format(&headers("text/html"), true), Format::Json);
+    }
+
+    #[test]
+    fn body_formats() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "application/vnd.kubernetes.protobuf".parse().unwrap(),
+        );
+        assert_eq!(body_format(&h, false).unwrap(), BodyFormat::Protobuf);
+        h.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert_eq!(
+            body_format(&h, false).unwrap_err().message,
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        );
     }
 }

@@ -1,8 +1,9 @@
-//! Building responses: objects, lists and tables in the negotiated representation, warnings,
-//! and errors as `Status` objects.
+//! Building responses: objects, lists and tables in the negotiated representation (JSON, YAML
+//! or Kubernetes protobuf), warnings, and errors as `Status` objects.
 
 use super::negotiate::{Format, IncludeObject, Output, Target};
 use crate::errors::ApiError;
+use crate::protobuf;
 use crate::registry::catalog::Endpoint;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 /// Serializes a value in the negotiated format (pretty JSON indented by two spaces, plain JSON
-/// ending in a newline, as upstream's encoders write them).
+/// ending in a newline, as upstream's encoders write them; protobuf in its envelope, by the
+/// value's own `apiVersion` and `kind`).
 pub fn encode(value: &Value, format: Format, pretty: bool) -> Bytes {
     let bytes = match format {
         Format::Json if pretty => serde_json::to_vec_pretty(value),
@@ -20,8 +22,26 @@ pub fn encode(value: &Value, format: Format, pretty: bool) -> Bytes {
             v
         }),
         Format::Yaml => return Bytes::from(serde_yaml::to_string(value).unwrap_or_default()),
+        Format::Protobuf => return encode_protobuf(value),
     };
     Bytes::from(bytes.unwrap_or_default())
+}
+
+/// Protobuf encoding only fails for objects that do not fit their kind's schema: a stored
+/// object some code wrote wrongly. The client then gets an internal-error `Status`.
+fn encode_protobuf(value: &Value) -> Bytes {
+    match protobuf::encode(value) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) => {
+            let kind = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            tracing::error!(error = %e, kind, "a response does not fit its protobuf schema");
+            let status = ApiError::internal(format!("cannot encode {kind} as protobuf: {e}"));
+            Bytes::from(protobuf::encode(&status.to_status()).unwrap_or_default())
+        }
+    }
 }
 
 fn with_body(status: StatusCode, content_type: &str, body: Bytes) -> Response {
@@ -35,11 +55,21 @@ fn with_body(status: StatusCode, content_type: &str, body: Bytes) -> Response {
 
 /// An error as a `Status` in JSON.
 pub fn error(e: &ApiError) -> Response {
+    error_as(e, Format::Json)
+}
+
+/// An error as a `Status` in `format` (YAML clients get JSON errors, as from upstream).
+pub fn error_as(e: &ApiError, format: Format) -> Response {
+    let format = if format == Format::Yaml {
+        Format::Json
+    } else {
+        format
+    };
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = with_body(
         status,
-        "application/json",
-        encode(&e.to_status(), Format::Json, false),
+        format.content_type(),
+        encode(&e.to_status(), format, false),
     );
     if let Some(r) = e.details.as_ref().and_then(|d| d.retry_after_seconds) {
         resp.headers_mut()
@@ -137,11 +167,11 @@ pub fn raw_json(status: StatusCode, body: Bytes) -> Response {
 /// A value in the negotiated format, without Table or metadata conversion (Status objects,
 /// discovery documents).
 pub fn plain(status: StatusCode, value: &Value, output: &Output) -> Response {
-    let ct = match output.format {
-        Format::Json => "application/json",
-        Format::Yaml => "application/yaml",
-    };
-    with_body(status, ct, encode(value, output.format, output.pretty))
+    with_body(
+        status,
+        output.format.content_type(),
+        encode(value, output.format, output.pretty),
+    )
 }
 
 /// A response with an explicit content type.

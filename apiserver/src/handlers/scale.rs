@@ -62,12 +62,11 @@ pub fn to_scale(obj: &Value) -> Value {
 }
 
 fn scale_response(status: StatusCode, scale: &Value, format: Format, pretty: bool) -> Response {
-    let ct = if format == Format::Yaml {
-        "application/yaml"
-    } else {
-        "application/json"
-    };
-    response::typed(status, ct, response::encode(scale, format, pretty))
+    response::typed(
+        status,
+        format.content_type(),
+        response::encode(scale, format, pretty),
+    )
 }
 
 pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {

@@ -1,4 +1,5 @@
-//! WATCH: a chunked stream of JSON watch events, one per line, served from the watch cache.
+//! WATCH: a chunked stream of watch events served from the watch cache: JSON, one per line, or
+//! length-prefixed protobuf `WatchEvent` frames.
 //! Ends after `timeoutSeconds` (or a random time between the minimum request timeout and twice
 //! it, as upstream), or when the client goes away.
 
@@ -8,6 +9,7 @@ use super::negotiate::{Format, Output, Target, negotiate};
 use super::params::watch_params;
 use super::response;
 use crate::errors::{ApiError, Result};
+use crate::protobuf;
 use crate::storage::{WatchItem, WatchRequest};
 use axum::body::Body;
 use axum::response::Response;
@@ -39,9 +41,13 @@ pub async fn watch(scope: &Scope) -> Result<Response> {
             Duration::from_secs(rand::rng().random_range(min..2 * min))
         }
     };
-    // Watch events are always JSON lines.
+    // Watch streams are JSON lines unless the client takes protobuf frames; upstream has no
+    // YAML stream.
     let output = Output {
-        format: Format::Json,
+        format: match output.format {
+            Format::Protobuf => Format::Protobuf,
+            _ => Format::Json,
+        },
         ..output
     };
     let encoder = Encoder::new(scope, output);
@@ -51,7 +57,7 @@ pub async fn watch(scope: &Scope) -> Result<Response> {
         // Past authorization and parameter checks, upstream reports a watch that cannot
         // start as an ERROR event, so clients relist.
         Err(e) if e.code == 410 => {
-            let line = error_line(&e);
+            let line = error_line(&e, output.format);
             let body = Body::from_stream(futures::stream::once(async move {
                 Ok::<_, std::io::Error>(line)
             }));
@@ -80,7 +86,8 @@ pub async fn watch(scope: &Scope) -> Result<Response> {
                     }
                     Some(Err(e)) => {
                         let e = ApiError::from_storage(e, &crate::errors::GroupResource::new("", ""), "");
-                        Some((Ok(error_line(&e)), (stream, encoder, deadline, true, guard)))
+                        let line = error_line(&e, encoder.output.format);
+                        Some((Ok(line), (stream, encoder, deadline, true, guard)))
                     }
                 },
             }
@@ -135,11 +142,19 @@ fn stream_response(body: Body, content_type: &str) -> Response {
     resp
 }
 
-fn error_line(e: &ApiError) -> Bytes {
-    let mut line =
-        serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
+fn error_line(e: &ApiError, format: Format) -> Bytes {
+    event(format, "ERROR", &e.to_status())
+}
+
+/// One event of the stream: a JSON line, or a protobuf frame holding the enveloped object.
+fn event(format: Format, typ: &str, object: &Value) -> Bytes {
+    if format == Format::Protobuf {
+        let object = response::encode(object, Format::Protobuf, false);
+        return Bytes::from(protobuf::watch_frame(typ, &object));
+    }
+    let mut out = serde_json::to_vec(&json!({"type": typ, "object": object})).unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
 }
 
 /// Turns watch items into lines in the negotiated representation.
@@ -162,7 +177,10 @@ impl Encoder {
     }
 
     fn content_type(&self) -> String {
-        self.output.content_type()
+        match self.output.format {
+            Format::Protobuf => protobuf::WATCH_MEDIA_TYPE.to_string(),
+            _ => self.output.content_type(),
+        }
     }
 
     fn fast(&self) -> bool {
@@ -172,10 +190,7 @@ impl Encoder {
     }
 
     fn line(&self, typ: &str, object: Value) -> Bytes {
-        let mut out =
-            serde_json::to_vec(&json!({"type": typ, "object": object})).unwrap_or_default();
-        out.push(b'\n');
-        Bytes::from(out)
+        event(self.output.format, typ, &object)
     }
 
     fn bookmark(&self, rv: i64, end_of_initial: bool) -> Bytes {
@@ -200,12 +215,12 @@ impl Encoder {
                 }
                 let value = match ev.object.value() {
                     Ok(v) => v,
-                    Err(e) => return error_line(&ApiError::internal(e)),
+                    Err(e) => return error_line(&ApiError::internal(e), self.output.format),
                 };
                 let value = match &self.endpoint.conversion {
                     Some(c) => match c.to_served(value) {
                         Ok(v) => v,
-                        Err(e) => return error_line(&ApiError::internal(e)),
+                        Err(e) => return error_line(&ApiError::internal(e), self.output.format),
                     },
                     None => value,
                 };

@@ -2,8 +2,10 @@
 //! table; each resource's strategy lives in its own file.
 
 pub mod apps;
+pub mod autoscaling;
 pub mod batch;
 pub mod core;
+pub mod policy;
 
 use super::Resource;
 
@@ -13,6 +15,8 @@ pub fn all() -> Vec<Resource> {
     out.extend(core::resources());
     out.extend(apps::resources());
     out.extend(batch::resources());
+    out.extend(autoscaling::resources());
+    out.extend(policy::resources());
     out
 }
 

@@ -1,7 +1,11 @@
 //! Every built-in resource, group by group. Each group's module lists its resources in one
 //! table; each resource's strategy lives in its own file.
 
+pub mod apps;
+pub mod autoscaling;
+pub mod batch;
 pub mod core;
+pub mod policy;
 
 use super::Resource;
 
@@ -9,6 +13,10 @@ use super::Resource;
 pub fn all() -> Vec<Resource> {
     let mut out = Vec::new();
     out.extend(core::resources());
+    out.extend(apps::resources());
+    out.extend(batch::resources());
+    out.extend(autoscaling::resources());
+    out.extend(policy::resources());
     out
 }
 

@@ -1,7 +1,17 @@
 //! Every built-in resource, group by group. Each group's module lists its resources in one
 //! table; each resource's strategy lives in its own file.
 
+pub mod certificates;
+pub mod coordination;
 pub mod core;
+pub mod discovery;
+pub mod events;
+pub mod networking;
+pub mod node;
+pub mod rbac;
+pub mod scheduling;
+pub mod shared;
+pub mod storage;
 
 use super::Resource;
 
@@ -9,6 +19,15 @@ use super::Resource;
 pub fn all() -> Vec<Resource> {
     let mut out = Vec::new();
     out.extend(core::resources());
+    out.extend(rbac::resources());
+    out.extend(coordination::resources());
+    out.extend(discovery::resources());
+    out.extend(networking::resources());
+    out.extend(storage::resources());
+    out.extend(scheduling::resources());
+    out.extend(node::resources());
+    out.extend(certificates::resources());
+    out.extend(events::resources());
     out
 }
 

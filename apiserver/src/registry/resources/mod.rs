@@ -1,11 +1,14 @@
 //! Every built-in resource, group by group. Each group's module lists its resources in one
 //! table; each resource's strategy lives in its own file.
 
+pub mod admissionregistration;
+pub mod apiextensions;
 pub mod certificates;
 pub mod coordination;
 pub mod core;
 pub mod discovery;
 pub mod events;
+pub mod flowcontrol;
 pub mod networking;
 pub mod node;
 pub mod rbac;
@@ -28,6 +31,9 @@ pub fn all() -> Vec<Resource> {
     out.extend(node::resources());
     out.extend(certificates::resources());
     out.extend(events::resources());
+    out.extend(admissionregistration::resources());
+    out.extend(apiextensions::resources());
+    out.extend(flowcontrol::resources());
     out
 }
 

@@ -29,6 +29,18 @@ pub fn strs<'a>(obj: &'a Value, pointer: &str) -> Vec<&'a str> {
     arr(obj, pointer).iter().filter_map(Value::as_str).collect()
 }
 
+/// The object at a path of keys, created (replacing a null or non-object) when missing.
+pub fn object_at<'a>(obj: &'a mut Value, path: &[&str]) -> &'a mut serde_json::Map<String, Value> {
+    let slot = apimachinery::meta::nested_mut(obj, path);
+    if !slot.is_object() {
+        *slot = Value::Object(serde_json::Map::new());
+    }
+    match slot {
+        Value::Object(m) => m,
+        _ => unreachable!("just made an object"),
+    }
+}
+
 /// Whether a JSON pointer names a non-null value.
 pub fn has(obj: &Value, pointer: &str) -> bool {
     obj.pointer(pointer).is_some_and(|v| !v.is_null())
@@ -242,9 +254,17 @@ pub fn port_name_errors(v: &str, path: &str) -> FieldErrors {
         .collect()
 }
 
-/// Go's `%v` of a `[]string`: `[a b c]`.
-pub fn go_string_slice(items: &[&str]) -> String {
-    format!("[{}]", items.join(" "))
+/// Go's `%#v` of a string slice of type `ty` (`[]string{"a", "b"}`, `[]string(nil)`), as
+/// upstream prints slices given as a field error's bad value.
+pub fn go_slice(ty: &str, items: &[Value]) -> String {
+    if items.is_empty() {
+        return format!("[]{ty}(nil)");
+    }
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|v| format!("{:?}", v.as_str().unwrap_or_default()))
+        .collect();
+    format!("[]{ty}{{{}}}", quoted.join(", "))
 }
 
 /// Upstream's `listWithMoreString`: at most three entries, then `+ N more...`.

@@ -3,7 +3,7 @@
 //! the `approval` subresource, the issued certificate only through `status`.
 
 use crate::authn::user::UserInfo;
-use crate::registry::resources::shared::{arr, s};
+use crate::registry::resources::shared::{arr, object_at, s};
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
     Resource, ResourceInfo, SUBRESOURCE_VERBS, SubresourceInfo,
@@ -464,10 +464,7 @@ impl Strategy for CertificateSigningRequests {
     }
 
     fn prepare_for_create_by(&self, obj: &mut Value, user: &UserInfo) {
-        let spec = apimachinery::meta::nested_mut(obj, &["spec"]);
-        let Some(m) = spec.as_object_mut() else {
-            return;
-        };
+        let m = object_at(obj, &["spec"]);
         for field in ["username", "uid", "groups", "extra"] {
             m.remove(field);
         }
@@ -498,16 +495,11 @@ impl Strategy for CertificateSigningRequests {
         let requested = new.pointer("/status/conditions").cloned();
         *new = old.clone();
         if subresource == "approval" {
-            let status = apimachinery::meta::nested_mut(new, &["status"]);
-            match (requested, status.as_object_mut()) {
-                (Some(c), Some(m)) => {
-                    m.insert("conditions".into(), c);
-                }
-                (None, Some(m)) => {
-                    m.remove("conditions");
-                }
-                _ => {}
-            }
+            let status = object_at(new, &["status"]);
+            match requested {
+                Some(c) => status.insert("conditions".into(), c),
+                None => status.remove("conditions"),
+            };
             populate_condition_timestamps(new, old);
         }
     }

@@ -30,7 +30,9 @@ pub fn resource() -> Resource {
     Resource::new(
         ResourceInfo::new(GROUP, "v1", "ingresses", "Ingress", "ingress", true)
             .short_names(&["ing"])
-            .subresources(SUBRESOURCES),
+            .subresources(SUBRESOURCES)
+            // Upstream keeps Ingresses under the singular key prefix.
+            .storage_path("ingress"),
         Ingresses,
     )
 }

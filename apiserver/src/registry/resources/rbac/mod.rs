@@ -6,7 +6,7 @@ pub mod clusterroles;
 pub mod rolebindings;
 pub mod roles;
 
-use super::shared::{arr, invalid_rendered, s};
+use super::shared::{arr, go_slice, invalid_rendered, s};
 use crate::registry::Resource;
 use crate::registry::table::{self, AGE, Column, NAME};
 use apimachinery::field_errors::{child, index};
@@ -36,18 +36,18 @@ fn validate_policy_rule(rule: &Value, namespaced: bool, path: &str) -> FieldErro
         ));
     }
     if len("nonResourceURLs") > 0 {
-        let urls = rule.get("nonResourceURLs").cloned().unwrap_or(Value::Null);
+        let urls = go_slice("string", arr(rule, "/nonResourceURLs"));
         if namespaced {
-            errs.push(FieldError::invalid(
-                child(path, "nonResourceURLs"),
-                urls.clone(),
+            errs.push(invalid_rendered(
+                &child(path, "nonResourceURLs"),
+                &urls,
                 "namespaced rules cannot apply to non-resource URLs",
             ));
         }
         if len("apiGroups") > 0 || len("resources") > 0 || len("resourceNames") > 0 {
-            errs.push(FieldError::invalid(
-                child(path, "nonResourceURLs"),
-                urls,
+            errs.push(invalid_rendered(
+                &child(path, "nonResourceURLs"),
+                &urls,
                 "rules cannot apply to both regular resources and non-resource URLs",
             ));
         }
@@ -290,7 +290,7 @@ mod tests {
                 "rules[1].verbs: Required value: verbs must contain at least one value",
                 "rules[1].apiGroups: Required value: resource rules must supply at least one api group",
                 "rules[1].resources: Required value: resource rules must supply at least one resource",
-                "rules[2].nonResourceURLs: Invalid value: [\"/healthz\"]: namespaced rules cannot apply to non-resource URLs",
+                "rules[2].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs",
             ]
         );
         assert_eq!(validate_rules(&role, false).len(), 3);

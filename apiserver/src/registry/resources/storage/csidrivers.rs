@@ -2,7 +2,7 @@
 //! capacity tracking). `attachRequired` and `volumeLifecycleModes` are fixed at creation.
 
 use super::csi_driver_name_validator;
-use crate::registry::resources::shared::{arr, immutable};
+use crate::registry::resources::shared::{arr, immutable, object_at};
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
     Resource, ResourceInfo,
@@ -81,8 +81,8 @@ impl Strategy for CsiDrivers {
     }
 
     fn default(&self, obj: &mut Value) {
-        let spec = apimachinery::meta::nested_mut(obj, &["spec"]);
-        if let Some(m) = spec.as_object_mut() {
+        let m = object_at(obj, &["spec"]);
+        {
             m.entry("attachRequired").or_insert(json!(true));
             m.entry("podInfoOnMount").or_insert(json!(false));
             m.entry("storageCapacity").or_insert(json!(false));

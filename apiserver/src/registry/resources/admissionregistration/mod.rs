@@ -448,8 +448,9 @@ fn validate_webhook(hook: &Value, mutating: bool, path: &str) -> FieldErrors {
     }
     errs.extend(validate_enum(hook, "failurePolicy", FAILURE_POLICIES, path));
     errs.extend(validate_enum(hook, "matchPolicy", MATCH_POLICIES, path));
+    // The typed decode turns a missing sideEffects into "", which Go keeps as nil.
     match hook.get("sideEffects").and_then(Value::as_str) {
-        None => errs.push(FieldError::required(
+        None | Some("") => errs.push(FieldError::required(
             child(path, "sideEffects"),
             format!("must specify one of {}", NO_SIDE_EFFECTS.join(", ")),
         )),

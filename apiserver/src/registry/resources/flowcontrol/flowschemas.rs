@@ -262,16 +262,54 @@ fn validate_non_resource_rule(rule: &Value, path: &str) -> FieldErrors {
     } else {
         for (i, u) in urls.iter().enumerate() {
             let u = u.as_str().unwrap_or_default();
-            if !u.starts_with('/') {
-                errs.push(FieldError::invalid(
-                    index(&up, i),
-                    u,
-                    "must start with slash",
-                ));
+            if let Some(why) = non_resource_url_problem(u) {
+                errs.push(FieldError::invalid(index(&up, i), u, why));
             }
         }
     }
     errs
+}
+
+/// `ValidateNonResourceURLPath`.
+fn non_resource_url_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("must not be empty");
+    }
+    if path == "/" {
+        return None;
+    }
+    if !path.starts_with('/') {
+        return Some("must start with slash");
+    }
+    if path.contains(' ') {
+        return Some("must not contain white-space");
+    }
+    if path.contains("//") {
+        return Some("must not contain double slash");
+    }
+    let wildcards = path.matches('*').count();
+    if wildcards > 1 || (wildcards == 1 && !path.ends_with("/*")) {
+        return Some("wildcard can only do suffix glob matching");
+    }
+    None
+}
+
+/// The mandatory FlowSchemas (`exempt`, `catch-all`) keep their bootstrap spec.
+fn validate_mandatory(obj: &Value) -> Option<FieldError> {
+    let name = meta::name(obj);
+    if !matches!(name, "exempt" | "catch-all") {
+        return None;
+    }
+    let fixed = super::bootstrap::flow_schemas()
+        .into_iter()
+        .find(|fs| fs["metadata"]["name"] == name)?;
+    (obj.get("spec") != fixed.get("spec")).then(|| {
+        FieldError::invalid(
+            "spec",
+            obj.get("spec").cloned().unwrap_or(Value::Null),
+            format!("spec of '{name}' must equal the fixed value"),
+        )
+    })
 }
 
 /// `ValidateFlowSchemaSpec` (without the fixed-spec check of the mandatory schemas).
@@ -396,7 +434,25 @@ impl Strategy for FlowSchemas {
     }
 
     fn validate(&self, obj: &Value) -> FieldErrors {
-        validate_spec(obj)
+        let mut errs = validate_spec(obj);
+        errs.extend(validate_mandatory(obj));
+        errs
+    }
+
+    fn validate_status_update(&self, new: &Value, _old: &Value) -> FieldErrors {
+        let mut errs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in arr(new, "/status/conditions").iter().enumerate() {
+            let p = index("status.conditions", i);
+            let t = s(c, "/type");
+            if !seen.insert(t) {
+                errs.push(FieldError::duplicate(child(&p, "type"), t));
+            }
+            if t.is_empty() {
+                errs.push(FieldError::required(child(&p, "type"), "must not be empty"));
+            }
+        }
+        errs
     }
 
     fn table_columns(&self) -> &'static [Column] {
@@ -463,6 +519,30 @@ mod tests {
                 "spec.rules[0].subjects[0].user: Required value: user is required when subject kind is 'User'",
                 "spec.rules[0].resourceRules[0].verbs: Unsupported value: []string{\"get\", \"fly\"}: supported values: \"create\", \"delete\", \"deletecollection\", \"get\", \"list\", \"patch\", \"proxy\", \"update\", \"watch\"",
                 "spec.rules[0].resourceRules[0].namespaces: Required value: resource rules that are not cluster scoped must supply at least one namespace",
+            ]
+        );
+    }
+
+    #[test]
+    fn mandatory_schemas_are_fixed() {
+        let mut exempt = super::super::bootstrap::flow_schemas().remove(0);
+        assert!(FlowSchemas.validate(&exempt).is_empty());
+        exempt["spec"]["matchingPrecedence"] = json!(2);
+        assert_eq!(
+            messages(&exempt)
+                .last()
+                .unwrap()
+                .split(": ")
+                .last()
+                .unwrap(),
+            "spec of 'exempt' must equal the fixed value"
+        );
+        let fs = json!({"metadata": {"name": "x"}, "spec": {"matchingPrecedence": 5, "priorityLevelConfiguration": {"name": "p"},
+            "rules": [{"subjects": [{"kind": "Group", "group": {"name": "g"}}], "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/a/*/b"]}]}]}});
+        assert_eq!(
+            messages(&fs),
+            vec![
+                "spec.rules[0].nonResourceRules[0].nonResourceURLs[0]: Invalid value: \"/a/*/b\": wildcard can only do suffix glob matching"
             ]
         );
     }

@@ -188,6 +188,37 @@ fn validate_limited(l: &Value) -> FieldErrors {
     errs
 }
 
+/// `ValidateIfMandatoryPriorityLevelConfigurationObject`: `catch-all` keeps its bootstrap
+/// spec; `exempt` too, except for its `exempt` settings.
+fn validate_mandatory(obj: &Value) -> Option<FieldError> {
+    let name = meta::name(obj);
+    if !matches!(name, "exempt" | "catch-all") {
+        return None;
+    }
+    let fixed = super::bootstrap::priority_levels()
+        .into_iter()
+        .find(|pl| pl["metadata"]["name"] == name)?;
+    let mut have = obj.get("spec").cloned().unwrap_or(Value::Null);
+    let mut want = fixed.get("spec").cloned().unwrap_or(Value::Null);
+    let detail = if name == "exempt" {
+        for spec in [&mut have, &mut want] {
+            if let Some(m) = spec.as_object_mut() {
+                m.remove("exempt");
+            }
+        }
+        format!("spec of '{name}' except the 'spec.exempt' field must equal the fixed value")
+    } else {
+        format!("spec of '{name}' must equal the fixed value")
+    };
+    (have != want).then(|| {
+        FieldError::invalid(
+            "spec",
+            obj.get("spec").cloned().unwrap_or(Value::Null),
+            detail,
+        )
+    })
+}
+
 impl Strategy for PriorityLevelConfigurations {
     fn decode(&self, body: Value) -> Result<Decoded, String> {
         typed::round_trip::<PriorityLevelConfiguration>(body)
@@ -279,6 +310,26 @@ impl Strategy for PriorityLevelConfigurations {
             }
             other => errs.push(FieldError::not_supported("spec.type", other, TYPES)),
         }
+        errs.extend(validate_mandatory(obj));
+        errs
+    }
+
+    fn validate_status_update(&self, new: &Value, _old: &Value) -> FieldErrors {
+        let mut errs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in crate::registry::resources::shared::arr(new, "/status/conditions")
+            .iter()
+            .enumerate()
+        {
+            let t = s(c, "/type");
+            let p = format!("status.conditions[{i}].type");
+            if !seen.insert(t) {
+                errs.push(FieldError::duplicate(p.clone(), t));
+            }
+            if t.is_empty() {
+                errs.push(FieldError::required(p, "must not be empty"));
+            }
+        }
         errs
     }
 
@@ -340,7 +391,7 @@ mod tests {
                 "spec.limited.lendablePercent: Invalid value: 101: must be between 0 and 100, inclusive",
             ]
         );
-        let exempt = json!({"metadata": {"name": "exempt"}, "spec": {"type": "Exempt"}});
+        let exempt = json!({"metadata": {"name": "exempt"}, "spec": {"type": "Exempt", "exempt": {"nominalConcurrencyShares": 3}}});
         assert!(PriorityLevelConfigurations.validate(&exempt).is_empty());
         assert_eq!(
             PriorityLevelConfigurations.table_row(&exempt)[2..6],
@@ -350,6 +401,12 @@ mod tests {
                 json!("<none>"),
                 json!("<none>")
             ]
+        );
+        let catch_all = json!({"metadata": {"name": "catch-all"}, "spec": {"type": "Limited", "limited": {"nominalConcurrencyShares": 6, "lendablePercent": 0, "limitResponse": {"type": "Reject"}}}});
+        assert!(
+            PriorityLevelConfigurations.validate(&catch_all)[0]
+                .to_string()
+                .ends_with("spec of 'catch-all' must equal the fixed value")
         );
         let wrong = json!({"metadata": {"name": "mine"}, "spec": {"type": "Exempt"}});
         assert_eq!(

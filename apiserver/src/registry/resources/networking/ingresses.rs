@@ -198,9 +198,15 @@ fn validate_spec(obj: &Value) -> FieldErrors {
     let mut errs = Vec::new();
     let rules = arr(obj, "/spec/rules");
     if rules.is_empty() && !has(obj, "/spec/defaultBackend") {
+        // Go prints an empty list the client sent differently from a missing one.
+        let rendered = if has(obj, "/spec/rules") {
+            "[]networking.IngressRule{}"
+        } else {
+            "[]networking.IngressRule(nil)"
+        };
         errs.push(invalid_rendered(
             "spec",
-            "[]networking.IngressRule(nil)",
+            rendered,
             "either `defaultBackend` or `rules` must be specified",
         ));
     }

@@ -191,19 +191,16 @@ fn default_binding(obj: &mut Value) {
     }
     if let Some(subjects) = obj.get_mut("subjects").and_then(Value::as_array_mut) {
         for sub in subjects {
+            // ServiceAccounts default to the core group, which v1 leaves out of the JSON.
             let kind = sub.get("kind").and_then(Value::as_str).unwrap_or_default();
-            let group = if matches!(kind, "User" | "Group") {
-                GROUP
-            } else {
-                ""
-            };
-            if let Some(m) = sub.as_object_mut()
+            if matches!(kind, "User" | "Group")
+                && let Some(m) = sub.as_object_mut()
                 && m.get("apiGroup")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .is_empty()
             {
-                m.insert("apiGroup".into(), json!(group));
+                m.insert("apiGroup".into(), json!(GROUP));
             }
         }
     }
@@ -309,7 +306,7 @@ mod tests {
         default_binding(&mut rb);
         assert_eq!(rb["roleRef"]["apiGroup"], GROUP);
         assert_eq!(rb["subjects"][0]["apiGroup"], GROUP);
-        assert_eq!(rb["subjects"][1]["apiGroup"], "");
+        assert!(rb["subjects"][1].get("apiGroup").is_none());
         assert_eq!(
             messages(&validate_binding(&rb, true)),
             vec![

@@ -235,6 +235,7 @@ impl Store {
             m.remove("status");
         }
         self.strategy.prepare_for_create(obj);
+        self.strategy.prepare_for_create_by(obj, &ctx.user);
         managed_fields::record_update(obj, None, &ctx.field_manager, &ctx.api_version, None, &now);
         let mut errs = validation::validate_object_meta(
             obj.get("metadata").unwrap_or(&Value::Null),

@@ -6,6 +6,7 @@
 //! `prepare_for_create`/`prepare_for_update`, then `validate`/`validate_update`.
 
 use super::table::{self, Column};
+use crate::authn::user::UserInfo;
 use crate::storage::{Attrs, predicate::default_attrs};
 use apimachinery::FieldErrors;
 use apimachinery::validation::{NameValidator, name_is_dns_subdomain};
@@ -44,6 +45,10 @@ pub trait Strategy: Send + Sync + 'static {
 
     /// Normalizes a new object before validation (for example sets an initial status).
     fn prepare_for_create(&self, _obj: &mut Value) {}
+
+    /// Records who asked for a new object, after `prepare_for_create` (CertificateSigningRequests
+    /// take their username, uid and groups from the requesting user).
+    fn prepare_for_create_by(&self, _obj: &mut Value, _user: &UserInfo) {}
 
     /// Normalizes an update before validation; `old` is the stored object.
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}

@@ -1,12 +1,14 @@
 //! Objects every cluster has, created on start when missing: the system namespaces, the
-//! system PriorityClasses, and the `default/kubernetes` Service with its Endpoints and
-//! EndpointSlice pointing at this apiserver.
+//! system PriorityClasses, the API Priority and Fairness FlowSchemas and priority levels, and
+//! the `default/kubernetes` Service with its Endpoints and EndpointSlice pointing at this
+//! apiserver.
 
 use super::State;
 use crate::admission;
 use crate::authn::user::UserInfo;
 use crate::errors::{ApiError, Result};
 use crate::registry::resources::ServiceConfig;
+use crate::registry::resources::flowcontrol::bootstrap as apf;
 use crate::registry::store::OpContext;
 use serde_json::{Value, json};
 use std::net::IpAddr;
@@ -114,6 +116,50 @@ async fn reconcile(
         .map(|_| ())
 }
 
+/// Creates the mandatory and suggested APF objects, then marks each bootstrap FlowSchema as
+/// not dangling (its priority level exists), as upstream's APF controller would.
+async fn ensure_flow_control(state: &State) -> Result<()> {
+    const GROUP: &str = "flowcontrol.apiserver.k8s.io";
+    for pl in apf::priority_levels() {
+        ensure(state, GROUP, "v1", "prioritylevelconfigurations", pl).await?;
+    }
+    let Some(endpoint) = state.catalog.endpoint(GROUP, "v1", "flowschemas").cloned() else {
+        return Ok(());
+    };
+    for fs in apf::flow_schemas() {
+        let name = fs["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let level = fs["spec"]["priorityLevelConfiguration"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        ensure(state, GROUP, "v1", "flowschemas", fs).await?;
+        let mut ctx = context("");
+        ctx.api_version = endpoint.info.group_version();
+        ctx.field_manager = "api-priority-and-fairness-config-consumer-v1".to_string();
+        endpoint
+            .store
+            .update(&ctx, &name, Some("status"), false, |old| {
+                let mut new = old.cloned().unwrap_or(Value::Null);
+                let conditions = new
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if !conditions.iter().any(|c| c["type"] == "Dangling") {
+                    let mut conditions = conditions;
+                    conditions.push(apf::not_dangling(&level, &crate::clock::now()));
+                    new["status"] = json!({ "conditions": conditions });
+                }
+                Ok(new)
+            })
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn run(
     state: &State,
     services: &ServiceConfig,
@@ -158,6 +204,7 @@ pub async fn run(
         )
         .await?;
     }
+    ensure_flow_control(state).await?;
     let cluster_ip = services.first_ip().to_string();
     ensure(
         state,

@@ -1,11 +1,24 @@
 //! Every built-in resource, group by group. Each group's module lists its resources in one
 //! table; each resource's strategy lives in its own file.
 
+pub mod admissionregistration;
+pub mod apiextensions;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
+pub mod certificates;
+pub mod coordination;
 pub mod core;
+pub mod discovery;
+pub mod events;
+pub mod flowcontrol;
+pub mod networking;
+pub mod node;
 pub mod policy;
+pub mod rbac;
+pub mod scheduling;
+pub mod shared;
+pub mod storage;
 
 use super::Resource;
 
@@ -17,6 +30,18 @@ pub fn all() -> Vec<Resource> {
     out.extend(batch::resources());
     out.extend(autoscaling::resources());
     out.extend(policy::resources());
+    out.extend(rbac::resources());
+    out.extend(coordination::resources());
+    out.extend(discovery::resources());
+    out.extend(networking::resources());
+    out.extend(storage::resources());
+    out.extend(scheduling::resources());
+    out.extend(node::resources());
+    out.extend(certificates::resources());
+    out.extend(events::resources());
+    out.extend(admissionregistration::resources());
+    out.extend(apiextensions::resources());
+    out.extend(flowcontrol::resources());
     out
 }
 

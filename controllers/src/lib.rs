@@ -99,13 +99,18 @@ pub async fn run(opts: Options) -> Result<()> {
     manager::run(&config, &settings, &enabled).await
 }
 
-/// Runs every on-by-default controller inside `ferrokube up`.
+/// Runs every on-by-default controller inside `ferrokube up`. Nobody awaits this task's
+/// result there, so a failure to start is logged here.
 pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
-    run(Options {
+    let result = run(Options {
         kubeconfig: Some(opts.kubeconfig),
         root_ca_file: Some(opts.root_ca_file),
         controllers: vec!["*".to_string()],
         concurrent_namespace_syncs: 10,
     })
-    .await
+    .await;
+    if let Err(e) = &result {
+        tracing::error!("The controller manager could not start: {e}.");
+    }
+    result
 }

@@ -1,26 +1,116 @@
-//! kube-controller-manager. Each controller lives in its own module; [`run`] starts those that
-//! exist so far against any cluster.
+//! kube-controller-manager: the control loops that move the cluster toward what its objects ask
+//! for. Each controller lives in its own module (folder) and is an API client only, built on
+//! kube-rs watchers and `Controller`s; [`manager`] lists them and starts the enabled ones, and
+//! [`run`] is the process entry point (`ferrokube controller-manager`, or in `ferrokube up`
+//! through [`run_in_process`]).
+//!
+//! Controllers so far:
+//! - [`namespace`]: empties a namespace being deleted, then releases it to the apiserver;
+//! - [`serviceaccount`]: keeps a `default` ServiceAccount in every active namespace;
+//! - [`root_ca_cert_publisher`]: keeps the `kube-root-ca.crt` ConfigMap in every namespace.
+
+pub mod client;
+pub mod manager;
+pub mod namespace;
+pub mod queue;
+pub mod root_ca_cert_publisher;
+pub mod serviceaccount;
 
 use std::path::PathBuf;
 
-/// kube-controller-manager's flags.
+/// kube-controller-manager's flags, under their upstream names.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// The kubeconfig to reach the apiserver with.
+    /// Path to a kubeconfig file with the apiserver's address and credentials. Without it the
+    /// in-cluster configuration (or the default kubeconfig) is used.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// A PEM-encoded CA bundle published in every namespace as the `kube-root-ca.crt`
+    /// ConfigMap. Without it the CA the kubeconfig trusts is published.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
+    /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
+    /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+    /// The number of namespace objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 10)]
+    pub concurrent_namespace_syncs: u16,
 }
 
-/// Runs the controllers until they fail.
-pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let _ = opts;
-    anyhow::bail!(
-        "kube-controller-manager is not built yet in ferrokube; see the controllers issue"
-    )
+/// What `ferrokube up` hands the in-process controller manager.
+#[derive(Debug, Clone)]
+pub struct InProcessOptions {
+    /// The controller manager's kubeconfig (its client certificate, the apiserver's address).
+    pub kubeconfig: PathBuf,
+    /// The cluster CA certificate (PEM), published as `kube-root-ca.crt`.
+    pub root_ca_file: PathBuf,
 }
 
-/// Runs the controllers inside `ferrokube up`, with the given kubeconfig.
-pub async fn run_in_process(kubeconfig: PathBuf) -> anyhow::Result<()> {
-    let _ = kubeconfig;
-    Ok(())
+/// Why the controller manager could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--controllers` names a controller that does not exist.
+    #[error("{0:?} is not in the list of known controllers")]
+    UnknownController(String),
+    /// The kubeconfig could not be read or used.
+    #[error("loading the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// No kubeconfig was given and none could be inferred.
+    #[error("finding the apiserver (no --kubeconfig given): {0}")]
+    InferConfig(#[source] kube::config::InferConfigError),
+    /// A client could not be built from the configuration.
+    #[error("building the API client: {0}")]
+    Client(#[source] kube::Error),
+    /// A file named by a flag could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs the enabled controllers until every one of them has stopped (they only stop when the
+/// process does).
+pub async fn run(opts: Options) -> Result<()> {
+    let enabled = manager::enabled(&opts.controllers)?;
+    let config = client::load_config(opts.kubeconfig.as_deref()).await?;
+    let root_ca = match &opts.root_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => client::root_ca(opts.kubeconfig.as_deref(), &config)?,
+    };
+    let settings = manager::Settings {
+        root_ca,
+        concurrent_namespace_syncs: opts.concurrent_namespace_syncs.max(1),
+    };
+    // Leader election belongs here: with several controller managers, each waits to hold the
+    // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
+    // the controllers when it loses the lease. A single instance needs none.
+    manager::run(&config, &settings, &enabled).await
+}
+
+/// Runs every on-by-default controller inside `ferrokube up`. Nobody awaits this task's
+/// result there, so a failure to start is logged here.
+pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
+    let result = run(Options {
+        kubeconfig: Some(opts.kubeconfig),
+        root_ca_file: Some(opts.root_ca_file),
+        controllers: vec!["*".to_string()],
+        concurrent_namespace_syncs: 10,
+    })
+    .await;
+    if let Err(e) = &result {
+        tracing::error!("The controller manager could not start: {e}.");
+    }
+    result
 }

@@ -177,7 +177,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         &pki.controller_manager.key,
         "system:kube-controller-manager",
     )?;
-    let controllers = tokio::spawn(controllers::run_in_process(cm_config.clone()));
+    let controllers = tokio::spawn(controllers::run_in_process(controllers::InProcessOptions {
+        kubeconfig: cm_config.clone(),
+        root_ca_file: pki.ca.cert.clone(),
+    }));
     println!(
         "ferrokube is up ({:.1}s). To use it:\n",
         started.elapsed().as_secs_f64()

@@ -2,7 +2,7 @@
 //! deleted, and the namespaces the system needs cannot be deleted.
 
 use super::{Attributes, Operation, Validator};
-use crate::errors::{ApiError, GroupResource, Result};
+use crate::errors::{ApiError, Cause, GroupResource, Result};
 use crate::storage::{Error as StorageError, ReadAt, Storage};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -74,15 +74,57 @@ impl Validator for NamespaceLifecycle {
             )),
             // Upstream lets the pieces of a deletion (events, token reviews) through; creating new
             // content is refused.
-            Some("Terminating") if attrs.info.resource != "events" => Err(ApiError::forbidden(
-                &attrs.info.group_resource(),
+            Some("Terminating") if attrs.info.resource != "events" => Err(terminating(
+                attrs.info.group_resource(),
                 attrs.name,
-                &format!(
-                    "unable to create new content in namespace {} because it is being terminated",
-                    attrs.namespace
-                ),
+                attrs.namespace,
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// The refusal of new content in a namespace being deleted. Controllers recognise it by its
+/// `NamespaceTerminating` cause and do not retry.
+fn terminating(gr: GroupResource, name: &str, namespace: &str) -> ApiError {
+    let mut err = ApiError::forbidden(
+        &gr,
+        name,
+        &format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        ),
+    );
+    if let Some(d) = err.details.as_mut() {
+        d.causes.push(Cause {
+            reason: "NamespaceTerminating".to_string(),
+            message: format!("namespace {namespace} is being terminated"),
+            field: "metadata.namespace".to_string(),
+        });
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminating_refusals_carry_the_cause() {
+        let err = terminating(GroupResource::new("", "configmaps"), "a", "x");
+        assert_eq!(err.code, 403);
+        let status = err.to_status();
+        assert_eq!(
+            status["message"],
+            "configmaps \"a\" is forbidden: unable to create new content in namespace x because \
+             it is being terminated"
+        );
+        assert_eq!(
+            status["details"]["causes"][0],
+            serde_json::json!({
+                "reason": "NamespaceTerminating",
+                "message": "namespace x is being terminated",
+                "field": "metadata.namespace",
+            })
+        );
     }
 }

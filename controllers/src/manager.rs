@@ -1,0 +1,191 @@
+//! The controller table: every controller's canonical name (upstream's
+//! `cmd/kube-controller-manager/names`), its old aliases, whether `*` enables it, and how it
+//! starts. Also the `--controllers` selection and starting the selected ones side by side.
+
+use crate::{Error, Result, client, namespace, root_ca_cert_publisher, serviceaccount};
+use futures::future::BoxFuture;
+
+/// What controllers need besides a client.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The CA bundle (PEM) to publish in every namespace.
+    pub root_ca: Option<Vec<u8>>,
+    /// How many namespaces the namespace controller empties at once.
+    pub concurrent_namespace_syncs: u16,
+}
+
+/// Why a controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The controller needs a CA bundle and none is known.
+    #[error("no CA bundle to publish; pass --root-ca-file")]
+    NoRootCa,
+}
+
+type Start = fn(kube::Client, &Settings) -> Result<BoxFuture<'static, ()>, StartError>;
+
+/// One entry of the controller table.
+pub struct Descriptor {
+    /// The canonical name, used in `--controllers` and in logs.
+    pub name: &'static str,
+    /// Older names `--controllers` still accepts.
+    pub aliases: &'static [&'static str],
+    /// Whether `*` enables it.
+    pub enabled_by_default: bool,
+    start: Start,
+}
+
+impl std::fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Every controller ferrokube has, in upstream's start order.
+pub const CONTROLLERS: &[Descriptor] = &[
+    Descriptor {
+        name: serviceaccount::NAME,
+        aliases: &["serviceaccount"],
+        enabled_by_default: true,
+        start: |client, _| Ok(Box::pin(serviceaccount::run(client))),
+    },
+    Descriptor {
+        name: namespace::NAME,
+        aliases: &["namespace"],
+        enabled_by_default: true,
+        start: |client, settings| {
+            Ok(Box::pin(namespace::run(
+                client,
+                settings.concurrent_namespace_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: root_ca_cert_publisher::NAME,
+        aliases: &["root-ca-cert-publisher"],
+        enabled_by_default: true,
+        start: |client, settings| {
+            let ca = settings.root_ca.clone().ok_or(StartError::NoRootCa)?;
+            Ok(Box::pin(root_ca_cert_publisher::run(client, ca)))
+        },
+    },
+];
+
+fn lookup(name: &str) -> Option<&'static Descriptor> {
+    CONTROLLERS
+        .iter()
+        .find(|d| d.name == name || d.aliases.contains(&name))
+}
+
+/// The controllers `--controllers` selects. As upstream, the first entry naming a controller
+/// (`foo` or `-foo`) decides for it; otherwise `*` enables those on by default. Aliases count as
+/// their controller's name.
+pub fn enabled(flags: &[String]) -> Result<Vec<&'static Descriptor>> {
+    let mut choices: Vec<(&'static str, bool)> = Vec::new();
+    let mut star = false;
+    for flag in flags.iter().map(|f| f.trim()).filter(|f| !f.is_empty()) {
+        if flag == "*" {
+            star = true;
+            continue;
+        }
+        let (name, on) = match flag.strip_prefix('-') {
+            Some(rest) => (rest, false),
+            None => (flag, true),
+        };
+        let d = lookup(name).ok_or_else(|| Error::UnknownController(name.to_string()))?;
+        if !choices.iter().any(|(n, _)| *n == d.name) {
+            choices.push((d.name, on));
+        }
+    }
+    Ok(CONTROLLERS
+        .iter()
+        .filter(|d| match choices.iter().find(|(n, _)| *n == d.name) {
+            Some((_, on)) => *on,
+            None => star && d.enabled_by_default,
+        })
+        .collect())
+}
+
+/// Starts `controllers`, each with its own client, and waits until all have stopped. A
+/// controller that cannot start or that stops is reported; the others keep running.
+pub async fn run(
+    config: &kube::Config,
+    settings: &Settings,
+    controllers: &[&'static Descriptor],
+) -> Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for &d in controllers {
+        let client = client::for_controller(config, d.name)?;
+        match (d.start)(client, settings) {
+            Ok(fut) => {
+                tasks.spawn(async move {
+                    fut.await;
+                    d.name
+                });
+            }
+            Err(e) => tracing::error!("Not starting the {}: {e}.", d.name),
+        }
+    }
+    if tasks.is_empty() {
+        tracing::warn!("No controllers are enabled.");
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(name) => tracing::warn!("The {name} stopped."),
+            Err(e) => tracing::error!("A controller failed: {e}."),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(flags: &[&str]) -> Vec<&'static str> {
+        let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        enabled(&flags).unwrap().iter().map(|d| d.name).collect()
+    }
+
+    #[test]
+    fn star_enables_the_defaults() {
+        assert_eq!(
+            names(&["*"]),
+            vec![
+                "serviceaccount-controller",
+                "namespace-controller",
+                "root-ca-certificate-publisher-controller"
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_choices_win_over_star_and_accept_aliases() {
+        assert_eq!(
+            names(&["*", "-namespace"]),
+            vec![
+                "serviceaccount-controller",
+                "root-ca-certificate-publisher-controller"
+            ]
+        );
+        assert_eq!(
+            names(&["root-ca-cert-publisher"]),
+            vec!["root-ca-certificate-publisher-controller"]
+        );
+        // The first entry naming a controller decides.
+        assert_eq!(
+            names(&["namespace-controller", "-namespace"]),
+            vec!["namespace-controller"]
+        );
+        assert!(names(&[]).is_empty());
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let err = enabled(&["*".to_string(), "-bogus".to_string()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"bogus\" is not in the list of known controllers"
+        );
+    }
+}

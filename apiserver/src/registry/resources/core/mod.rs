@@ -1,10 +1,19 @@
-//! The core group (`/api/v1`).
+//! The core group (`/api/v1`): one strategy file per kind, plus the helpers they share
+//! (quantities, common validators, printer column descriptions).
 
+pub mod common;
 pub mod configmaps;
+pub mod docs;
 pub mod namespaces;
+pub mod pods;
+pub mod quantity;
 
 use crate::registry::Resource;
 
 pub fn resources() -> Vec<Resource> {
-    vec![configmaps::resource(), namespaces::resource()]
+    vec![
+        configmaps::resource(),
+        namespaces::resource(),
+        pods::resource(),
+    ]
 }

@@ -182,7 +182,12 @@ pub async fn run(
     let started = Instant::now();
     let client = connect_etcd(&opts).await?;
     let hub = Hub::new(client.clone(), &opts.etcd_prefix);
-    let catalog = Arc::new(Catalog::build(resources::all(), &client, &hub, &opts.etcd_prefix));
+    let catalog = Arc::new(Catalog::build(
+        resources::all(),
+        &client,
+        &hub,
+        &opts.etcd_prefix,
+    ));
     let service_config = resources::ServiceConfig::from_options(&opts).map_err(Error::Flag)?;
     resources::install_hooks(&catalog, &service_config, &client, &opts.etcd_prefix);
     hub.start().await.map_err(Error::Cache)?;

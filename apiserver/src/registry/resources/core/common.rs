@@ -14,7 +14,9 @@ pub const IMMUTABLE: &str = "field is immutable";
 
 /// A string at a JSON pointer, or "".
 pub fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// An integer at a JSON pointer.
@@ -24,7 +26,9 @@ pub fn int_at(obj: &Value, pointer: &str) -> Option<i64> {
 
 /// A boolean at a JSON pointer, false when unset.
 pub fn bool_at(obj: &Value, pointer: &str) -> bool {
-    obj.pointer(pointer).and_then(Value::as_bool).unwrap_or(false)
+    obj.pointer(pointer)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// The array at a JSON pointer (empty when unset).
@@ -119,6 +123,23 @@ pub fn go_value(v: Option<&Value>) -> Value {
         Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v.clone(),
         Some(other) => Value::String(other.to_string()),
     }
+}
+
+/// An `Invalid` error whose value is shown as Go renders a non-scalar (`[]string{"a"}`);
+/// `rendered` is that rendering.
+pub fn invalid_raw(path: &str, rendered: &str, detail: &str) -> FieldError {
+    FieldError {
+        kind: apimachinery::FieldErrorKind::Invalid,
+        field: path.to_string(),
+        value: None,
+        detail: format!("{rendered}: {detail}"),
+    }
+}
+
+/// A string slice as Go's `%#v` prints it: `[]string{"a", "b"}`.
+pub fn go_string_slice(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
 }
 
 /// Is `name` a standard resource name (`cpu`, `memory`, ...) or a domain-prefixed one?

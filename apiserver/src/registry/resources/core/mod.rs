@@ -7,6 +7,7 @@ pub mod docs;
 pub mod namespaces;
 pub mod pods;
 pub mod quantity;
+pub mod services;
 
 use crate::registry::Resource;
 
@@ -15,5 +16,6 @@ pub fn resources() -> Vec<Resource> {
         configmaps::resource(),
         namespaces::resource(),
         pods::resource(),
+        services::resource(),
     ]
 }

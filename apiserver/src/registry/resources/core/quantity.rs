@@ -76,9 +76,10 @@ impl Quantity {
             return Err(FORMAT_ERROR);
         }
         let suffix = &s[i..];
-        if !suffix.bytes().all(|c| {
-            b"eEinumkKMGTP".contains(&c) || c.is_ascii_digit() || c == b'+' || c == b'-'
-        }) {
+        if !suffix
+            .bytes()
+            .all(|c| b"eEinumkKMGTP".contains(&c) || c.is_ascii_digit() || c == b'+' || c == b'-')
+        {
             return Err(FORMAT_ERROR);
         }
         let (base2, exp, format) = parse_suffix(suffix).ok_or(SUFFIX_ERROR)?;

@@ -73,10 +73,7 @@ fn requests_from_limits(c: &mut Value) {
         return;
     };
     let resources = &mut c["resources"];
-    if !resources
-        .get("requests")
-        .is_some_and(|r| r.is_object())
-    {
+    if !resources.get("requests").is_some_and(|r| r.is_object()) {
         resources["requests"] = json!({});
     }
     if let Some(req) = resources["requests"].as_object_mut() {
@@ -110,7 +107,11 @@ fn default_container(c: &mut Value) {
         .unwrap_or_default()
         .to_string();
     default_str(c, "imagePullPolicy", pull_policy_for(&image));
-    default_str(c, "terminationMessagePath", TERMINATION_MESSAGE_PATH_DEFAULT);
+    default_str(
+        c,
+        "terminationMessagePath",
+        TERMINATION_MESSAGE_PATH_DEFAULT,
+    );
     default_str(c, "terminationMessagePolicy", "File");
     each_mut(c, "ports", |p| default_str(p, "protocol", "TCP"));
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
@@ -126,7 +127,10 @@ fn default_container(c: &mut Value) {
         }
     }
     each_mut(c, "env", |e| {
-        if let Some(f) = e.pointer_mut("/valueFrom/fieldRef").filter(|f| f.is_object()) {
+        if let Some(f) = e
+            .pointer_mut("/valueFrom/fieldRef")
+            .filter(|f| f.is_object())
+        {
             default_str(f, "apiVersion", "v1");
         }
     });
@@ -151,38 +155,39 @@ fn default_handler(h: &mut Value) {
     }
 }
 
-/// The volume sources a `Volume` may carry; none set means an emptyDir.
+/// The volume sources a `Volume` may carry, in upstream's field order (which decides which
+/// of several is reported); none set means an emptyDir.
 const VOLUME_SOURCES: &[&str] = &[
-    "awsElasticBlockStore",
-    "azureDisk",
-    "azureFile",
-    "cephfs",
-    "cinder",
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "fc",
-    "flexVolume",
-    "flocker",
-    "gcePersistentDisk",
-    "gitRepo",
-    "glusterfs",
     "hostPath",
-    "image",
-    "iscsi",
-    "nfs",
-    "persistentVolumeClaim",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "projected",
-    "quobyte",
-    "rbd",
-    "scaleIO",
+    "emptyDir",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
     "secret",
-    "storageos",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
     "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
 ];
 
 /// The sources set on a volume, in declaration order.
@@ -217,10 +222,7 @@ fn default_volume(v: &mut Value) {
                         }
                     });
                 }
-                if let Some(t) = p
-                    .get_mut("serviceAccountToken")
-                    .filter(|t| t.is_object())
-                {
+                if let Some(t) = p.get_mut("serviceAccountToken").filter(|t| t.is_object()) {
                     default_field(t, "expirationSeconds", json!(3600));
                 }
             });
@@ -244,10 +246,7 @@ pub fn normalize_pod_spec_quantities(spec: &mut Value) -> Result<(), String> {
     for list in CONTAINER_LISTS {
         if let Some(items) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for c in items {
-                quantity::canonicalize_at(
-                    c,
-                    &["/resources/limits", "/resources/requests"],
-                )?;
+                quantity::canonicalize_at(c, &["/resources/limits", "/resources/requests"])?;
             }
         }
     }
@@ -338,9 +337,13 @@ mod tests {
 
     #[test]
     fn quantities_are_canonical() {
-        let mut spec = json!({"containers": [{"resources": {"limits": {"cpu": 2, "memory": "1024Mi"}}}]});
+        let mut spec =
+            json!({"containers": [{"resources": {"limits": {"cpu": 2, "memory": "1024Mi"}}}]});
         normalize_pod_spec_quantities(&mut spec).unwrap();
-        assert_eq!(spec["containers"][0]["resources"]["limits"], json!({"cpu": "2", "memory": "1Gi"}));
+        assert_eq!(
+            spec["containers"][0]["resources"]["limits"],
+            json!({"cpu": "2", "memory": "1Gi"})
+        );
         let mut bad = json!({"containers": [{"resources": {"requests": {"cpu": "lots"}}}]});
         assert!(normalize_pod_spec_quantities(&mut bad).is_err());
     }

@@ -182,7 +182,7 @@ pub fn pod_row(pod: &Value) -> Vec<Value> {
     }
     let init_specs = array_at(spec, "/initContainers");
     let init_by_name = |name: &str| init_specs.iter().find(|c| str_at(c, "/name") == name);
-    let mut total = array_at(spec, "/containers").len()
+    let total = array_at(spec, "/containers").len()
         + init_specs
             .iter()
             .filter(|c| is_restartable_init(Some(c)))
@@ -276,7 +276,6 @@ pub fn pod_row(pod: &Value) -> Vec<Value> {
         Some(t) if restarts != 0 => format!("{restarts} ({} ago)", table::age_of(t)),
         _ => restarts.to_string(),
     };
-    total = total.max(0);
     let or_none = |s: &str| {
         if s.is_empty() {
             "<none>".to_string()
@@ -390,7 +389,10 @@ fn validate_spec_update(new: &Value, old: &Value) -> FieldErrors {
     }
     for (field, keep_old) in [
         ("activeDeadlineSeconds", true),
-        ("schedulingGates", array_at(ns, "/schedulingGates").len() <= array_at(os, "/schedulingGates").len()),
+        (
+            "schedulingGates",
+            array_at(ns, "/schedulingGates").len() <= array_at(os, "/schedulingGates").len(),
+        ),
         (
             "tolerations",
             array_at(os, "/tolerations")
@@ -606,11 +608,15 @@ mod tests {
             "Burstable"
         );
         assert_eq!(
-            qos_class(&c(json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}))),
+            qos_class(&c(
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}})
+            )),
             "Guaranteed"
         );
         assert_eq!(
-            qos_class(&c(json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}))),
+            qos_class(&c(
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}})
+            )),
             "Burstable"
         );
     }
@@ -645,7 +651,10 @@ mod tests {
         assert_eq!(row[7], "<none>");
         assert_eq!(row[8], "<none>");
 
-        let pending = pod(json!({"containers": [{"name": "a"}]}), json!({"phase": "Pending"}));
+        let pending = pod(
+            json!({"containers": [{"name": "a"}]}),
+            json!({"phase": "Pending"}),
+        );
         let row = pod_row(&pending);
         assert_eq!(row[1], "0/1");
         assert_eq!(row[2], "Pending");

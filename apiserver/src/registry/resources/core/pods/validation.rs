@@ -51,7 +51,11 @@ pub fn validate_pod_template_spec(template: &Value, path: &str) -> FieldErrors {
 /// Validates a `PodSpec` at `path` (`spec` for Pods, `spec.template.spec` for templates).
 pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     let mut errs = Vec::new();
-    let volumes = validate_volumes(array_at(spec, "/volumes"), &child(path, "volumes"), &mut errs);
+    let volumes = validate_volumes(
+        array_at(spec, "/volumes"),
+        &child(path, "volumes"),
+        &mut errs,
+    );
     let containers = array_at(spec, "/containers");
     let init = array_at(spec, "/initContainers");
     let mut names = HashSet::new();
@@ -253,7 +257,11 @@ fn validate_container(c: &Value, volumes: &HashSet<String>, path: &str) -> Field
     if let Some(lc) = c.get("lifecycle") {
         for hook in ["postStart", "preStop"] {
             if let Some(h) = lc.get(hook).filter(|h| !h.is_null()) {
-                errs.extend(validate_handler(h, &format!("{path}.lifecycle.{hook}"), true));
+                errs.extend(validate_handler(
+                    h,
+                    &format!("{path}.lifecycle.{hook}"),
+                    true,
+                ));
             }
         }
     }
@@ -365,7 +373,10 @@ fn validate_env(env: &[Value], path: &str) -> FieldErrors {
             if let Some(r) = vf.get("fieldRef").filter(|r| r.is_object())
                 && str_at(r, "/fieldPath").is_empty()
             {
-                errs.push(FieldError::required(format!("{vpath}.fieldRef.fieldPath"), ""));
+                errs.push(FieldError::required(
+                    format!("{vpath}.fieldRef.fieldPath"),
+                    "",
+                ));
             }
         }
     }
@@ -389,7 +400,11 @@ fn validate_volume_mounts(mounts: &[Value], volumes: &HashSet<String>, path: &st
             errs.push(FieldError::required(child(&ip, "mountPath"), ""));
         }
         if !points.insert(mp.to_string()) {
-            errs.push(FieldError::invalid(child(&ip, "mountPath"), mp, "must be unique"));
+            errs.push(FieldError::invalid(
+                child(&ip, "mountPath"),
+                mp,
+                "must be unique",
+            ));
         }
         let sub = str_at(m, "/subPath");
         if !sub.is_empty() {
@@ -450,7 +465,11 @@ fn quantity_value_errors(name: &str, q: &Quantity, path: &str) -> FieldErrors {
     }
     let integer_resource = name.contains('/') && !name.contains("kubernetes.io/");
     if integer_resource && q.nanos() % 1_000_000_000 != 0 {
-        errs.push(FieldError::invalid(path, q.canonical(), "must be an integer"));
+        errs.push(FieldError::invalid(
+            path,
+            q.canonical(),
+            "must be an integer",
+        ));
     }
     errs
 }
@@ -810,11 +829,7 @@ fn host_port_conflicts(containers: &[Value], path: &str) -> FieldErrors {
             if hp == 0 {
                 continue;
             }
-            let id = format!(
-                "{}/{}/{hp}",
-                str_at(p, "/hostIP"),
-                str_at(p, "/protocol")
-            );
+            let id = format!("{}/{}/{hp}", str_at(p, "/hostIP"), str_at(p, "/protocol"));
             if !seen.insert(id.clone()) {
                 errs.push(FieldError::duplicate(
                     format!("{path}[{ci}].ports[{pi}].hostPort"),
@@ -848,17 +863,31 @@ mod tests {
 
     #[test]
     fn container_rules() {
-        assert_eq!(errors(json!({"containers": []})), vec!["spec.containers: Required value"]);
+        assert_eq!(
+            errors(json!({"containers": []})),
+            vec!["spec.containers: Required value"]
+        );
         let e = errors(json!({"containers": [
             {"name": "Bad_Name", "image": ""},
             {"name": "b", "image": "i", "ports": [{"containerPort": 70000, "protocol": "XTP"}]},
             {"name": "b", "image": "i", "imagePullPolicy": "Sometimes"},
         ]}));
-        assert!(e.contains(&"spec.containers[0].image: Required value".to_string()), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("spec.containers[0].name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label")), "{e:?}");
+        assert!(
+            e.contains(&"spec.containers[0].image: Required value".to_string()),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.starts_with(
+                "spec.containers[0].name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label"
+            )),
+            "{e:?}"
+        );
         assert!(e.contains(&"spec.containers[1].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive".to_string()), "{e:?}");
         assert!(e.contains(&"spec.containers[1].ports[0].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"".to_string()), "{e:?}");
-        assert!(e.contains(&"spec.containers[2].name: Duplicate value: \"b\"".to_string()), "{e:?}");
+        assert!(
+            e.contains(&"spec.containers[2].name: Duplicate value: \"b\"".to_string()),
+            "{e:?}"
+        );
         assert!(e.contains(&"spec.containers[2].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"".to_string()), "{e:?}");
     }
 
@@ -869,7 +898,12 @@ mod tests {
             "volumeMounts": [{"name": "missing", "mountPath": "/x"}]}]}));
         assert!(e.contains(&"spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1".to_string()), "{e:?}");
         assert!(e.contains(&"spec.containers[0].resources.requests[foo]: Invalid value: \"foo\": must be a standard resource for containers".to_string()), "{e:?}");
-        assert!(e.contains(&"spec.containers[0].volumeMounts[0].name: Not found: \"missing\"".to_string()), "{e:?}");
+        assert!(
+            e.contains(
+                &"spec.containers[0].volumeMounts[0].name: Not found: \"missing\"".to_string()
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -887,17 +921,43 @@ mod tests {
             "livenessProbe": {"successThreshold": 2, "exec": {"command": ["true"]}},
             "readinessProbe": {}}],
             "volumes": [{"name": "a", "hostPath": {"path": "/x"}, "emptyDir": {}}, {"name": "a"}]}));
-        assert!(e.contains(&"spec.volumes[0].emptyDir: Forbidden: may not specify more than 1 volume type".to_string()), "{e:?}");
-        assert!(e.contains(&"spec.volumes[1].name: Duplicate value: \"a\"".to_string()), "{e:?}");
-        assert!(e.contains(&"spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1".to_string()), "{e:?}");
-        assert!(e.contains(&"spec.containers[0].readinessProbe: Required value: must specify a handler type".to_string()), "{e:?}");
+        assert!(
+            e.contains(
+                &"spec.volumes[0].emptyDir: Forbidden: may not specify more than 1 volume type"
+                    .to_string()
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(&"spec.volumes[1].name: Duplicate value: \"a\"".to_string()),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(
+                &"spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1"
+                    .to_string()
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(
+                &"spec.containers[0].readinessProbe: Required value: must specify a handler type"
+                    .to_string()
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn tolerations() {
         let e = errors(json!({"containers": [{"name": "c", "image": "i"}],
             "tolerations": [{"operator": "Equal", "value": "x"}, {"key": "k", "operator": "Maybe"}]}));
-        assert!(e.iter().any(|m| m.starts_with("spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.starts_with(
+                "spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists"
+            )),
+            "{e:?}"
+        );
         assert!(e.contains(&"spec.tolerations[1].operator: Unsupported value: \"Maybe\": supported values: \"Equal\", \"Exists\"".to_string()), "{e:?}");
     }
 }

@@ -10,7 +10,7 @@ use crate::registry::{
     typed,
 };
 use apimachinery::field_errors::{FieldError, FieldErrors, child, index};
-use apimachinery::validation::{is_valid_port_name, is_valid_port_num};
+use apimachinery::validation::is_valid_port_num;
 use k8s_openapi::api::core::v1::Endpoints as EndpointsKind;
 use serde_json::{Value, json};
 use std::net::IpAddr;
@@ -182,7 +182,6 @@ fn validate_endpoints(obj: &Value) -> FieldErrors {
                     &child(&pp, "appProtocol"),
                 ));
             }
-            let _ = is_valid_port_name;
         }
     }
     errs

@@ -1,6 +1,6 @@
 //! PersistentVolumes (cluster-scoped) and the access-mode and class helpers claims share.
 
-use super::common::{array_at, one_of, str_at, strings_at, validate_resource_list};
+use super::common::{one_of, str_at, strings_at, validate_resource_list};
 use super::docs;
 use super::quantity::{self, Quantity};
 use crate::registry::table::{self, AGE, Column, NAME};
@@ -258,7 +258,6 @@ impl Strategy for PersistentVolumes {
                 break;
             }
         }
-        let _ = array_at;
         errs
     }
 

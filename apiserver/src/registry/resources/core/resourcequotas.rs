@@ -1,6 +1,6 @@
 //! ResourceQuotas: hard limits per namespace; the quota controller keeps `status.used`.
 
-use super::common::{array_at, one_of, str_at, validate_resource_list};
+use super::common::{array_at, one_of, validate_resource_list};
 use super::quantity::{self, Quantity};
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
@@ -111,7 +111,6 @@ impl Strategy for ResourceQuotas {
                 true,
             ));
         }
-        let _ = str_at;
         errs
     }
 

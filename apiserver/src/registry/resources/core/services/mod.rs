@@ -6,8 +6,8 @@
 pub mod allocator;
 
 use super::common::{
-    IMMUTABLE, array_at, dns_label, dns_subdomain, format_labels, go_string_slice, int_at,
-    invalid_raw, one_of, qualified_name, str_at, strings_at,
+    array_at, dns_label, dns_subdomain, format_labels, go_string_slice, int_at, invalid_raw,
+    one_of, qualified_name, str_at, strings_at,
 };
 use super::docs;
 use crate::registry::table::{self, AGE, Column, NAME};
@@ -676,7 +676,6 @@ impl Strategy for Services {
                 ));
             }
         }
-        let _ = IMMUTABLE;
         errs
     }
 

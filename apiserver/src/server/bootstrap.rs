@@ -160,6 +160,69 @@ async fn ensure_flow_control(state: &State) -> Result<()> {
     Ok(())
 }
 
+/// Creates the default ServiceCIDR for `--service-cluster-ip-range` and marks it Ready, as
+/// upstream's default ServiceCIDR controller does.
+async fn ensure_service_cidr(state: &State, services: &ServiceConfig) -> Result<()> {
+    use crate::registry::resources::networking::servicecidrs::DEFAULT_NAME;
+    let Some(endpoint) = state
+        .catalog
+        .endpoint("networking.k8s.io", "v1", "servicecidrs")
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let cidr = services.cluster_ip_range.trunc().to_string();
+    ensure(
+        state,
+        "networking.k8s.io",
+        "v1",
+        "servicecidrs",
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "ServiceCIDR",
+            "metadata": {"name": DEFAULT_NAME},
+            "spec": {"cidrs": [cidr]},
+        }),
+    )
+    .await?;
+    let mut ctx = context("");
+    ctx.api_version = endpoint.info.group_version();
+    ctx.field_manager = "kubernetes-service-cidr-controller".to_string();
+    endpoint
+        .store
+        .update(&ctx, DEFAULT_NAME, Some("status"), false, |old| {
+            let Some(old) = old else {
+                return Err(ApiError::not_found(
+                    &endpoint.info.group_resource(),
+                    DEFAULT_NAME,
+                ));
+            };
+            let mut new = old.clone();
+            let same_config = old.pointer("/spec/cidrs") == Some(&json!([cidr]));
+            let has_ready = old
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some("Ready")
+                            && c.get("status").and_then(Value::as_str) != Some("Unknown")
+                    })
+                });
+            if same_config && !has_ready && old.pointer("/metadata/deletionTimestamp").is_none() {
+                new["status"] = json!({"conditions": [{
+                    "type": "Ready",
+                    "status": "True",
+                    "lastTransitionTime": crate::clock::now(),
+                    "reason": "",
+                    "message": "Kubernetes default Service CIDR is ready",
+                }]});
+            }
+            Ok(new)
+        })
+        .await
+        .map(|_| ())
+}
+
 pub async fn run(
     state: &State,
     services: &ServiceConfig,
@@ -205,8 +268,20 @@ pub async fn run(
         .await?;
     }
     ensure_flow_control(state).await?;
+    ensure_service_cidr(state, services).await?;
     let cluster_ip = services.first_ip().to_string();
-    ensure(
+    // The Service's create allocates its ClusterIP, which an existing Service already holds:
+    // only create it when it is missing.
+    let exists = match state.catalog.endpoint("", "v1", "services") {
+        Some(e) => e
+            .store
+            .get("default", "kubernetes", crate::storage::ReadAt::Latest)
+            .await
+            .is_ok(),
+        None => true,
+    };
+    if !exists {
+        ensure(
         state,
         "",
         "v1",
@@ -229,6 +304,7 @@ pub async fn run(
         }),
     )
     .await?;
+    }
     reconcile(
         state,
         "",

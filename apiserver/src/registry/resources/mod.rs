@@ -113,9 +113,25 @@ impl ServiceConfig {
 /// Installs the write hooks of kinds that allocate from shared pools (Service ClusterIPs and
 /// NodePorts). `client` and `prefix` reach etcd for allocation state that is not an object.
 pub fn install_hooks(
-    _catalog: &Catalog,
-    _config: &ServiceConfig,
-    _client: &etcd_client::Client,
-    _prefix: &str,
+    catalog: &Catalog,
+    config: &ServiceConfig,
+    client: &etcd_client::Client,
+    prefix: &str,
 ) {
+    use core::services::allocator::{IpRange, PortStore, ServiceAllocator, ServiceHooks};
+    let Some(services) = catalog.store("services/specs") else {
+        return;
+    };
+    let alloc = ServiceAllocator {
+        cidr: config.cluster_ip_range,
+        range: IpRange::new(&config.cluster_ip_range),
+        ipaddresses: catalog.store("ipaddresses").cloned(),
+        ports: PortStore::new(client.clone(), prefix, config.node_port_range.clone()),
+    };
+    let hooks = ServiceHooks {
+        alloc: std::sync::Arc::new(alloc),
+    };
+    if services.hooks.set(std::sync::Arc::new(hooks)).is_err() {
+        tracing::warn!("Service allocation hooks were already installed.");
+    }
 }

@@ -9,6 +9,8 @@
 //! Run with `./hack/bench-apiserver.sh` (builds the release binary first). Prints a markdown
 //! table for docs/benchmarks.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness fails loudly, like a test
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -285,10 +287,10 @@ async fn main() {
         .build()
         .unwrap();
     loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

@@ -1,5 +1,6 @@
 //! The REST API end to end over HTTPS against a real etcd: status codes, `Status` reasons and
 //! messages, concurrency, finalizers, watches, pagination and selectors as upstream answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

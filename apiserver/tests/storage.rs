@@ -1,5 +1,6 @@
 //! The storage suite: the same behaviour checked against etcd directly and through the watch
 //! cache, on a real etcd.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

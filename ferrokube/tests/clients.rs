@@ -1,4 +1,5 @@
 //! Client libraries other than kubectl against `ferrokube up`: the official Python client.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The controllers inside `ferrokube up`, against a real etcd and apiserver: the namespace
 //! controller empties and releases deleted namespaces, and the root CA publisher keeps
 //! `kube-root-ca.crt` in every namespace. Needs `etcd` on PATH.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use anyhow::{Context, Result, bail};
 use futures::{StreamExt, TryStreamExt};

@@ -1,5 +1,6 @@
 //! End-to-end: `ferrokube up` driven by the real kubectl 1.32 and 1.33, checking what a user
 //! sees.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

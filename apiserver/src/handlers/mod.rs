@@ -157,19 +157,20 @@ fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpo
 
 async fn dispatch(scope: &Scope, body: Body) -> Result<Response> {
     let sub = scope.info.subresource.as_str();
+    // Subresources with their own representation first; every other declared subresource
+    // (status, finalize, approval, ...) reads the object and writes through the store with the
+    // subresource named, so its strategy decides what the write may change.
     match (scope.info.verb, sub) {
-        (Verb::Get, "" | "status") => get::get(scope).await,
-        (Verb::List, "") => list::list(scope).await,
-        (Verb::Watch, "") => watch::watch(scope).await,
-        (Verb::Create, "") => create::create(scope, body::read(body).await?).await,
-        (Verb::Create, "binding") => binding::bind(scope, body::read(body).await?).await,
-        (Verb::Update, "" | "status" | "finalize") => {
-            update::update(scope, body::read(body).await?).await
-        }
-        (Verb::Patch, "" | "status") => patch::patch(scope, body::read(body).await?).await,
         (Verb::Get | Verb::Update | Verb::Patch, "scale") => {
             scale::scale(scope, body::read(body).await?).await
         }
+        (Verb::Create, "binding") => binding::bind(scope, body::read(body).await?).await,
+        (Verb::Get, _) => get::get(scope).await,
+        (Verb::List, "") => list::list(scope).await,
+        (Verb::Watch, "") => watch::watch(scope).await,
+        (Verb::Create, "") => create::create(scope, body::read(body).await?).await,
+        (Verb::Update, _) => update::update(scope, body::read(body).await?).await,
+        (Verb::Patch, _) => patch::patch(scope, body::read(body).await?).await,
         (Verb::Delete, "") => delete::delete(scope, body::read(body).await?).await,
         (Verb::DeleteCollection, "") => {
             delete::delete_collection(scope, body::read(body).await?).await

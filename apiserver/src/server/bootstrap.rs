@@ -223,6 +223,12 @@ async fn ensure_service_cidr(state: &State, services: &ServiceConfig) -> Result<
         .map(|_| ())
 }
 
+/// The endpoints of the `kubernetes` Service cannot be written when the apiserver advertises a
+/// loopback address; upstream logs the rejection and keeps serving, and so do we.
+fn warn_endpoints(e: &ApiError) {
+    tracing::warn!(error = %e, "Could not publish this apiserver's address in default/kubernetes; pass --advertise-address with a routable address.");
+}
+
 pub async fn run(
     state: &State,
     services: &ServiceConfig,
@@ -324,7 +330,8 @@ pub async fn run(
             }],
         }),
     )
-    .await?;
+    .await
+    .unwrap_or_else(|e| warn_endpoints(&e));
     reconcile(
         state,
         "discovery.k8s.io",
@@ -343,6 +350,7 @@ pub async fn run(
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
         }),
     )
-    .await?;
+    .await
+    .unwrap_or_else(|e| warn_endpoints(&e));
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Test harness: a real etcd on free ports in a temporary directory, and an apiserver served
 //! in-process on a free port with a static bearer token.
 #![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a harness fails loudly, like the tests
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -125,10 +126,10 @@ impl Server {
         let base = format!("https://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "apiserver did not become ready");
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,6 +1,7 @@
 //! End-to-end harness: `ferrokube up` in a temporary state directory on a free port, and the
 //! real kubectl binaries (1.32 and 1.33) pointed at it with their own discovery cache.
 #![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a harness fails loudly, like the tests
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

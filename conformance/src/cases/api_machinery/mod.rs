@@ -1,0 +1,23 @@
+//! `[sig-api-machinery]` cases (upstream `test/e2e/apimachinery/`).
+
+pub mod chunking;
+pub mod discovery;
+pub mod field_validation;
+pub mod namespaces;
+pub mod resource_quota;
+pub mod server_version;
+pub mod watch;
+
+use super::Case;
+
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    out.extend(chunking::cases());
+    out.extend(discovery::cases());
+    out.extend(field_validation::cases());
+    out.extend(namespaces::cases());
+    out.extend(resource_quota::cases());
+    out.extend(server_version::cases());
+    out.extend(watch::cases());
+    out
+}

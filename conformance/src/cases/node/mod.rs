@@ -1,0 +1,17 @@
+//! `[sig-node]` cases (upstream `test/e2e/common/node/` and `test/e2e/node/`).
+
+pub mod configmap;
+pub mod lease;
+pub mod podtemplates;
+pub mod secrets;
+
+use super::Case;
+
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    out.extend(configmap::cases());
+    out.extend(lease::cases());
+    out.extend(podtemplates::cases());
+    out.extend(secrets::cases());
+    out
+}

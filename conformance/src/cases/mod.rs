@@ -2,8 +2,11 @@
 //! after the upstream [Conformance] test it mirrors and asserts what that test asserts.
 
 pub mod api_machinery;
+pub mod auth;
 pub mod instrumentation;
+pub mod network;
 pub mod node;
+pub mod scheduling;
 pub mod storage;
 
 use crate::framework::{Framework, PodSecurityLevel};
@@ -76,8 +79,11 @@ macro_rules! case_fn {
 pub fn all() -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(api_machinery::cases());
+    out.extend(auth::cases());
     out.extend(instrumentation::cases());
+    out.extend(network::cases());
     out.extend(node::cases());
+    out.extend(scheduling::cases());
     out.extend(storage::cases());
     out
 }

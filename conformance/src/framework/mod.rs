@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod compare;
+pub mod discovery;
 pub mod quantity;
 pub mod wait;
 pub mod watch;

@@ -111,6 +111,22 @@ where
         })
     }
 
+    /// Opens a watch with explicit parameters (server-side timeout, bookmarks, ...).
+    pub async fn start_with(
+        api: &Api<K>,
+        resource_version: &str,
+        params: WatchParams,
+    ) -> Result<Self> {
+        let stream = open(api, &params, resource_version).await?;
+        Ok(Watch {
+            api: api.clone(),
+            params,
+            stream,
+            retry: false,
+            last_rv: resource_version.to_string(),
+        })
+    }
+
     /// Opens a watch that survives the server closing it, like `watchtools.NewRetryWatcher`.
     /// Needs a concrete starting resource version.
     pub async fn start_retrying(

@@ -3,6 +3,7 @@
 pub mod configmap;
 pub mod lease;
 pub mod podtemplates;
+pub mod runtimeclass;
 pub mod secrets;
 
 use super::Case;
@@ -12,6 +13,7 @@ pub fn cases() -> Vec<Case> {
     out.extend(configmap::cases());
     out.extend(lease::cases());
     out.extend(podtemplates::cases());
+    out.extend(runtimeclass::cases());
     out.extend(secrets::cases());
     out
 }

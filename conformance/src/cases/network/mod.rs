@@ -1,0 +1,13 @@
+//! `[sig-network]` cases (upstream `test/e2e/network/`).
+
+pub mod ingress;
+pub mod service;
+
+use super::Case;
+
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    out.extend(ingress::cases());
+    out.extend(service::cases());
+    out
+}

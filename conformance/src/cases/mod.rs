@@ -2,6 +2,7 @@
 //! after the upstream [Conformance] test it mirrors and asserts what that test asserts.
 
 pub mod api_machinery;
+pub mod apps;
 pub mod auth;
 pub mod instrumentation;
 pub mod network;
@@ -79,6 +80,7 @@ macro_rules! case_fn {
 pub fn all() -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(api_machinery::cases());
+    out.extend(apps::cases());
     out.extend(auth::cases());
     out.extend(instrumentation::cases());
     out.extend(network::cases());

@@ -227,6 +227,30 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, path: &st
         .with_context(|| format!("Fail to access: {path}"))
 }
 
+/// GETs a subresource (`status`, `approval`, ...) the way a dynamic client does and checks it
+/// returns the whole object: the expected `apiVersion` and `kind`, and the object's uid.
+pub async fn expect_subresource_object(
+    client: &Client,
+    path: &str,
+    api_version: &str,
+    kind: &str,
+    uid: Option<&str>,
+) -> Result<()> {
+    let obj: serde_json::Value = get_json(client, path).await?;
+    anyhow::ensure!(
+        obj["apiVersion"] == api_version && obj["kind"] == kind,
+        "{path}: expected {api_version} {kind}, got {} {}",
+        obj["apiVersion"],
+        obj["kind"]
+    );
+    anyhow::ensure!(
+        obj["metadata"]["uid"].as_str() == uid,
+        "{path}: uid {} does not match {uid:?}",
+        obj["metadata"]["uid"]
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

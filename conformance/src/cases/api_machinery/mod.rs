@@ -3,6 +3,7 @@
 pub mod chunking;
 pub mod discovery;
 pub mod field_validation;
+pub mod flowcontrol;
 pub mod namespaces;
 pub mod resource_quota;
 pub mod server_version;
@@ -15,6 +16,7 @@ pub fn cases() -> Vec<Case> {
     out.extend(chunking::cases());
     out.extend(discovery::cases());
     out.extend(field_validation::cases());
+    out.extend(flowcontrol::cases());
     out.extend(namespaces::cases());
     out.extend(resource_quota::cases());
     out.extend(server_version::cases());

@@ -1,5 +1,6 @@
 //! `[sig-network]` cases (upstream `test/e2e/network/`).
 
+pub mod endpointslice;
 pub mod ingress;
 pub mod service;
 
@@ -7,6 +8,7 @@ use super::Case;
 
 pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
+    out.extend(endpointslice::cases());
     out.extend(ingress::cases());
     out.extend(service::cases());
     out

@@ -1,7 +1,8 @@
 //! The conformance runner: cases named after the upstream Kubernetes v1.33 [Conformance] tests,
 //! run against any cluster reachable through a kubeconfig (ferrokube or upstream Kubernetes).
 //!
-//! `ferrokube conformance --kubeconfig F [--focus RE] [--skip RE] [--junit FILE] [--list]`
+//! `ferrokube conformance --kubeconfig F [--focus RE] [--skip RE] [--junit FILE] [--list]
+//! [--parallel N] [--no-verify-service-account]`
 //! prints one line per case, ginkgo's summary line, and how much of the upstream list the cases
 //! cover and pass, by SIG and by rung.
 //!
@@ -46,6 +47,9 @@ pub struct Options {
     /// Fail a case that runs longer than this many seconds.
     #[arg(long, default_value_t = 900)]
     pub case_timeout: u64,
+    /// Run up to this many cases at once ([Serial] cases still run alone, at the end).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
     /// Print every step and log line of every case as it runs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -86,6 +90,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let config = runner::RunConfig {
         settings: Arc::new(settings),
         case_timeout: Duration::from_secs(opts.case_timeout),
+        parallel: opts.parallel,
     };
     let started = Instant::now();
     let results = runner::run_all(&client, &cases, &selection, &config).await;

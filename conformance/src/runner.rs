@@ -5,6 +5,7 @@ use crate::cases::Case;
 use crate::framework::{Framework, Settings, Skip, api};
 use crate::upstream;
 use anyhow::Result;
+use futures::StreamExt;
 use kube::Client;
 use regex::Regex;
 use std::sync::Arc;
@@ -61,45 +62,69 @@ pub struct CaseResult {
 pub struct RunConfig {
     pub settings: Arc<Settings>,
     pub case_timeout: Duration,
+    /// How many cases may run at once; `[Serial]` cases always run alone, after the others,
+    /// as ginkgo runs them.
+    pub parallel: usize,
 }
 
-/// Runs every selected case in order, printing a line per case as it ends, and returns a
-/// result for every case (unselected ones as skipped, not run).
+/// Runs every selected case, printing a line per case as it ends, and returns a result for
+/// every case in `cases` order (unselected ones as skipped, not run).
 pub async fn run_all(
     client: &Client,
     cases: &[Case],
     selection: &Selection,
     config: &RunConfig,
 ) -> Vec<CaseResult> {
-    let mut results = Vec::with_capacity(cases.len());
-    for case in cases {
-        let sig = upstream::find(case.name).map_or("unknown", |t| t.sig);
+    let sig_of = |c: &Case| upstream::find(c.name).map_or("unknown", |t| t.sig);
+    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
+    let mut concurrent = Vec::new();
+    let mut serial = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
         if !selection.selects(case.name) {
-            results.push(CaseResult {
+            results[i] = Some(CaseResult {
                 name: case.name,
-                sig,
+                sig: sig_of(case),
                 outcome: Outcome::Skipped("not selected by --focus/--skip".into()),
                 duration: Duration::ZERO,
                 ran: false,
             });
-            continue;
+        } else if case.serial && config.parallel > 1 {
+            serial.push(i);
+        } else {
+            concurrent.push(i);
         }
-        if config.settings.verbose {
-            eprintln!("{}", case.name);
-        }
-        let started = Instant::now();
-        let outcome = run_one(client, case, config).await;
-        let result = CaseResult {
-            name: case.name,
-            sig,
-            outcome,
-            duration: started.elapsed(),
-            ran: true,
-        };
-        println!("{}", crate::report::case_line(&result));
-        results.push(result);
     }
-    results
+    // Case futures are not Send, so "parallel" means interleaved on this task; the cases
+    // spend their time waiting on the API server, not computing.
+    let run = |i: usize| {
+        let case = &cases[i];
+        async move {
+            if config.settings.verbose {
+                eprintln!("{}", case.name);
+            }
+            let started = Instant::now();
+            let outcome = run_one(client, case, config).await;
+            let result = CaseResult {
+                name: case.name,
+                sig: sig_of(case),
+                outcome,
+                duration: started.elapsed(),
+                ran: true,
+            };
+            println!("{}", crate::report::case_line(&result));
+            (i, result)
+        }
+    };
+    let mut stream = futures::stream::iter(concurrent.into_iter().map(run))
+        .buffer_unordered(config.parallel.max(1));
+    while let Some((i, result)) = stream.next().await {
+        results[i] = Some(result);
+    }
+    for i in serial {
+        let (i, result) = run(i).await;
+        results[i] = Some(result);
+    }
+    results.into_iter().flatten().collect()
 }
 
 async fn run_one(client: &Client, case: &Case, config: &RunConfig) -> Outcome {
@@ -114,15 +139,18 @@ async fn run_one(client: &Client, case: &Case, config: &RunConfig) -> Outcome {
         Ok(f) => f,
         Err(e) => return Outcome::Failed(format!("in BeforeEach: {}", api::format_chain(&e))),
     };
+    let setup_lines = f.log_lines().len();
     let body = tokio::time::timeout(config.case_timeout, (case.run)(&f)).await;
     let cleanup = f.after_each().await;
+    // The last step the case itself took (not setup or teardown) says where it failed.
     let last_step = f
         .log_lines()
         .into_iter()
-        .rev()
-        .find(|l| l.contains("STEP: ") && !l.contains("Destroying namespace"));
+        .skip(setup_lines)
+        .filter_map(|l| l.split_once("STEP: ").map(|(_, s)| s.to_string()))
+        .rfind(|s| !s.starts_with("Destroying namespace"));
     let at = last_step
-        .map(|s| format!(" (last {})", s.trim()))
+        .map(|s| format!("\n(last step: {s})"))
         .unwrap_or_default();
     match body {
         Err(_) => Outcome::Failed(format!("timed out after {:?}{at}", config.case_timeout)),

@@ -292,7 +292,7 @@ impl Framework {
                 Err(e) if api::is_not_found(&e) => {
                     self.log(format!("Namespace {ns} was already deleted"))
                 }
-                Err(e) => errors.push(format!("Couldn't delete ns: {ns:?}: {e}")),
+                Err(e) => errors.push(format!("Couldn't delete ns: {ns:?}: {}", api::describe(&e))),
             }
         }
         if !errors.is_empty() {

@@ -69,7 +69,7 @@ async fn create_templates(f: &Framework) -> Result<()> {
                 }
                 Err(anyhow::anyhow!(
                     "Unable to create template {i}, exiting: {}",
-                    last.map(|e| e.to_string()).unwrap_or_default()
+                    last.map(|e| api::describe(&e)).unwrap_or_default()
                 ))
             }
         })

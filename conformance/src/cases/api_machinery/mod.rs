@@ -7,6 +7,7 @@ pub mod flowcontrol;
 pub mod namespaces;
 pub mod resource_quota;
 pub mod server_version;
+pub mod table_conversion;
 pub mod watch;
 
 use super::Case;
@@ -20,6 +21,7 @@ pub fn cases() -> Vec<Case> {
     out.extend(namespaces::cases());
     out.extend(resource_quota::cases());
     out.extend(server_version::cases());
+    out.extend(table_conversion::cases());
     out.extend(watch::cases());
     out
 }

@@ -3,6 +3,7 @@
 pub mod endpointslice;
 pub mod ingress;
 pub mod service;
+pub mod service_cidrs;
 
 use super::Case;
 
@@ -11,5 +12,6 @@ pub fn cases() -> Vec<Case> {
     out.extend(endpointslice::cases());
     out.extend(ingress::cases());
     out.extend(service::cases());
+    out.extend(service_cidrs::cases());
     out
 }

@@ -141,7 +141,7 @@ impl Framework {
         .await
         .with_context(|| {
             format!(
-                "wait for {} {name:?} in namespace {:?}",
+                "wait for {} {name:?} in namespace {:?} (--no-verify-service-account skips this wait)",
                 K::kind(&()).to_lowercase(),
                 self.namespace
             )

@@ -1,5 +1,6 @@
 //! `[sig-api-machinery]` cases (upstream `test/e2e/apimachinery/`).
 
+pub mod aggregated_discovery;
 pub mod chunking;
 pub mod discovery;
 pub mod field_validation;
@@ -14,6 +15,7 @@ use super::Case;
 
 pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
+    out.extend(aggregated_discovery::cases());
     out.extend(chunking::cases());
     out.extend(discovery::cases());
     out.extend(field_validation::cases());

@@ -49,7 +49,7 @@ async fn not_acceptable_without_metadata(f: &Framework) -> Result<()> {
     ensure!(
         code == 406,
         "expected status code 406, got {code} ({})",
-        res.text()
+        res.text().trim()
     );
     Ok(())
 }

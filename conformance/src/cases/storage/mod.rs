@@ -2,6 +2,7 @@
 
 pub mod csi_inline;
 pub mod csi_node;
+pub mod csistoragecapacity;
 pub mod immutable;
 pub mod storageclass;
 pub mod volume_attachment;
@@ -12,6 +13,7 @@ pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(csi_inline::cases());
     out.extend(csi_node::cases());
+    out.extend(csistoragecapacity::cases());
     out.extend(immutable::cases());
     out.extend(storageclass::cases());
     out.extend(volume_attachment::cases());

@@ -1,0 +1,29 @@
+//! `[sig-api-machinery]` cases (upstream `test/e2e/apimachinery/`).
+
+pub mod aggregated_discovery;
+pub mod chunking;
+pub mod discovery;
+pub mod field_validation;
+pub mod flowcontrol;
+pub mod namespaces;
+pub mod resource_quota;
+pub mod server_version;
+pub mod table_conversion;
+pub mod watch;
+
+use super::Case;
+
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    out.extend(aggregated_discovery::cases());
+    out.extend(chunking::cases());
+    out.extend(discovery::cases());
+    out.extend(field_validation::cases());
+    out.extend(flowcontrol::cases());
+    out.extend(namespaces::cases());
+    out.extend(resource_quota::cases());
+    out.extend(server_version::cases());
+    out.extend(table_conversion::cases());
+    out.extend(watch::cases());
+    out
+}

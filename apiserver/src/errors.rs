@@ -61,6 +61,8 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Box<Details>>,
+    /// `metadata.continue` of the Status: how to go on after an expired continue token.
+    pub list_continue: Option<String>,
 }
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -89,6 +91,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            list_continue: None,
         }
     }
 
@@ -335,14 +338,25 @@ impl ApiError {
             E::TooOldResourceVersion { requested, oldest } => {
                 Self::expired(format!("too old resource version: {requested} ({oldest})"))
             }
-            E::ContinueExpired => Self::expired(
+            E::ContinueExpired {
+                inconsistent_continue: None,
+            } => Self::expired(
                 "The provided continue parameter is too old to display a consistent list result. \
-                 You can start a new list without the continue parameter, or use the continue token \
-                 in this response to retrieve the remainder of the results. Continuing with the \
-                 provided token results in an inconsistent list - objects that were created, \
-                 modified, or deleted between the time the first chunk was returned and now may \
-                 show up in the list.",
+                 You can start a new list without the continue parameter.",
             ),
+            E::ContinueExpired {
+                inconsistent_continue: Some(token),
+            } => Self {
+                list_continue: Some(token),
+                ..Self::expired(
+                    "The provided continue parameter is too old to display a consistent list result. \
+                     You can start a new list without the continue parameter, or use the continue token \
+                     in this response to retrieve the remainder of the results. Continuing with the \
+                     provided token results in an inconsistent list - objects that were created, \
+                     modified, or deleted between the time the first chunk was returned and now may \
+                     show up in the list.",
+                )
+            },
             E::InvalidContinue(m) => Self::bad_request(m),
             E::TooLargeResourceVersion { requested, current } => {
                 let mut err = Self::timeout(
@@ -368,10 +382,14 @@ impl ApiError {
 
     /// The `metav1.Status` object.
     pub fn to_status(&self) -> Value {
+        let metadata = match &self.list_continue {
+            Some(c) => json!({ "continue": c }),
+            None => json!({}),
+        };
         let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": metadata,
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,

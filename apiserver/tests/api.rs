@@ -513,6 +513,20 @@ async fn compaction_answers_410() {
         (410, Some("Expired")),
         "{body}"
     );
+    let fresh = body["metadata"]["continue"]
+        .as_str()
+        .expect("a token to continue inconsistently");
+    let (code, rest) = s
+        .call("GET", &format!("{CMS}?limit=100&continue={fresh}"), None)
+        .await;
+    assert_eq!(code, 200, "{rest}");
+    assert!(
+        rest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["metadata"]["name"] == "c9")
+    );
     s.stop().await;
 }
 

@@ -41,31 +41,51 @@ pub fn parse(bytes: &[u8], format: BodyFormat) -> Result<Value> {
     }
 }
 
-/// Paths of fields that appear twice in one JSON object, as `metadata.name`.
-pub fn duplicate_fields(bytes: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let _ = DupSeed {
-        path: String::new(),
-        out: &mut out,
+/// Where each field of a JSON body appears, in document order, and which fields appear twice in
+/// one object: what strict decoding needs to report problems in the order upstream does.
+#[derive(Debug, Default)]
+pub struct FieldScan {
+    /// Paths of repeated fields (`metadata.name`), with the position of the repetition.
+    pub duplicates: Vec<(usize, String)>,
+    /// The position of each path's first occurrence.
+    pub positions: std::collections::HashMap<String, usize>,
+}
+
+impl FieldScan {
+    /// Scans a JSON body; a body that does not parse scans as empty (parsing reports it).
+    pub fn of_json(bytes: &[u8]) -> Self {
+        let mut scan = Self::default();
+        let mut counter = 0;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let _ = ScanSeed {
+            path: String::new(),
+            scan: &mut scan,
+            counter: &mut counter,
+        }
+        .deserialize(&mut de);
+        scan
     }
-    .deserialize(&mut de);
-    out
+
+    /// Paths of repeated fields.
+    pub fn duplicate_paths(&self) -> Vec<&str> {
+        self.duplicates.iter().map(|(_, p)| p.as_str()).collect()
+    }
 }
 
-struct DupSeed<'a> {
+struct ScanSeed<'a> {
     path: String,
-    out: &'a mut Vec<String>,
+    scan: &'a mut FieldScan,
+    counter: &'a mut usize,
 }
 
-impl<'de> DeserializeSeed<'de> for DupSeed<'_> {
+impl<'de> DeserializeSeed<'de> for ScanSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DupSeed<'_> {
+impl<'de> Visitor<'de> for ScanSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -92,13 +112,12 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
         let mut i = 0;
         loop {
             let path = format!("{}[{i}]", self.path);
-            if seq
-                .next_element_seed(DupSeed {
-                    path,
-                    out: &mut *self.out,
-                })?
-                .is_none()
-            {
+            let next = ScanSeed {
+                path,
+                scan: &mut *self.scan,
+                counter: &mut *self.counter,
+            };
+            if seq.next_element_seed(next)?.is_none() {
                 return Ok(());
             }
             i += 1;
@@ -112,12 +131,16 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
             } else {
                 format!("{}.{key}", self.path)
             };
-            if !seen.insert(key) {
-                self.out.push(path.clone());
+            *self.counter += 1;
+            if seen.insert(key) {
+                self.scan.positions.insert(path.clone(), *self.counter);
+            } else {
+                self.scan.duplicates.push((*self.counter, path.clone()));
             }
-            map.next_value_seed(DupSeed {
+            map.next_value_seed(ScanSeed {
                 path,
-                out: &mut *self.out,
+                scan: &mut *self.scan,
+                counter: &mut *self.counter,
             })?;
         }
         Ok(())
@@ -129,7 +152,7 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
 pub fn decode_object(
     endpoint: &Endpoint,
     value: Value,
-    duplicates: &[String],
+    scan: &FieldScan,
     validation: FieldValidation,
     warnings: &mut Vec<String>,
 ) -> Result<Value> {
@@ -150,32 +173,46 @@ pub fn decode_object(
             info.kind
         )));
     }
-    if let Some(api_version) = value.get("apiVersion").and_then(Value::as_str) {
-        let gv = info.group_version();
-        let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-        if api_version != gv && group != info.group {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({api_version}) does not match the expected API version ({gv})"
-            )));
-        }
-    }
     let cannot = |why: &str| {
         ApiError::bad_request(format!(
             "{body_kind} in version {body_version:?} cannot be handled as a {}: {why}",
             info.kind
         ))
     };
+    if body_kind != info.kind {
+        // Upstream decodes the body's kind and then fails to convert it to the endpoint's.
+        let internal = if info.group.is_empty() {
+            "core"
+        } else {
+            info.group.split('.').next().unwrap_or(info.group)
+        };
+        return Err(cannot(&format!(
+            "converting ({body_version}.{body_kind}) to ({internal}.{}): unknown conversion",
+            info.kind
+        )));
+    }
+    if let Some(api_version) = value.get("apiVersion").and_then(Value::as_str) {
+        let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        if group != info.group {
+            // Upstream's scheme knows no such kind in that group-version.
+            return Err(cannot(&format!(
+                "no kind {body_kind:?} is registered for version {api_version:?} in scheme \"pkg/api/legacyscheme/scheme.go:30\""
+            )));
+        }
+    }
     let decoded = endpoint.strategy.decode(value).map_err(|e| cannot(&e))?;
-    let mut problems: Vec<String> = duplicates
+    // Problems in document order, a duplicate where it repeats, as upstream's decoder meets them.
+    let mut problems: Vec<(usize, String)> = scan
+        .duplicates
         .iter()
-        .map(|d| format!("duplicate field {d:?}"))
+        .map(|(pos, d)| (*pos, format!("duplicate field {d:?}")))
         .collect();
-    problems.extend(
-        decoded
-            .unknown_fields
-            .iter()
-            .map(|u| format!("unknown field {u:?}")),
-    );
+    problems.extend(decoded.unknown_fields.iter().map(|u| {
+        let pos = scan.positions.get(u).copied().unwrap_or(usize::MAX);
+        (pos, format!("unknown field {u:?}"))
+    }));
+    problems.sort_by_key(|(pos, _)| *pos);
+    let problems: Vec<String> = problems.into_iter().map(|(_, p)| p).collect();
     if !problems.is_empty() {
         match validation {
             FieldValidation::Strict => {
@@ -199,9 +236,19 @@ mod tests {
 
     #[test]
     fn finds_duplicates() {
-        let d =
-            duplicate_fields(br#"{"metadata":{"name":"a","name":"b"},"items":[{"x":1,"x":2}]}"#);
-        assert_eq!(d, vec!["metadata.name", "items[0].x"]);
-        assert!(duplicate_fields(br#"{"a":{"b":1},"c":[1,2]}"#).is_empty());
+        let scan =
+            FieldScan::of_json(br#"{"metadata":{"name":"a","name":"b"},"items":[{"x":1,"x":2}]}"#);
+        assert_eq!(scan.duplicate_paths(), vec!["metadata.name", "items[0].x"]);
+        assert!(
+            FieldScan::of_json(br#"{"a":{"b":1},"c":[1,2]}"#)
+                .duplicates
+                .is_empty()
+        );
+        let scan =
+            FieldScan::of_json(br#"{"spec":{"replicas":1,"unknownField":"x","replicas":2}}"#);
+        assert!(
+            scan.positions["spec.unknownField"] < scan.duplicates[0].0,
+            "{scan:?}"
+        );
     }
 }

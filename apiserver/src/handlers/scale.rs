@@ -1,7 +1,7 @@
 //! The `scale` subresource: an `autoscaling/v1` Scale view of `spec.replicas`, the observed
 //! `status.replicas`, and the selector, for every kind with replicas.
 
-use super::body::{self, duplicate_fields};
+use super::body;
 use super::negotiate::{BodyFormat, Format, body_format, negotiate};
 use super::params::{dry_run, field_manager};
 use super::request_info::Verb;
@@ -108,7 +108,6 @@ pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {
         }
         None => {
             let format = body_format(&scope.headers, false)?;
-            let _ = duplicate_fields(&bytes);
             body::parse(&bytes, format)?
         }
     };

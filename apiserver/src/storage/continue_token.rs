@@ -21,6 +21,10 @@ pub struct Token {
 
 const VERSION: &str = "meta.k8s.io/v1";
 
+/// The revision of a token that continues at the latest revision (handed out when a token
+/// expired), as upstream's `-1`; `0` stays invalid so a token without a revision is caught.
+pub const LATEST: i64 = -1;
+
 pub fn encode(rv: i64, start: &str) -> String {
     let token = Token {
         api_version: VERSION.to_string(),
@@ -42,6 +46,11 @@ pub fn decode(s: &str) -> Result<Token> {
         return Err(bad(&format!(
             "incorrect encoded start resourceVersion (version {})",
             token.api_version
+        )));
+    }
+    if token.rv == 0 || token.rv < LATEST {
+        return Err(bad(&format!(
+            "incorrect encoded start resourceVersion (version {VERSION})"
         )));
     }
     if token.start.is_empty() {

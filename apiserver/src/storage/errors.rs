@@ -18,9 +18,12 @@ pub enum Error {
     /// The requested revision has been compacted (watch, exact list) or left the watch cache.
     #[error("too old resource version: {requested} ({oldest})")]
     TooOldResourceVersion { requested: i64, oldest: i64 },
-    /// A continue token points at a compacted revision.
+    /// A continue token points at a compacted revision. Carries a token that continues the
+    /// list at the latest revision, for clients willing to accept an inconsistent list.
     #[error("continue token expired")]
-    ContinueExpired,
+    ContinueExpired {
+        inconsistent_continue: Option<String>,
+    },
     /// A continue token that does not decode.
     #[error("{0}")]
     InvalidContinue(String),

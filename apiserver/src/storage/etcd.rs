@@ -118,7 +118,11 @@ impl EtcdStorage {
     async fn list_from_etcd(&self, req: &ListRequest) -> Result<ListPage> {
         let mut kv = self.client.kv_client();
         let (mut revision, mut start) = match &req.continue_from {
-            Some(t) => (t.rv, format!("{}{}", req.prefix, t.start).into_bytes()),
+            // A token at LATEST continues an expired list at the current revision.
+            Some(t) => (
+                t.rv.max(0),
+                format!("{}{}", req.prefix, t.start).into_bytes(),
+            ),
             None => match req.read {
                 ReadAt::Exact(rv) => (rv, req.prefix.clone().into_bytes()),
                 ReadAt::Latest | ReadAt::NotOlderThan(_) => (0, req.prefix.clone().into_bytes()),
@@ -146,8 +150,13 @@ impl EtcdStorage {
                 Err(e) => {
                     let err = Error::from(e);
                     if matches!(err, Error::TooOldResourceVersion { .. }) {
-                        return Err(if req.continue_from.is_some() {
-                            Error::ContinueExpired
+                        return Err(if let Some(t) = &req.continue_from {
+                            Error::ContinueExpired {
+                                inconsistent_continue: Some(continue_token::encode(
+                                    continue_token::LATEST,
+                                    &t.start,
+                                )),
+                            }
                         } else {
                             Error::TooOldResourceVersion {
                                 requested: revision,

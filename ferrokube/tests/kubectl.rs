@@ -263,3 +263,175 @@ fn restart_keeps_data() {
         "prod"
     );
 }
+
+#[test]
+fn secrets_deployments_and_services() {
+    let cluster = Cluster::up();
+    for bin in common::kubectls() {
+        let k = cluster.kubectl(&bin);
+        let v = k.version().replace('.', "-");
+
+        // Secrets: imperative create (a protobuf body), data base64 encoded, type column.
+        let s = format!("s-{v}");
+        assert_eq!(
+            k.ok(&[
+                "create",
+                "secret",
+                "generic",
+                &s,
+                "--from-literal=user=admin"
+            ])
+            .trim(),
+            format!("secret/{s} created")
+        );
+        assert_eq!(
+            k.ok(&["get", "secret", &s, "-o", "jsonpath={.data.user}"]),
+            "YWRtaW4="
+        );
+        let rows = table(&k.ok(&["get", "secret", &s]));
+        assert_eq!(rows[0], ["NAME", "TYPE", "DATA", "AGE"]);
+        assert_eq!(rows[1][..3], [s.clone(), "Opaque".into(), "1".into()]);
+        k.ok(&["label", "secret", &s, "tier=db"]);
+        k.ok(&[
+            "patch",
+            "secret",
+            &s,
+            "--type=merge",
+            "-p",
+            r#"{"stringData":{"pass":"x"}}"#,
+        ]);
+        assert_eq!(
+            k.ok(&["get", "secret", &s, "-o", "jsonpath={.data.pass}"]),
+            "eA=="
+        );
+
+        // Deployments: defaults, scale through the scale subresource, printing.
+        let d = format!("d-{v}");
+        assert_eq!(
+            k.ok(&[
+                "create",
+                "deployment",
+                &d,
+                "--image=nginx:1.25",
+                "--replicas=0"
+            ])
+            .trim(),
+            format!("deployment.apps/{d} created")
+        );
+        assert_eq!(
+            k.ok(&[
+                "get",
+                "deploy",
+                &d,
+                "-o",
+                "jsonpath={.spec.replicas} {.spec.strategy.type} {.spec.revisionHistoryLimit}"
+            ]),
+            "0 RollingUpdate 10"
+        );
+        k.ok(&["scale", "deploy", &d, "--replicas=3"]);
+        assert_eq!(
+            k.ok(&[
+                "get",
+                "deploy",
+                &d,
+                "-o",
+                "jsonpath={.spec.replicas} {.metadata.generation}"
+            ]),
+            "3 2"
+        );
+        let rows = table(&k.ok(&["get", "deploy", &d, "-o", "wide"]));
+        assert_eq!(
+            rows[0],
+            [
+                "NAME",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "AGE",
+                "CONTAINERS",
+                "IMAGES",
+                "SELECTOR"
+            ]
+        );
+        assert_eq!(rows[1][1], "0/3");
+        let r = k.run(&["create", "deployment", &d, "--image=nginx"]);
+        assert_eq!(
+            r.stderr.trim(),
+            format!("error: failed to create deployment: deployments.apps \"{d}\" already exists")
+        );
+
+        // Services: a ClusterIP from the range, a NodePort from the port range.
+        let c = format!("c-{v}");
+        k.ok(&["create", "service", "clusterip", &c, "--tcp=80:8080"]);
+        let ip = k.ok(&["get", "svc", &c, "-o", "jsonpath={.spec.clusterIP}"]);
+        assert!(ip.starts_with("10.0.0.") && ip != "10.0.0.1", "{ip}");
+        let n = format!("n-{v}");
+        k.ok(&["create", "service", "nodeport", &n, "--tcp=80:8080"]);
+        let port: u16 = k
+            .ok(&["get", "svc", &n, "-o", "jsonpath={.spec.ports[0].nodePort}"])
+            .parse()
+            .unwrap();
+        assert!((30000..=32767).contains(&port), "{port}");
+        let rows = table(&k.ok(&["get", "svc", &n]));
+        assert_eq!(
+            rows[0],
+            [
+                "NAME",
+                "TYPE",
+                "CLUSTER-IP",
+                "EXTERNAL-IP",
+                "PORT(S)",
+                "AGE"
+            ]
+        );
+        assert_eq!(rows[1][1], "NodePort");
+        assert_eq!(rows[1][3], "<none>");
+        assert_eq!(rows[1][4], format!("80:{port}/TCP"));
+        // The same port again is refused.
+        let taken = format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: t-{v}\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: {port}\n"
+        );
+        let r = k.run_stdin(&["create", "-f", "-"], Some(&taken));
+        assert!(
+            r.stderr.contains(&format!(
+                "spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated"
+            )),
+            "{}",
+            r.stderr
+        );
+        k.ok(&["delete", "svc", &c, &n]);
+        assert!(k.fails(&["get", "svc", &n]).contains("not found"));
+    }
+}
+
+#[test]
+fn deleting_a_namespace_deletes_its_contents() {
+    let cluster = Cluster::up();
+    for bin in common::kubectls() {
+        let k = cluster.kubectl(&bin);
+        let ns = format!("gone-{}", k.version().replace('.', "-"));
+        k.ok(&["create", "namespace", &ns]);
+        k.ok(&["create", "configmap", "a", "-n", &ns, "--from-literal=k=v"]);
+        k.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "b",
+            "-n",
+            &ns,
+            "--from-literal=k=v",
+        ]);
+        k.ok(&["create", "deployment", "c", "-n", &ns, "--image=nginx"]);
+        // kubectl waits for the namespace to be gone before it returns.
+        assert_eq!(
+            k.ok(&["delete", "namespace", &ns, "--timeout=60s"]).trim(),
+            format!("namespace \"{ns}\" deleted")
+        );
+        assert_eq!(
+            k.fails(&["get", "namespace", &ns]).trim(),
+            format!("Error from server (NotFound): namespaces \"{ns}\" not found")
+        );
+        let r = k.run(&["get", "configmaps", "-n", &ns, "-o", "name"]);
+        assert_eq!(r.stdout.trim(), "", "{}", r.stderr);
+    }
+}

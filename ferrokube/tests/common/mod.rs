@@ -98,8 +98,10 @@ impl Cluster {
     }
 
     fn terminate(&mut self) {
+        // The process may be gone already (stopped before the drop).
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

@@ -660,3 +660,55 @@ async fn namespaces_cannot_all_be_deleted_and_terminate() {
     assert_eq!(code, 404);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn pods_are_bound_once() {
+    let s = Server::start().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    for name in ["p1", "p2"] {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        let (code, body) = s.call("POST", pods, Some(pod)).await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let binding = |pod: &str| {
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}})
+    };
+    // Through the subresource, and through the legacy collection.
+    let (code, body) = s
+        .call("POST", &format!("{pods}/p1/binding"), Some(binding("p1")))
+        .await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (201, Some("Success")),
+        "{body}"
+    );
+    let (code, body) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/bindings",
+            Some(binding("p2")),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    for name in ["p1", "p2"] {
+        let (_, pod) = s.call("GET", &format!("{pods}/{name}"), None).await;
+        assert_eq!(pod["spec"]["nodeName"], "node-1");
+        let scheduled = pod["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "PodScheduled" && c["status"] == "True");
+        assert!(scheduled, "{pod}");
+    }
+    let (code, body) = s
+        .call("POST", &format!("{pods}/p1/binding"), Some(binding("p1")))
+        .await;
+    assert_eq!(code, 409);
+    assert_eq!(
+        body["message"],
+        "Operation cannot be fulfilled on pods \"p1\": pod p1 is already assigned to node \"node-1\""
+    );
+    s.stop().await;
+}

@@ -1,4 +1,5 @@
-//! `pods/<name>/binding`: assigns a pod to a node, once.
+//! `pods/<name>/binding` and the older `bindings` collection (`POST
+//! /api/v1/namespaces/<ns>/bindings` naming the pod in the body): assign a pod to a node, once.
 
 use super::body::{self};
 use super::negotiate::body_format;
@@ -47,8 +48,13 @@ pub async fn bind(scope: &Scope, bytes: Bytes) -> Result<Response> {
             ))
         })?;
     let node = typed.target.name.clone().unwrap_or_default();
-    let name = scope.name().to_string();
     let binding_name = typed.metadata.name.clone().unwrap_or_default();
+    // Through the `bindings` collection the pod is named by the body.
+    let name = if scope.info.subresource.is_empty() {
+        binding_name.clone()
+    } else {
+        scope.name().to_string()
+    };
     if !binding_name.is_empty() && binding_name != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({binding_name}) does not match the name on the URL ({name})"
@@ -62,54 +68,68 @@ pub async fn bind(scope: &Scope, bytes: Bytes) -> Result<Response> {
             &vec![apimachinery::FieldError::required("target.name", "")],
         ));
     }
-    let gr = scope.endpoint.info.group_resource();
+    let pods = scope
+        .state
+        .catalog
+        .store("pods")
+        .cloned()
+        .ok_or_else(ApiError::not_found_path)?;
+    let gr = pods.info.group_resource();
+    if name.is_empty() {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            "",
+            &vec![apimachinery::FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
+        ));
+    }
     let ctx = scope.op_context(dry, None);
-    scope
-        .endpoint
-        .store
-        .update(&ctx, &name, Some("binding"), false, |old| {
-            let Some(old) = old else {
-                return Err(ApiError::not_found(&gr, &name));
-            };
-            if let Some(uid) = typed.metadata.uid.as_deref()
-                && uid != meta::uid(old)
-            {
-                return Err(ApiError::conflict(
-                    &gr,
-                    &name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta::uid(old)
-                    ),
-                ));
-            }
-            if meta::deletion_timestamp(old).is_some() {
-                return Err(ApiError::conflict(
-                    &gr,
-                    &name,
-                    "pod is being deleted, cannot be assigned to a host",
-                ));
-            }
-            let current = old
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !current.is_empty() {
-                return Err(ApiError::conflict(
-                    &gr,
-                    &name,
-                    &format!("pod {name} is already assigned to node {current:?}"),
-                ));
-            }
-            let mut new = old.clone();
-            meta::nested_mut(&mut new, &["spec"])["nodeName"] = json!(node);
-            for (k, v) in typed.metadata.annotations.iter().flatten() {
-                meta::nested_mut(&mut new, &["metadata", "annotations"])[k.as_str()] = json!(v);
-            }
-            set_scheduled(&mut new);
-            Ok(new)
-        })
-        .await?;
+    pods.update(&ctx, &name, Some("binding"), false, |old| {
+        let Some(old) = old else {
+            return Err(ApiError::not_found(&gr, &name));
+        };
+        if let Some(uid) = typed.metadata.uid.as_deref()
+            && uid != meta::uid(old)
+        {
+            return Err(ApiError::conflict(
+                &gr,
+                &name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(old)
+                ),
+            ));
+        }
+        if meta::deletion_timestamp(old).is_some() {
+            return Err(ApiError::conflict(
+                &gr,
+                &name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        let current = old
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !current.is_empty() {
+            return Err(ApiError::conflict(
+                &gr,
+                &name,
+                &format!("pod {name} is already assigned to node {current:?}"),
+            ));
+        }
+        let mut new = old.clone();
+        meta::nested_mut(&mut new, &["spec"])["nodeName"] = json!(node);
+        for (k, v) in typed.metadata.annotations.iter().flatten() {
+            meta::nested_mut(&mut new, &["metadata", "annotations"])[k.as_str()] = json!(v);
+        }
+        set_scheduled(&mut new);
+        Ok(new)
+    })
+    .await?;
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
     Ok(response::raw_json(
         StatusCode::CREATED,

@@ -165,6 +165,10 @@ async fn dispatch(scope: &Scope, body: Body) -> Result<Response> {
             scale::scale(scope, body::read(body).await?).await
         }
         (Verb::Create, "binding") => binding::bind(scope, body::read(body).await?).await,
+        // The legacy `bindings` collection is a way of writing pods/binding, not a store.
+        (Verb::Create, "") if scope.endpoint.info.kind == "Binding" => {
+            binding::bind(scope, body::read(body).await?).await
+        }
         (Verb::Get, _) => get::get(scope).await,
         (Verb::List, "") => list::list(scope).await,
         (Verb::Watch, "") => watch::watch(scope).await,

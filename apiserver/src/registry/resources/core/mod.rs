@@ -1,6 +1,7 @@
 //! The core group (`/api/v1`): one strategy file per kind, plus the helpers they share
 //! (quantities, common validators, printer column descriptions).
 
+pub mod bindings;
 pub mod common;
 pub mod configmaps;
 pub mod docs;
@@ -25,6 +26,7 @@ use crate::registry::Resource;
 pub fn resources() -> Vec<Resource> {
     // Discovery lists them in this order, as upstream's legacy group does.
     vec![
+        bindings::resource(),
         configmaps::resource(),
         endpoints::resource(),
         events::resource(),

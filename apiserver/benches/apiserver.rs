@@ -15,7 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const N: usize = 10_000;
+/// Objects per create phase; `BENCH_N` overrides it (e.g. for longer runs under a profiler).
+fn n() -> usize {
+    std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 const VALUE: usize = 1024;
 const TOKEN: &str = "bench-token";
 
@@ -83,7 +89,7 @@ async fn raw_etcd(url: &str, concurrency: usize, tag: &str) -> f64 {
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= N {
+                if i >= n() {
                     break;
                 }
                 let key = format!("/raw/{tag}/{i:06}");
@@ -101,7 +107,7 @@ async fn raw_etcd(url: &str, concurrency: usize, tag: &str) -> f64 {
     for t in tasks {
         t.await.unwrap();
     }
-    N as f64 / start.elapsed().as_secs_f64()
+    n() as f64 / start.elapsed().as_secs_f64()
 }
 
 fn configmap(name: &str) -> Vec<u8> {
@@ -125,7 +131,7 @@ async fn api_creates(http: &reqwest::Client, base: &str, ns: &str, concurrency: 
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= N {
+                if i >= n() {
                     break;
                 }
                 let r = http
@@ -143,7 +149,7 @@ async fn api_creates(http: &reqwest::Client, base: &str, ns: &str, concurrency: 
     for t in tasks {
         t.await.unwrap();
     }
-    N as f64 / start.elapsed().as_secs_f64()
+    n() as f64 / start.elapsed().as_secs_f64()
 }
 
 async fn list_latency(http: &reqwest::Client, url: &str, runs: usize) -> (Duration, Duration) {
@@ -153,7 +159,7 @@ async fn list_latency(http: &reqwest::Client, url: &str, runs: usize) -> (Durati
         let r = http.get(url).send().await.unwrap();
         let body = r.bytes().await.unwrap();
         samples.push(t.elapsed());
-        assert!(body.len() > N * VALUE, "a full list");
+        assert!(body.len() > n() * VALUE, "a full list");
     }
     samples.sort();
     (percentile(&samples, 0.5), percentile(&samples, 0.99))
@@ -226,6 +232,27 @@ async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Durati
     (percentile(&all, 0.5), percentile(&all, 0.99))
 }
 
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of /proc/pid/stat, 12 and 13 after the ')'.
+    let hz = 100.0;
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / hz)
+}
+
+fn us_per_op(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6 / n() as f64)
+}
+
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -252,10 +279,19 @@ async fn main() {
     let binary =
         std::env::var("FERROKUBE_BIN").unwrap_or_else(|_| "target/release/ferrokube".into());
     let dir = tempfile::tempdir().unwrap();
-    let (_etcd, etcd_url) = start_etcd(dir.path());
+    let (etcd, etcd_url) = start_etcd(dir.path());
 
-    let raw1 = raw_etcd(&etcd_url, 1, "c1").await;
+    // `BENCH_SKIP_SERIAL=1` skips the concurrency-1 phases (quicker runs under a profiler).
+    let serial = std::env::var("BENCH_SKIP_SERIAL").is_err();
+    let etcd_pid = etcd.0.id();
+    let raw1 = if serial {
+        raw_etcd(&etcd_url, 1, "c1").await
+    } else {
+        f64::NAN
+    };
+    let etcd_before = cpu_time(etcd_pid);
     let raw64 = raw_etcd(&etcd_url, 64, "c64").await;
+    let etcd_raw_cpu = cpu_time(etcd_pid) - etcd_before;
 
     let tokens = dir.path().join("tokens.csv");
     std::fs::write(&tokens, format!("{TOKEN},admin,1,system:masters\n")).unwrap();
@@ -298,8 +334,14 @@ async fn main() {
     for ns in ["c1", "c64", "watched"] {
         create_namespace(&http, &base, ns).await;
     }
-    let api1 = api_creates(&http, &base, "c1", 1).await;
+    let api1 = if serial {
+        api_creates(&http, &base, "c1", 1).await
+    } else {
+        f64::NAN
+    };
+    let (api_before, etcd_before) = (cpu_time(pid), cpu_time(etcd_pid));
     let api64 = api_creates(&http, &base, "c64", 64).await;
+    let (api_cpu, etcd_api_cpu) = (cpu_time(pid) - api_before, cpu_time(etcd_pid) - etcd_before);
     let (cache_p50, cache_p99) = list_latency(
         &http,
         &format!("{base}/api/v1/namespaces/c64/configmaps?resourceVersion=0"),
@@ -334,6 +376,12 @@ async fn main() {
     println!(
         "| API creates/s, concurrency 64 | {api64:.0} ({:.0}% of raw etcd) | >= 70% |",
         api64 / raw64 * 100.0
+    );
+    println!(
+        "| CPU per create at concurrency 64: etcd alone / etcd behind the API / apiserver | {} / {} / {} | |",
+        us_per_op(etcd_raw_cpu),
+        us_per_op(etcd_api_cpu),
+        us_per_op(api_cpu)
     );
     println!(
         "| LIST 10k from cache p50 / p99 | {} / {} | p50 < 50 ms |",

@@ -3,7 +3,7 @@
 use super::body::{self, FieldScan, decode_object};
 use super::negotiate::{BodyFormat, body_format, negotiate};
 use super::params::{dry_run, field_manager, field_validation};
-use super::{Scope, response};
+use super::Scope;
 use crate::errors::Result;
 use axum::response::Response;
 use bytes::Bytes;
@@ -26,9 +26,5 @@ pub async fn create(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let obj = scope.to_storage(obj)?;
     let ctx = scope.op_context(dry, manager);
     let written = scope.endpoint.store.create(&ctx, obj).await?;
-    warnings.extend(written.warnings);
-    let obj = scope.to_served(written.object)?;
-    let mut resp = response::object(StatusCode::CREATED, &scope.endpoint, &obj, &output);
-    response::add_warnings(&mut resp, &warnings);
-    Ok(resp)
+    super::written(scope, StatusCode::CREATED, written, &output, warnings)
 }

@@ -186,6 +186,32 @@ async fn dispatch(scope: &Scope, body: Body) -> Result<Response> {
     }
 }
 
+/// The answer to a write: the stored bytes as they are when the client wants plain JSON of the
+/// version they are stored in (no re-encoding on the hot path), otherwise the object converted
+/// and encoded as negotiated; with the write's warnings.
+pub fn written(
+    scope: &Scope,
+    status: http::StatusCode,
+    written: crate::registry::store::Written,
+    output: &negotiate::Output,
+    mut warnings: Vec<String>,
+) -> Result<Response> {
+    warnings.extend(written.warnings);
+    let plain = output.target == negotiate::Target::Object
+        && output.format == negotiate::Format::Json
+        && !output.pretty
+        && scope.endpoint.conversion.is_none();
+    let mut resp = match written.stored {
+        Some(stored) if plain => response::raw_json(status, stored.json),
+        _ => {
+            let obj = scope.to_served(written.object)?;
+            response::object(status, &scope.endpoint, &obj, output)
+        }
+    };
+    response::add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}
+
 /// The subresource of a write, as the store takes it.
 pub fn subresource(scope: &Scope) -> Option<&str> {
     Some(scope.info.subresource.as_str()).filter(|s| !s.is_empty())

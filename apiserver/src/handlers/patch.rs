@@ -5,7 +5,7 @@
 use super::body::{self, decode_object};
 use super::negotiate::{BodyFormat, body_format, negotiate};
 use super::params::{dry_run, field_manager, field_validation};
-use super::{Scope, response, subresource};
+use super::{Scope, subresource};
 use crate::errors::{ApiError, Result};
 use axum::response::Response;
 use bytes::Bytes;
@@ -71,9 +71,5 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
             scope.to_storage(decoded)
         })
         .await?;
-    warnings.extend(written.warnings);
-    let obj = scope.to_served(written.object)?;
-    let mut resp = response::object(StatusCode::OK, &scope.endpoint, &obj, &output);
-    response::add_warnings(&mut resp, &warnings);
-    Ok(resp)
+    super::written(scope, StatusCode::OK, written, &output, warnings)
 }

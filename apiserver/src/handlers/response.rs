@@ -137,7 +137,13 @@ pub fn table(endpoint: &Endpoint, items: &[Value], list_meta: Value, output: &Ou
 /// One object in the negotiated representation.
 pub fn object(status: StatusCode, endpoint: &Endpoint, obj: &Value, output: &Output) -> Response {
     let body = match output.target {
-        Target::Object => obj.clone(),
+        Target::Object => {
+            return with_body(
+                status,
+                &output.content_type(),
+                encode(obj, output.format, output.pretty),
+            );
+        }
         Target::Metadata => partial_metadata(obj, output.meta_version),
         Target::Table => {
             let rv = obj

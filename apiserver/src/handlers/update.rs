@@ -3,7 +3,7 @@
 use super::body::{self, FieldScan, decode_object};
 use super::negotiate::{BodyFormat, body_format, negotiate};
 use super::params::{dry_run, field_manager, field_validation};
-use super::{Scope, response, subresource};
+use super::{Scope, subresource};
 use crate::errors::Result;
 use axum::response::Response;
 use bytes::Bytes;
@@ -32,14 +32,10 @@ pub async fn update(scope: &Scope, bytes: Bytes) -> Result<Response> {
             Ok(obj.clone())
         })
         .await?;
-    warnings.extend(written.warnings);
     let status = if written.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let obj = scope.to_served(written.object)?;
-    let mut resp = response::object(status, &scope.endpoint, &obj, &output);
-    response::add_warnings(&mut resp, &warnings);
-    Ok(resp)
+    super::written(scope, status, written, &output, warnings)
 }

@@ -58,6 +58,9 @@ pub struct Deleted {
 #[derive(Debug, Clone)]
 pub struct Written {
     pub object: Value,
+    /// What storage now holds, already serialized with its resourceVersion (absent for dry runs);
+    /// responses send these bytes as they are when no conversion is needed.
+    pub stored: Option<Object>,
     pub created: bool,
     pub warnings: Vec<String>,
 }
@@ -297,6 +300,7 @@ impl Store {
                 allocation.release().await;
                 return Ok(Written {
                     object: obj,
+                    stored: None,
                     created: true,
                     warnings,
                 });
@@ -307,9 +311,14 @@ impl Store {
                 .await
             {
                 Ok(stored) => {
-                    let object = stored.value().map_err(ApiError::internal)?;
+                    meta::set(
+                        &mut obj,
+                        "resourceVersion",
+                        Some(json!(stored.rv.to_string())),
+                    );
                     return Ok(Written {
-                        object,
+                        object: obj,
+                        stored: Some(stored),
                         created: true,
                         warnings,
                     });
@@ -484,6 +493,7 @@ impl Store {
                 step.allocation.release().await;
                 return Ok(Written {
                     object: step.preview,
+                    stored: None,
                     created: step.created,
                     warnings: step.warnings,
                 });
@@ -493,12 +503,26 @@ impl Store {
                 .await
             {
                 Ok(Some(stored)) => {
-                    let object = stored.value().map_err(ApiError::internal)?;
-                    if deleting && let Some(h) = self.hooks.get() {
-                        h.after_delete(&object).await;
-                    }
+                    // The object written is the one computed; only a deletion's last state comes
+                    // back from storage.
+                    let object = if deleting {
+                        let last = stored.value().map_err(ApiError::internal)?;
+                        if let Some(h) = self.hooks.get() {
+                            h.after_delete(&last).await;
+                        }
+                        last
+                    } else {
+                        let mut object = step.preview;
+                        meta::set(
+                            &mut object,
+                            "resourceVersion",
+                            Some(json!(stored.rv.to_string())),
+                        );
+                        object
+                    };
                     return Ok(Written {
                         object,
+                        stored: Some(stored),
                         created: step.created,
                         warnings: step.warnings,
                     });

@@ -3,7 +3,7 @@
 
 use super::{
     Attrs, AttrsFn, Error, EventType, ListPage, ListRequest, Object, ReadAt, Result, Storage,
-    WatchEvent, WatchFrom, WatchItem, WatchRequest, WatchStream, continue_token,
+    WatchEvent, WatchFrom, WatchItem, WatchRequest, WatchStream, codec, continue_token,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -58,24 +58,32 @@ pub fn prefix_end(prefix: &str) -> Vec<u8> {
     vec![0]
 }
 
-/// The JSON written to etcd: the object without its resourceVersion.
-pub fn encode_for_storage(obj: &Value) -> Result<Vec<u8>> {
-    let mut obj = obj.clone();
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
-        meta.remove("selfLink");
-    }
-    serde_json::to_vec(&obj).map_err(|e| Error::Internal(format!("encoding object: {e}")))
-}
-
-/// Decodes a stored value and sets its resourceVersion; also returns the parsed value.
+/// Decodes a stored value for a reader that also needs the parsed object (the watch cache, for
+/// selector attributes): the client-visible bytes and the value, both with the resourceVersion.
 pub fn decode_stored(key: &str, raw: &[u8], rv: i64) -> Result<(Object, Value)> {
     let mut value: Value = serde_json::from_slice(raw).map_err(|e| Error::Corrupt {
         key: key.to_string(),
         reason: e.to_string(),
     })?;
-    let object = with_rv(key, &mut value, rv)?;
-    Ok((object, value))
+    apimachinery::meta::set(
+        &mut value,
+        "resourceVersion",
+        Some(Value::String(rv.to_string())),
+    );
+    Ok((stored_object(key, raw, rv)?, value))
+}
+
+/// A stored value as clients see it, without parsing it when it is in the stored form.
+pub fn stored_object(key: &str, raw: &[u8], rv: i64) -> Result<Object> {
+    let json = codec::stored_with_rv(raw, rv).map_err(|e| Error::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Object {
+        key: Arc::from(key),
+        rv,
+        json,
+    })
 }
 
 /// Sets `metadata.resourceVersion` on `value` and serializes it.
@@ -176,10 +184,15 @@ impl EtcdStorage {
             for kv in kvs {
                 consumed += 1;
                 let key = kv_key(kv);
-                let (object, value) = decode_stored(&key, kv.value(), kv.mod_revision())?;
-                if filtered && !req.predicate.matches(&self.attrs_of(&value)) {
-                    continue;
-                }
+                let object = if filtered {
+                    let (object, value) = decode_stored(&key, kv.value(), kv.mod_revision())?;
+                    if !req.predicate.matches(&self.attrs_of(&value)) {
+                        continue;
+                    }
+                    object
+                } else {
+                    stored_object(&key, kv.value(), kv.mod_revision())?
+                };
                 items.push(object);
                 if limit.is_some_and(|l| items.len() as i64 >= l) {
                     full = true;
@@ -217,10 +230,10 @@ impl EtcdStorage {
 #[async_trait]
 impl Storage for EtcdStorage {
     async fn create(&self, key: &str, obj: &Value) -> Result<Object> {
-        let data = encode_for_storage(obj)?;
+        let encoded = codec::encode(obj)?;
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, data, None)]);
+            .and_then([TxnOp::put(key, encoded.bytes.clone(), None)]);
         let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
         self.observe("create", started);
@@ -230,7 +243,11 @@ impl Storage for EtcdStorage {
             });
         }
         let rv = revision_of(resp.header(), &resp);
-        with_rv(key, &mut obj.clone(), rv)
+        Ok(Object {
+            key: Arc::from(key),
+            rv,
+            json: encoded.with_rv(rv)?,
+        })
     }
 
     async fn get(&self, key: &str, read: ReadAt) -> Result<Object> {
@@ -244,14 +261,14 @@ impl Storage for EtcdStorage {
         let kv = resp.kvs().first().ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
-        Ok(decode_stored(key, kv.value(), kv.mod_revision())?.0)
+        stored_object(key, kv.value(), kv.mod_revision())
     }
 
     async fn update(&self, key: &str, expected_rv: i64, obj: &Value) -> Result<Object> {
-        let data = encode_for_storage(obj)?;
+        let encoded = codec::encode(obj)?;
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected_rv)])
-            .and_then([TxnOp::put(key, data, None)])
+            .and_then([TxnOp::put(key, encoded.bytes.clone(), None)])
             .or_else([TxnOp::get(key, None)]);
         let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
@@ -267,7 +284,11 @@ impl Storage for EtcdStorage {
             });
         }
         let rv = revision_of(resp.header(), &resp);
-        with_rv(key, &mut obj.clone(), rv)
+        Ok(Object {
+            key: Arc::from(key),
+            rv,
+            json: encoded.with_rv(rv)?,
+        })
     }
 
     async fn delete(&self, key: &str, expected_rv: i64) -> Result<Object> {
@@ -300,7 +321,7 @@ impl Storage for EtcdStorage {
         let prev = prev.ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
-        Ok(decode_stored(key, prev.value(), rv)?.0)
+        stored_object(key, prev.value(), rv)
     }
 
     async fn list(&self, req: &ListRequest) -> Result<ListPage> {

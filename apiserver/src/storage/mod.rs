@@ -8,6 +8,7 @@
 //! and watcher.
 
 pub mod cacher;
+pub mod codec;
 pub mod compactor;
 pub mod continue_token;
 mod errors;

@@ -96,7 +96,8 @@ fn set_template_generation(obj: &mut Value, g: i64) {
 }
 
 impl Strategy for DaemonSets {
-    fn decode(&self, body: Value) -> Result<Decoded, String> {
+    fn decode(&self, mut body: Value) -> Result<Decoded, String> {
+        pod_template::normalize_quantities(&mut body, "/spec/template")?;
         common::decode_keeping_absent::<DaemonSet>(body, &["/spec/selector"])
     }
 

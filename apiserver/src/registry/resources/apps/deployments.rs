@@ -72,7 +72,8 @@ const COLUMNS: &[Column] = &[
 const DEFAULT_ROLLING_PERCENT: &str = "25%";
 
 impl Strategy for Deployments {
-    fn decode(&self, body: Value) -> Result<Decoded, String> {
+    fn decode(&self, mut body: Value) -> Result<Decoded, String> {
+        pod_template::normalize_quantities(&mut body, "/spec/template")?;
         common::decode_keeping_absent::<Deployment>(body, &["/spec/selector"])
     }
 
@@ -466,5 +467,21 @@ mod tests {
         assert_eq!(row[5], "nginx");
         assert_eq!(row[6], "nginx");
         assert_eq!(row[7], "app=d");
+    }
+
+    #[test]
+    fn template_quantities_are_stored_canonical() {
+        let mut body = deployment();
+        body["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"requests": {"cpu": "1000m", "memory": 1024}});
+        let decoded = Deployments.decode(body).unwrap();
+        assert_eq!(
+            decoded.value["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"],
+            json!({"cpu": "1", "memory": "1024"})
+        );
+        let mut bad = deployment();
+        bad["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"limits": {"cpu": "lots"}});
+        assert!(Deployments.decode(bad).is_err());
     }
 }

@@ -1,21 +1,26 @@
 //! The pod template inside workloads (Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs,
-//! CronJobs): its defaulting and validation, applied through one seam so the workload
-//! strategies do not depend on how pods are defaulted and validated.
-//!
-//! TODO(core-pods): once the core/v1 pods strategy is merged, delegate the pod spec parts to
-//! `crate::registry::resources::core::pods::defaults::default_pod_spec(&mut Value)` and
-//! `crate::registry::resources::core::pods::validation::validate_pod_spec(&Value, path)`, and
-//! delete the interim subset below (`default_pod_spec_subset`, `validate_pod_spec_subset`).
-//! The template-level rules (metadata labels and annotations, the null creationTimestamp)
-//! stay here.
+//! CronJobs): one seam through which every workload decodes, defaults and validates its
+//! template with the core pod functions, so a template is treated as a Pod's spec is.
+//! What stays here is what only templates have: the template metadata as upstream serializes
+//! it (a `null` creationTimestamp). The workload-level rules (restart policy, no
+//! `activeDeadlineSeconds`, selector matching) live with each workload's strategy.
 
-use apimachinery::field_errors::{child, index};
-use apimachinery::validation::{is_dns1123_label, validate_annotations, validate_labels};
-use apimachinery::{FieldError, FieldErrors, meta};
+use crate::registry::resources::core::pods::{defaults, validation};
+use apimachinery::{FieldErrors, meta};
 use serde_json::{Value, json};
 
+/// Canonicalizes the quantities of the pod spec of the template at `template_pointer` (e.g.
+/// `/spec/template`), before the typed decode, as the Pods strategy does for its spec: so
+/// `cpu: 1000m` is stored as `"1"` and a malformed quantity fails decoding.
+pub fn normalize_quantities(body: &mut Value, template_pointer: &str) -> Result<(), String> {
+    match body.pointer_mut(&format!("{template_pointer}/spec")) {
+        Some(spec) => defaults::normalize_pod_spec_quantities(spec),
+        None => Ok(()),
+    }
+}
+
 /// Defaults a `PodTemplateSpec` in place: template metadata as upstream serializes it, and the
-/// pod spec defaults.
+/// pod spec defaults every template gets (`SetDefaults_PodSpec` and friends).
 pub fn default_template(template: &mut Value) {
     if !template.is_object() {
         *template = json!({});
@@ -28,32 +33,20 @@ pub fn default_template(template: &mut Value) {
     if let Some(m) = metadata.as_object_mut() {
         m.entry("creationTimestamp").or_insert(Value::Null);
     }
-    default_pod_spec_subset(meta::nested_mut(template, &["spec"]));
+    let spec = meta::nested_mut(template, &["spec"]);
+    if !spec.is_object() {
+        *spec = json!({});
+    }
+    defaults::default_pod_spec(spec);
 }
 
 /// Validates a `PodTemplateSpec` at `path` (e.g. `spec.template`) as upstream's
-/// `ValidatePodTemplateSpec` does.
+/// `ValidatePodTemplateSpec` does; an absent template is validated as an empty one, as Go's
+/// zero-valued struct is.
 pub fn validate_template(template: Option<&Value>, path: &str) -> FieldErrors {
-    let mut errs = Vec::new();
-    let Some(template) = template.filter(|t| t.is_object()) else {
-        errs.push(FieldError::required(child(path, "spec.containers"), ""));
-        return errs;
-    };
-    // Upstream reports template labels at `<path>.labels`, not `<path>.metadata.labels`.
-    if let Some(labels) = template.pointer("/metadata/labels") {
-        errs.extend(validate_labels(labels, &child(path, "labels")));
-    }
-    if let Some(annotations) = template.pointer("/metadata/annotations") {
-        errs.extend(validate_annotations(
-            annotations,
-            &child(path, "annotations"),
-        ));
-    }
-    errs.extend(validate_pod_spec_subset(
-        template.get("spec").unwrap_or(&Value::Null),
-        &child(path, "spec"),
-    ));
-    errs
+    let empty = json!({});
+    let template = template.filter(|t| t.is_object()).unwrap_or(&empty);
+    validation::validate_pod_template_spec(template, path)
 }
 
 /// The restart policy of a template after defaulting.
@@ -64,91 +57,16 @@ pub fn restart_policy(template: Option<&Value>) -> &str {
         .unwrap_or_default()
 }
 
-/// Interim subset of upstream's `SetDefaults_PodSpec`/`SetDefaults_Container` (see the TODO).
-fn default_pod_spec_subset(spec: &mut Value) {
-    if !spec.is_object() {
-        *spec = json!({});
-    }
-    meta::default_at(spec, &["restartPolicy"], json!("Always"));
-    meta::default_at(spec, &["terminationGracePeriodSeconds"], json!(30));
-    meta::default_at(spec, &["dnsPolicy"], json!("ClusterFirst"));
-    meta::default_at(spec, &["securityContext"], json!({}));
-    meta::default_at(spec, &["schedulerName"], json!("default-scheduler"));
-    for list in ["initContainers", "containers"] {
-        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
-            continue;
-        };
-        for c in containers {
-            meta::default_at(
-                c,
-                &["terminationMessagePath"],
-                json!("/dev/termination-log"),
-            );
-            meta::default_at(c, &["terminationMessagePolicy"], json!("File"));
-            meta::default_at(c, &["resources"], json!({}));
-            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
-            meta::default_at(c, &["imagePullPolicy"], json!(pull_policy(image)));
-            if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
-                for p in ports {
-                    meta::default_at(p, &["protocol"], json!("TCP"));
-                }
-            }
-        }
-    }
-}
-
-/// `Always` for `:latest` or untagged images (unless pinned by digest), else `IfNotPresent`.
-fn pull_policy(image: &str) -> &'static str {
-    if image.contains('@') {
-        return "IfNotPresent";
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.split_once(':') {
-        Some((_, "latest")) | None => "Always",
-        Some(_) => "IfNotPresent",
-    }
-}
-
-/// Interim subset of upstream's `ValidatePodSpec` (see the TODO): containers present, named
-/// with unique DNS labels, and with images.
-fn validate_pod_spec_subset(spec: &Value, path: &str) -> FieldErrors {
-    let mut errs = Vec::new();
-    let containers = spec.get("containers").and_then(Value::as_array);
-    if containers.is_none_or(Vec::is_empty) {
-        errs.push(FieldError::required(child(path, "containers"), ""));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for list in ["initContainers", "containers"] {
-        let items = spec.get(list).and_then(Value::as_array);
-        for (i, c) in items.into_iter().flatten().enumerate() {
-            let p = index(&child(path, list), i);
-            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-            if name.is_empty() {
-                errs.push(FieldError::required(child(&p, "name"), ""));
-            } else {
-                for msg in is_dns1123_label(name) {
-                    errs.push(FieldError::invalid(child(&p, "name"), name, msg));
-                }
-                if !seen.insert(name.to_string()) {
-                    errs.push(FieldError::duplicate(child(&p, "name"), name));
-                }
-            }
-            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
-            if list == "containers" && image.trim().is_empty() {
-                errs.push(FieldError::required(child(&p, "image"), ""));
-            }
-        }
-    }
-    errs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn defaults_containers() {
-        let mut t = json!({"spec": {"containers": [{"name": "c", "image": "nginx"}, {"name": "d", "image": "nginx:1.2", "ports": [{"containerPort": 80}]}]}});
+    fn defaults_as_pods_are_defaulted() {
+        let mut t = json!({"spec": {"containers": [
+            {"name": "c", "image": "nginx", "readinessProbe": {"httpGet": {"port": 80}}},
+            {"name": "d", "image": "nginx:1.2", "ports": [{"containerPort": 80}]}],
+            "volumes": [{"name": "v"}]}});
         default_template(&mut t);
         assert!(t["metadata"]["creationTimestamp"].is_null());
         assert!(
@@ -156,36 +74,75 @@ mod tests {
                 .as_object()
                 .is_some_and(|m| m.contains_key("creationTimestamp"))
         );
-        assert_eq!(t["spec"]["restartPolicy"], "Always");
-        assert_eq!(t["spec"]["containers"][0]["imagePullPolicy"], "Always");
-        assert_eq!(
-            t["spec"]["containers"][1]["imagePullPolicy"],
-            "IfNotPresent"
+        let spec = &t["spec"];
+        assert_eq!(spec["restartPolicy"], "Always");
+        assert_eq!(spec["schedulerName"], "default-scheduler");
+        assert_eq!(spec["containers"][0]["imagePullPolicy"], "Always");
+        assert_eq!(spec["containers"][1]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(spec["containers"][1]["ports"][0]["protocol"], "TCP");
+        // Defaults the interim subset did not apply: probes and volumes.
+        assert_eq!(spec["containers"][0]["readinessProbe"]["periodSeconds"], 10);
+        assert_eq!(spec["volumes"][0]["emptyDir"], json!({}));
+        // Pod-only defaults stay off templates.
+        assert!(spec.get("enableServiceLinks").is_none());
+
+        let mut missing = Value::Null;
+        default_template(&mut missing);
+        assert_eq!(missing["spec"]["dnsPolicy"], "ClusterFirst");
+    }
+
+    #[test]
+    fn validates_as_pods_are_validated() {
+        let errs = validate_template(Some(&json!({"spec": {}})), "spec.template");
+        assert!(
+            errs.iter()
+                .any(|e| e.to_string() == "spec.template.spec.containers: Required value"),
+            "{errs:?}"
         );
-        assert_eq!(t["spec"]["containers"][1]["ports"][0]["protocol"], "TCP");
-        assert_eq!(
-            t["spec"]["containers"][0]["terminationMessagePath"],
-            "/dev/termination-log"
+        let mut t = json!({"metadata": {"labels": {"a": "-"}},
+            "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "Sometimes"}],
+                "securityContext": {"sysctls": [{"name": "foo-", "value": "1"}]}}});
+        default_template(&mut t);
+        let errs: Vec<String> = validate_template(Some(&t), "spec.template")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errs.iter().any(|e| e.starts_with("spec.template.labels: ")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with(
+                "spec.template.spec.containers[0].imagePullPolicy: Unsupported value"
+            )),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with(
+                "spec.template.spec.securityContext.sysctls[0].name: Invalid value: \"foo-\""
+            )),
+            "{errs:?}"
+        );
+        assert!(
+            validate_template(None, "spec.template")
+                .iter()
+                .any(|e| e.field == "spec.template.spec.containers")
         );
     }
 
     #[test]
-    fn validates_containers() {
-        let errs = validate_template(Some(&json!({"spec": {}})), "spec.template");
+    fn quantities_are_canonical_before_decoding() {
+        let mut body = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "resources": {"limits": {"cpu": "1000m", "memory": "1024Mi"}}}]}}}});
+        normalize_quantities(&mut body, "/spec/template").unwrap();
         assert_eq!(
-            errs[0].to_string(),
-            "spec.template.spec.containers: Required value"
+            body.pointer("/spec/template/spec/containers/0/resources/limits"),
+            Some(&json!({"cpu": "1", "memory": "1Gi"}))
         );
-        let errs = validate_template(
-            Some(
-                &json!({"metadata": {"labels": {"a": "-"}}, "spec": {"containers": [{"name": "c"}]}}),
-            ),
-            "spec.template",
-        );
-        assert_eq!(errs[0].field, "spec.template.labels");
-        assert_eq!(
-            errs[1].to_string(),
-            "spec.template.spec.containers[0].image: Required value"
-        );
+        let mut bad = json!({"template": {"spec": {"containers": [
+            {"resources": {"requests": {"cpu": "lots"}}}]}}});
+        assert!(normalize_quantities(&mut bad, "/template").is_err());
+        let mut none = json!({"spec": {}});
+        assert!(normalize_quantities(&mut none, "/spec/template").is_ok());
     }
 }

@@ -71,7 +71,8 @@ const COLUMNS: &[Column] = &[
 ];
 
 impl Strategy for ReplicaSets {
-    fn decode(&self, body: Value) -> Result<Decoded, String> {
+    fn decode(&self, mut body: Value) -> Result<Decoded, String> {
+        pod_template::normalize_quantities(&mut body, "/spec/template")?;
         common::decode_keeping_absent::<ReplicaSet>(body, &["/spec/selector"])
     }
 

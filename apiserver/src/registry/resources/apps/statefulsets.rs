@@ -4,6 +4,7 @@
 use super::common::{self, int_at, invalid_rendered, nonnegative};
 use super::deployments::collision_count_not_decremented;
 use super::pod_template;
+use crate::registry::resources::core::quantity;
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
     Resource, ResourceInfo, SubresourceInfo,
@@ -70,7 +71,20 @@ const MUTABLE_SPEC_FIELDS: &[&str] = &[
 ];
 
 impl Strategy for StatefulSets {
-    fn decode(&self, body: Value) -> Result<Decoded, String> {
+    fn decode(&self, mut body: Value) -> Result<Decoded, String> {
+        pod_template::normalize_quantities(&mut body, "/spec/template")?;
+        // The claim templates' requests and limits are quantities too, as on PVCs.
+        if let Some(claims) = body
+            .pointer_mut("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array_mut)
+        {
+            for claim in claims {
+                quantity::canonicalize_at(
+                    claim,
+                    &["/spec/resources/requests", "/spec/resources/limits"],
+                )?;
+            }
+        }
         common::decode_keeping_absent::<StatefulSet>(body, &["/spec/selector"])
     }
 
@@ -431,5 +445,24 @@ mod tests {
         let row = StatefulSets.table_row(&s);
         assert_eq!(row[1], "1/1");
         assert_eq!(row.len(), COLUMNS.len());
+    }
+
+    #[test]
+    fn template_and_claim_quantities_are_stored_canonical() {
+        let mut body = sts();
+        body["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"limits": {"cpu": "0.5"}});
+        body["spec"]["volumeClaimTemplates"] = json!([{"metadata": {"name": "data"},
+            "spec": {"resources": {"requests": {"storage": "1024Mi"}}}}]);
+        let decoded = StatefulSets.decode(body).unwrap();
+        let spec = &decoded.value["spec"];
+        assert_eq!(
+            spec["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+            "500m"
+        );
+        assert_eq!(
+            spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "1Gi"
+        );
     }
 }

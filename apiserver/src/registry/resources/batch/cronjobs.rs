@@ -77,7 +77,8 @@ const COLUMNS: &[Column] = &[
 ];
 
 impl Strategy for CronJobs {
-    fn decode(&self, body: Value) -> Result<Decoded, String> {
+    fn decode(&self, mut body: Value) -> Result<Decoded, String> {
+        pod_template::normalize_quantities(&mut body, "/spec/jobTemplate/spec/template")?;
         typed::round_trip::<CronJob>(body)
     }
 
@@ -401,5 +402,18 @@ mod tests {
         assert_eq!(row[5], "<none>");
         assert_eq!(row[7], "c");
         assert_eq!(row[9], "<none>");
+    }
+
+    #[test]
+    fn job_template_quantities_are_stored_canonical() {
+        let mut body = cronjob();
+        body["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"limits": {"memory": "2048Mi"}});
+        let decoded = CronJobs.decode(body).unwrap();
+        assert_eq!(
+            decoded.value["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+                ["limits"]["memory"],
+            "2Gi"
+        );
     }
 }

@@ -75,7 +75,8 @@ const COLUMNS: &[Column] = &[
 ];
 
 impl Strategy for Jobs {
-    fn decode(&self, body: Value) -> Result<Decoded, String> {
+    fn decode(&self, mut body: Value) -> Result<Decoded, String> {
+        pod_template::normalize_quantities(&mut body, "/spec/template")?;
         typed::round_trip::<Job>(body)
     }
 

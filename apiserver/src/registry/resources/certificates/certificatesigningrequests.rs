@@ -493,8 +493,14 @@ impl Strategy for CertificateSigningRequests {
 
     fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Value, old: &Value) {
         let requested = new.pointer("/status/conditions").cloned();
+        // Upstream's approval strategy takes the request's metadata (annotations, labels)
+        // and conditions; spec and the rest of status stay as stored.
+        let metadata = new.get("metadata").cloned();
         *new = old.clone();
         if subresource == "approval" {
+            if let Some(m) = metadata {
+                new["metadata"] = m;
+            }
             let status = object_at(new, &["status"]);
             match requested {
                 Some(c) => status.insert("conditions".into(), c),
@@ -530,6 +536,15 @@ impl Strategy for CertificateSigningRequests {
                 may_change_approval: false,
             },
         )
+    }
+
+    /// Upstream's field label conversion for CSRs accepts `spec.signerName`.
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        vec![("spec.signerName", s(obj, "/spec/signerName").to_string())]
+    }
+
+    fn selectable_field_names(&self) -> &'static [&'static str] {
+        &["spec.signerName"]
     }
 
     fn table_columns(&self) -> &'static [Column] {
@@ -653,8 +668,16 @@ mod tests {
         let mut approved = old.clone();
         approved["status"] =
             json!({"conditions": [{"type": "Approved", "status": "True", "reason": "r"}]});
+        approved["metadata"]["annotations"] = json!({"patchedapproval": "true"});
+        approved["spec"]["signerName"] = json!("example.com/other");
         CertificateSigningRequests.prepare_for_subresource_update("approval", &mut approved, &old);
         assert_eq!(approved["status"]["conditions"][0]["type"], "Approved");
+        // The approval keeps the request's metadata, never its spec.
+        assert_eq!(
+            approved["metadata"]["annotations"]["patchedapproval"],
+            "true"
+        );
+        assert_eq!(approved["spec"], old["spec"]);
         assert!(approved["status"]["conditions"][0]["lastUpdateTime"].is_string());
         assert!(
             CertificateSigningRequests
@@ -676,5 +699,16 @@ mod tests {
         assert_eq!(row[3], "alice");
         assert_eq!(row[4], "60m");
         assert_eq!(row[5], "Approved");
+    }
+
+    #[test]
+    fn selectable_by_signer_name() {
+        let obj = json!({"spec": {"signerName": "example.com/signer"}});
+        let attrs = CertificateSigningRequests.attrs(&obj);
+        assert_eq!(attrs.field("spec.signerName"), Some("example.com/signer"));
+        assert_eq!(
+            CertificateSigningRequests.selectable_field_names(),
+            &["spec.signerName"]
+        );
     }
 }

@@ -114,6 +114,68 @@ pub fn event_row(obj: &Value) -> Vec<Value> {
     ]
 }
 
+/// Upstream's `ToSelectableFields` for Events, plus the events.k8s.io names of the same
+/// fields (`regarding.*`, `reportingController`), which upstream's field label conversion for
+/// that group maps onto these. Both groups' Events live in this store and are matched against
+/// this set, so each group's selectors work on the other group's writes.
+pub fn selectable_fields(obj: &Value) -> Vec<(&'static str, String)> {
+    let s = |p: &str| str_at(obj, p).to_string();
+    // Events written through events.k8s.io carry no `source`; upstream falls back to the
+    // reporting controller.
+    let source = match str_at(obj, "/source/component") {
+        "" => s("/reportingComponent"),
+        component => component.to_string(),
+    };
+    let mut fields = Vec::with_capacity(2 * REFERENCE_FIELDS.len() + 5);
+    for (core, events, pointer) in REFERENCE_FIELDS {
+        fields.push((*core, s(pointer)));
+        fields.push((*events, s(pointer)));
+    }
+    fields.extend([
+        ("reason", s("/reason")),
+        ("reportingComponent", s("/reportingComponent")),
+        ("reportingController", s("/reportingComponent")),
+        ("source", source),
+        ("type", s("/type")),
+    ]);
+    fields
+}
+
+/// The involved object's selectable fields: core name, events.k8s.io name, stored pointer.
+const REFERENCE_FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "involvedObject.kind",
+        "regarding.kind",
+        "/involvedObject/kind",
+    ),
+    (
+        "involvedObject.namespace",
+        "regarding.namespace",
+        "/involvedObject/namespace",
+    ),
+    (
+        "involvedObject.name",
+        "regarding.name",
+        "/involvedObject/name",
+    ),
+    ("involvedObject.uid", "regarding.uid", "/involvedObject/uid"),
+    (
+        "involvedObject.apiVersion",
+        "regarding.apiVersion",
+        "/involvedObject/apiVersion",
+    ),
+    (
+        "involvedObject.resourceVersion",
+        "regarding.resourceVersion",
+        "/involvedObject/resourceVersion",
+    ),
+    (
+        "involvedObject.fieldPath",
+        "regarding.fieldPath",
+        "/involvedObject/fieldPath",
+    ),
+];
+
 impl Strategy for Events {
     fn decode(&self, body: Value) -> Result<Decoded, String> {
         typed::round_trip::<Event>(body)
@@ -169,23 +231,7 @@ impl Strategy for Events {
     }
 
     fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
-        let s = |p: &str| str_at(obj, p).to_string();
-        vec![
-            ("involvedObject.kind", s("/involvedObject/kind")),
-            ("involvedObject.namespace", s("/involvedObject/namespace")),
-            ("involvedObject.name", s("/involvedObject/name")),
-            ("involvedObject.uid", s("/involvedObject/uid")),
-            ("involvedObject.apiVersion", s("/involvedObject/apiVersion")),
-            (
-                "involvedObject.resourceVersion",
-                s("/involvedObject/resourceVersion"),
-            ),
-            ("involvedObject.fieldPath", s("/involvedObject/fieldPath")),
-            ("reason", s("/reason")),
-            ("reportingComponent", s("/reportingComponent")),
-            ("source", s("/source/component")),
-            ("type", s("/type")),
-        ]
+        selectable_fields(obj)
     }
 
     fn selectable_field_names(&self) -> &'static [&'static str] {
@@ -204,6 +250,19 @@ impl Strategy for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_falls_back_to_the_reporting_controller() {
+        let e = json!({"reportingComponent": "test-controller", "involvedObject": {"name": "p"}});
+        let attrs = Events.attrs(&e);
+        assert_eq!(attrs.field("source"), Some("test-controller"));
+        assert_eq!(attrs.field("reportingComponent"), Some("test-controller"));
+        assert_eq!(attrs.field("reportingController"), Some("test-controller"));
+        assert_eq!(attrs.field("regarding.name"), Some("p"));
+        assert_eq!(attrs.field("involvedObject.name"), Some("p"));
+        let e = json!({"source": {"component": "kubelet"}, "reportingComponent": "x"});
+        assert_eq!(Events.attrs(&e).field("source"), Some("kubelet"));
+    }
 
     #[test]
     fn rows_like_kubectl() {

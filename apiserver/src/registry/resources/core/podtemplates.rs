@@ -1,7 +1,9 @@
-//! PodTemplates: stored pod templates, defaulted and validated as workload templates are.
+//! PodTemplates: stored pod templates, decoded, defaulted and validated through the same seam
+//! as workload templates ([`pod_template`]).
 
 use super::common::{array_at, container_cells, format_labels};
-use super::pods::{defaults, validation};
+use super::pods::validation;
+use crate::registry::resources::apps::pod_template;
 use crate::registry::table::{self, Column, NAME};
 use crate::registry::{
     Resource, ResourceInfo,
@@ -38,9 +40,7 @@ const COLUMNS: &[Column] = &[
 
 impl Strategy for PodTemplates {
     fn decode(&self, mut body: Value) -> Result<Decoded, String> {
-        if let Some(spec) = body.pointer_mut("/template/spec") {
-            defaults::normalize_pod_spec_quantities(spec)?;
-        }
+        pod_template::normalize_quantities(&mut body, "/template")?;
         typed::round_trip::<PodTemplate>(body)
     }
 
@@ -49,8 +49,8 @@ impl Strategy for PodTemplates {
     }
 
     fn default(&self, obj: &mut Value) {
-        if let Some(spec) = obj.pointer_mut("/template/spec") {
-            defaults::default_pod_spec(spec);
+        if let Some(m) = obj.as_object_mut() {
+            pod_template::default_template(m.entry("template").or_insert_with(|| json!({})));
         }
     }
 

@@ -6,7 +6,8 @@ use super::common::{
     nonnegative, str_at, validate_map_selector,
 };
 use super::docs;
-use super::pods::{defaults, validation};
+use super::pods::validation;
+use crate::registry::resources::apps::pod_template;
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
     Resource, ResourceInfo, SubresourceInfo,
@@ -113,10 +114,11 @@ fn validate_rc(obj: &Value) -> FieldErrors {
                     &["Always"],
                 ));
             }
-            if let Some(ads) = int_at(t, "/spec/activeDeadlineSeconds") {
-                errs.push(FieldError::invalid(
+            if t.pointer("/spec/activeDeadlineSeconds")
+                .is_some_and(|v| !v.is_null())
+            {
+                errs.push(FieldError::forbidden(
                     "spec.template.spec.activeDeadlineSeconds",
-                    ads,
                     "activeDeadlineSeconds in ReplicationController is not Supported",
                 ));
             }
@@ -127,9 +129,7 @@ fn validate_rc(obj: &Value) -> FieldErrors {
 
 impl Strategy for ReplicationControllers {
     fn decode(&self, mut body: Value) -> Result<Decoded, String> {
-        if let Some(spec) = body.pointer_mut("/spec/template/spec") {
-            defaults::normalize_pod_spec_quantities(spec)?;
-        }
+        pod_template::normalize_quantities(&mut body, "/spec/template")?;
         typed::round_trip::<ReplicationController>(body)
     }
 
@@ -158,8 +158,9 @@ impl Strategy for ReplicationControllers {
         if let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) {
             super::common::default_field(spec, "replicas", json!(1));
         }
-        if let Some(t) = obj.pointer_mut("/spec/template/spec") {
-            defaults::default_pod_spec(t);
+        // The template is optional here (a pointer upstream): defaulted only when present.
+        if let Some(t) = obj.pointer_mut("/spec/template").filter(|t| t.is_object()) {
+            pod_template::default_template(t);
         }
     }
 
@@ -236,6 +237,7 @@ mod tests {
         assert_eq!(r["metadata"]["labels"], json!({"app": "x"}));
         assert_eq!(r["spec"]["replicas"], 1);
         assert_eq!(r["spec"]["template"]["spec"]["restartPolicy"], "Always");
+        assert!(r["spec"]["template"]["metadata"]["creationTimestamp"].is_null());
         assert!(
             r["spec"]["template"]["spec"]
                 .get("enableServiceLinks")
@@ -252,6 +254,15 @@ mod tests {
         let e: Vec<String> = validate_rc(&r).iter().map(ToString::to_string).collect();
         assert!(e.contains(&"spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`".to_string()), "{e:?}");
         assert!(e.contains(&"spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"".to_string()), "{e:?}");
+        let mut r = rc(json!({"app": "x"}));
+        r["spec"]["template"]["spec"]["activeDeadlineSeconds"] = json!(10);
+        let e: Vec<String> = validate_rc(&r).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            e,
+            vec![
+                "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicationController is not Supported"
+            ]
+        );
         let empty = json!({"spec": {}});
         let e: Vec<String> = validate_rc(&empty)
             .iter()

@@ -162,6 +162,24 @@ impl Strategy for Events {
         typed::round_trip::<Event>(body)
     }
 
+    /// Upstream's field label conversion for events.k8s.io Events; the stored (core) Events'
+    /// attributes carry these names too (see `core::events::selectable_fields`).
+    fn selectable_field_names(&self) -> &'static [&'static str] {
+        &[
+            "reason",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reportingController",
+            "source",
+            "type",
+        ]
+    }
+
     fn table_columns(&self) -> &'static [Column] {
         COLUMNS
     }
@@ -178,6 +196,27 @@ impl Strategy for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::resources::core::events::selectable_fields;
+
+    #[test]
+    fn field_selectors_match_the_stored_form() {
+        let stored = EventConversion.to_storage(served()).unwrap();
+        let fields = selectable_fields(&stored);
+        for name in Events.selectable_field_names() {
+            assert!(
+                fields.iter().any(|(f, _)| f == name),
+                "{name} is not among the stored attributes"
+            );
+        }
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(f, _)| *f == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("reportingController"), Some("kubelet"));
+        assert_eq!(get("regarding.name"), Some("web"));
+    }
 
     fn served() -> Value {
         json!({

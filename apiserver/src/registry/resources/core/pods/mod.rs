@@ -4,6 +4,7 @@
 //! STATUS, READY and RESTARTS computation.
 
 pub mod defaults;
+pub mod security_context;
 pub mod validation;
 
 use super::common::{array_at, bool_at, int_at, str_at};

@@ -1,10 +1,12 @@
 //! Upstream's pod spec validation (`ValidatePodSpec` and friends in
 //! `pkg/apis/core/validation`), with its field paths and messages, for the rules users meet:
 //! containers (names, images, ports, env, mounts, resources, probes, pull and termination
-//! policies), volumes, restart and DNS policies, tolerations, and the scalar fields. Workload
-//! kinds call [`validate_pod_template_spec`] for their templates.
+//! policies), volumes, restart and DNS policies, tolerations, security contexts (see
+//! [`security_context`]), and the scalar fields. Workload kinds call
+//! [`validate_pod_template_spec`] for their templates.
 
 use super::defaults::volume_sources;
+use super::security_context;
 use crate::registry::resources::core::common::{
     array_at, dns_label, dns_subdomain, int_at, nonnegative, one_of, qualified_name, str_at,
 };
@@ -29,12 +31,12 @@ const PROBES: &[&str] = &["livenessProbe", "readinessProbe", "startupProbe"];
 /// e.g. `spec.template`.
 pub fn validate_pod_template_spec(template: &Value, path: &str) -> FieldErrors {
     let mut errs = Vec::new();
-    let meta = child(path, "metadata");
+    // Upstream reports template labels at `<path>.labels`, not `<path>.metadata.labels`.
     if let Some(l) = template.pointer("/metadata/labels") {
-        errs.extend(validate_labels(l, &child(&meta, "labels")));
+        errs.extend(validate_labels(l, &child(path, "labels")));
     }
     if let Some(a) = template.pointer("/metadata/annotations") {
-        errs.extend(validate_annotations(a, &child(&meta, "annotations")));
+        errs.extend(validate_annotations(a, &child(path, "annotations")));
     }
     let spec = template.get("spec").unwrap_or(&Value::Null);
     let spec_path = child(path, "spec");
@@ -58,6 +60,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     );
     let containers = array_at(spec, "/containers");
     let init = array_at(spec, "/initContainers");
+    let host_users = security_context::host_users(spec);
     let mut names = HashSet::new();
     let cpath = child(path, "containers");
     if containers.is_empty() {
@@ -65,7 +68,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     }
     for (i, c) in containers.iter().enumerate() {
         let p = index(&cpath, i);
-        errs.extend(validate_container(c, &volumes, &p));
+        errs.extend(validate_container(c, &volumes, &p, host_users));
         let name = str_at(c, "/name");
         if !names.insert(name.to_string()) {
             errs.push(FieldError::duplicate(child(&p, "name"), name));
@@ -91,7 +94,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     let ipath = child(path, "initContainers");
     for (i, c) in init.iter().enumerate() {
         let p = index(&ipath, i);
-        errs.extend(validate_container(c, &volumes, &p));
+        errs.extend(validate_container(c, &volumes, &p, host_users));
         let name = str_at(c, "/name");
         if !names.insert(name.to_string()) {
             errs.push(FieldError::duplicate(child(&p, "name"), name));
@@ -122,7 +125,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     let epath = child(path, "ephemeralContainers");
     for (i, c) in array_at(spec, "/ephemeralContainers").iter().enumerate() {
         let p = index(&epath, i);
-        errs.extend(validate_container(c, &volumes, &p));
+        errs.extend(validate_container(c, &volumes, &p, host_users));
         let name = str_at(c, "/name");
         if !names.insert(name.to_string()) {
             errs.push(FieldError::duplicate(child(&p, "name"), name));
@@ -146,6 +149,10 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     if let Some(ns) = spec.get("nodeSelector") {
         errs.extend(validate_labels(ns, &child(path, "nodeSelector")));
     }
+    errs.extend(security_context::validate_pod_security_context(
+        spec,
+        &child(path, "securityContext"),
+    ));
     for (i, s) in array_at(spec, "/imagePullSecrets").iter().enumerate() {
         if str_at(s, "/name").is_empty() {
             errs.push(FieldError::required(
@@ -211,8 +218,14 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> FieldErrors {
     errs
 }
 
-/// Validates one container at `path`; `volumes` are the pod's volume names.
-fn validate_container(c: &Value, volumes: &HashSet<String>, path: &str) -> FieldErrors {
+/// Validates one container at `path`; `volumes` are the pod's volume names, `host_users`
+/// whether the pod runs in the host's user namespace.
+fn validate_container(
+    c: &Value,
+    volumes: &HashSet<String>,
+    path: &str,
+    host_users: bool,
+) -> FieldErrors {
     let mut errs = Vec::new();
     let name = str_at(c, "/name");
     if name.is_empty() {
@@ -254,6 +267,11 @@ fn validate_container(c: &Value, volumes: &HashSet<String>, path: &str) -> Field
             errs.extend(validate_probe(p, &child(path, probe)));
         }
     }
+    errs.extend(security_context::validate_container_security_context(
+        c.get("securityContext"),
+        &child(path, "securityContext"),
+        host_users,
+    ));
     if let Some(lc) = c.get("lifecycle") {
         for hook in ["postStart", "preStop"] {
             if let Some(h) = lc.get(hook).filter(|h| !h.is_null()) {
@@ -415,7 +433,7 @@ fn validate_volume_mounts(mounts: &[Value], volumes: &HashSet<String>, path: &st
 }
 
 /// Upstream's `validateLocalDescendingPath`.
-fn local_descending_path(p: &str, path: &str) -> FieldErrors {
+pub(super) fn local_descending_path(p: &str, path: &str) -> FieldErrors {
     let mut errs = Vec::new();
     if p.starts_with('/') {
         errs.push(FieldError::invalid(path, p, "must be a relative path"));

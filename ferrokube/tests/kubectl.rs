@@ -57,6 +57,15 @@ fn namespaces_discovery_and_output_formats() {
             "false".into(),
             "Namespace".into()
         ]));
+        let apiservices = table(&k.ok(&["get", "apiservices"]));
+        assert_eq!(apiservices[0], ["NAME", "SERVICE", "AVAILABLE", "AGE"]);
+        assert_eq!(apiservices[1][..3], ["v1.", "Local", "True"]);
+        assert!(
+            apiservices
+                .iter()
+                .any(|r| r[..3] == ["v2.autoscaling", "Local", "True"]),
+            "{apiservices:?}"
+        );
         let version = k.ok(&["version", "-o", "json"]);
         let v: Value = serde_json::from_str(&version).unwrap();
         assert_eq!(v["serverVersion"]["minor"], "33");

@@ -1,13 +1,14 @@
 //! Objects every cluster has, created on start when missing: the system namespaces, the
-//! system PriorityClasses, the API Priority and Fairness FlowSchemas and priority levels, and
-//! the `default/kubernetes` Service with its Endpoints and EndpointSlice pointing at this
-//! apiserver.
+//! system PriorityClasses, the API Priority and Fairness FlowSchemas and priority levels, the
+//! local APIServices of the served group-versions, and the `default/kubernetes` Service with
+//! its Endpoints and EndpointSlice pointing at this apiserver.
 
 use super::State;
 use crate::admission;
 use crate::authn::user::UserInfo;
 use crate::errors::{ApiError, Result};
 use crate::registry::resources::ServiceConfig;
+use crate::registry::resources::apiregistration::{self, local as local_apiservices};
 use crate::registry::resources::flowcontrol::bootstrap as apf;
 use crate::registry::store::OpContext;
 use serde_json::{Value, json};
@@ -223,6 +224,87 @@ async fn ensure_service_cidr(state: &State, services: &ServiceConfig) -> Result<
         .map(|_| ())
 }
 
+/// Registers the local APIService of every served group-version, as upstream's autoregister
+/// controller does once on start: missing ones are created, automanaged ones whose spec drifted
+/// get the expected spec back, automanaged-on-start ones for group-versions no longer served
+/// are deleted, and APIServices without the automanaged label are left as they are. One
+/// APIService failing is logged and does not stop the apiserver.
+async fn ensure_local_apiservices(state: &State) -> Result<()> {
+    const GROUP: &str = apiregistration::GROUP;
+    let Some(endpoint) = state.catalog.endpoint(GROUP, "v1", "apiservices").cloned() else {
+        return Ok(());
+    };
+    let mut served: Vec<(&str, &str)> = Vec::new();
+    for e in state.catalog.endpoints() {
+        if !served.contains(&(e.info.group, e.info.version)) {
+            served.push((e.info.group, e.info.version));
+        }
+    }
+    let mut ctx = context("");
+    ctx.api_version = endpoint.info.group_version();
+    let mut wanted = Vec::new();
+    for (group, version) in served {
+        let Some(obj) = local_apiservices::apiservice(group, version) else {
+            continue;
+        };
+        let name = local_apiservices::name(group, version);
+        wanted.push(name.clone());
+        let Some((_, desired)) = prepare(state, GROUP, "v1", "apiservices", obj)? else {
+            continue;
+        };
+        let written = endpoint
+            .store
+            .update(&ctx, &name, None, true, |old| {
+                Ok(match old {
+                    None => desired.clone(),
+                    Some(old) if !local_apiservices::is_automanaged(old) => old.clone(),
+                    Some(old) => {
+                        let mut new = old.clone();
+                        new["spec"] = desired["spec"].clone();
+                        new
+                    }
+                })
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "Could not register the local APIService {name}.");
+        }
+    }
+    let page = endpoint
+        .store
+        .list(&crate::storage::ListRequest {
+            prefix: endpoint.store.list_prefix(""),
+            read: crate::storage::ReadAt::Latest,
+            limit: None,
+            continue_from: None,
+            predicate: Default::default(),
+        })
+        .await?;
+    for item in page.items {
+        let obj = item.value().map_err(ApiError::internal)?;
+        let name = apimachinery::meta::name(&obj);
+        if !local_apiservices::is_automanaged_on_start(&obj) || wanted.iter().any(|w| w == name) {
+            continue;
+        }
+        match endpoint
+            .store
+            .delete(
+                &ctx,
+                name,
+                &crate::registry::store::DeleteOptions::default(),
+            )
+            .await
+        {
+            Ok(_) => tracing::info!(
+                "Deleted the APIService {name}: its group-version is no longer served."
+            ),
+            Err(e) if e.reason == "NotFound" => {}
+            Err(e) => tracing::warn!(error = %e, "Could not delete the stale APIService {name}."),
+        }
+    }
+    Ok(())
+}
+
 /// The endpoints of the `kubernetes` Service cannot be written when the apiserver advertises a
 /// loopback address; upstream logs the rejection and keeps serving, and so do we.
 fn warn_endpoints(e: &ApiError) {
@@ -274,6 +356,7 @@ pub async fn run(
         .await?;
     }
     ensure_flow_control(state).await?;
+    ensure_local_apiservices(state).await?;
     ensure_service_cidr(state, services).await?;
     let cluster_ip = services.first_ip().to_string();
     // The Service's create allocates its ClusterIP, which an existing Service already holds:

@@ -3,6 +3,7 @@
 
 pub mod admissionregistration;
 pub mod apiextensions;
+pub mod apiregistration;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
@@ -26,6 +27,7 @@ use super::Resource;
 pub fn all() -> Vec<Resource> {
     let mut out = Vec::new();
     out.extend(core::resources());
+    out.extend(apiregistration::resources());
     out.extend(apps::resources());
     out.extend(batch::resources());
     out.extend(autoscaling::resources());

@@ -3,6 +3,7 @@
 
 use super::{Attributes, Operation, Validator};
 use crate::errors::{ApiError, Cause, GroupResource, Result};
+use crate::storage::cacher::Hub;
 use crate::storage::{Error as StorageError, ReadAt, Storage};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -14,15 +15,26 @@ pub struct NamespaceLifecycle {
     /// The namespaces storage (watch cache), and its key prefix.
     namespaces: Arc<dyn Storage>,
     prefix: String,
+    /// The caches' progress, so a namespace this apiserver just deleted is seen deleted.
+    hub: Arc<Hub>,
 }
 
 impl NamespaceLifecycle {
-    pub fn new(namespaces: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { namespaces, prefix }
+    pub fn new(namespaces: Arc<dyn Storage>, prefix: String, hub: Arc<Hub>) -> Self {
+        Self {
+            namespaces,
+            prefix,
+            hub,
+        }
     }
 
     async fn phase(&self, name: &str) -> Result<Option<String>> {
         let key = format!("{}{name}", self.prefix);
+        // Read our own writes: a client that saw its namespace deletion acknowledged must not
+        // then create content in it because the cache is a millisecond behind.
+        self.hub
+            .wait_for_own_writes(std::time::Duration::from_secs(1))
+            .await;
         // The cache first; a namespace created a moment ago may only be in etcd yet.
         let found = match self.namespaces.get(&key, ReadAt::NotOlderThan(0)).await {
             Ok(o) => Some(o),

@@ -1,9 +1,9 @@
 //! POST: create an object.
 
+use super::Scope;
 use super::body::{self, FieldScan, decode_object};
 use super::negotiate::{BodyFormat, body_format, negotiate};
 use super::params::{dry_run, field_manager, field_validation};
-use super::Scope;
 use crate::errors::Result;
 use axum::response::Response;
 use bytes::Bytes;

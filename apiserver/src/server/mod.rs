@@ -202,6 +202,7 @@ pub async fn run(
         validators.push(Arc::new(NamespaceLifecycle::new(
             ns.storage.clone(),
             ns.prefix.clone(),
+            hub.clone(),
         )));
     }
     let tokens = match &opts.token_auth_file {

@@ -33,6 +33,9 @@ pub struct Hub {
     prefix: String,
     caches: RwLock<Vec<Registered>>,
     synced: watch::Sender<i64>,
+    /// The newest revision this apiserver wrote, so reads that must see its own writes
+    /// (admission) can wait for the caches to get there.
+    written: std::sync::atomic::AtomicI64,
 }
 
 /// Locks a cache state for reading; a poisoned lock means a panic while applying an event,
@@ -53,6 +56,7 @@ impl Hub {
             prefix,
             caches: RwLock::new(Vec::new()),
             synced: watch::channel(0).0,
+            written: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -81,6 +85,19 @@ impl Hub {
     /// The newest revision every cache reflects.
     pub fn synced(&self) -> i64 {
         *self.synced.borrow()
+    }
+
+    /// Records a revision this apiserver wrote.
+    pub fn note_written(&self, rev: i64) {
+        self.written
+            .fetch_max(rev, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits until the caches reflect every write this apiserver acknowledged; false on
+    /// timeout. Usually already true: the watch delivers within a millisecond of the write.
+    pub async fn wait_for_own_writes(&self, timeout: Duration) -> bool {
+        let rev = self.written.load(std::sync::atomic::Ordering::Relaxed);
+        self.synced() >= rev || self.wait_for(rev, timeout).await
     }
 
     /// Waits until the caches reflect `rev`; false on timeout.

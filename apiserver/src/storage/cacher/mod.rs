@@ -115,7 +115,9 @@ fn added(entry: &Entry) -> Arc<WatchEvent> {
 #[async_trait]
 impl Storage for Cacher {
     async fn create(&self, key: &str, obj: &Value) -> Result<Object> {
-        self.etcd.create(key, obj).await
+        let o = self.etcd.create(key, obj).await?;
+        self.hub.note_written(o.rv);
+        Ok(o)
     }
 
     async fn get(&self, key: &str, read_at: ReadAt) -> Result<Object> {
@@ -136,11 +138,15 @@ impl Storage for Cacher {
     }
 
     async fn update(&self, key: &str, expected_rv: i64, obj: &Value) -> Result<Object> {
-        self.etcd.update(key, expected_rv, obj).await
+        let o = self.etcd.update(key, expected_rv, obj).await?;
+        self.hub.note_written(o.rv);
+        Ok(o)
     }
 
     async fn delete(&self, key: &str, expected_rv: i64) -> Result<Object> {
-        self.etcd.delete(key, expected_rv).await
+        let o = self.etcd.delete(key, expected_rv).await?;
+        self.hub.note_written(o.rv);
+        Ok(o)
     }
 
     async fn list(&self, req: &ListRequest) -> Result<ListPage> {

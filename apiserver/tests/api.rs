@@ -213,6 +213,24 @@ async fn field_validation_strict_and_warn() {
             .ends_with("duplicate field \"metadata.name\""),
         "{v}"
     );
+    // Unknown and duplicate fields are reported in the order the body has them.
+    let both = br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"o"},"data":{},"bogus":1,"data":{}}"#;
+    let r = s
+        .http
+        .post(s.url(&format!("{CMS}?fieldValidation=Strict")))
+        .header("Content-Type", "application/json")
+        .body(&both[..])
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: unknown field \"bogus\", duplicate field \"data\""),
+        "{v}"
+    );
     s.stop().await;
 }
 

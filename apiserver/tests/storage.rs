@@ -7,7 +7,7 @@ mod common;
 use apimachinery::labels::Selector;
 use apiserver::storage::cacher::{Cacher, Hub};
 use apiserver::storage::etcd::EtcdStorage;
-use apiserver::storage::predicate::default_attrs;
+use apiserver::storage::predicate::metadata_attrs;
 use apiserver::storage::{
     AttrsFn, Error, EventType, ListRequest, Predicate, ReadAt, Storage, WatchFrom, WatchItem,
     WatchRequest, WatchStream, continue_token,
@@ -29,7 +29,7 @@ fn key(name: &str) -> String {
 }
 
 fn attrs() -> AttrsFn {
-    Arc::new(default_attrs)
+    Arc::new(metadata_attrs)
 }
 
 async fn etcd_storage(etcd: &common::Etcd) -> Arc<dyn Storage> {

@@ -11,6 +11,25 @@ use std::sync::Arc;
 /// Namespaces that may never be deleted.
 const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
 
+#[derive(serde::Deserialize)]
+struct NamespaceState {
+    #[serde(default)]
+    metadata: NamespaceMeta,
+    #[serde(default)]
+    status: NamespaceStatus,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct NamespaceMeta {
+    #[serde(rename = "deletionTimestamp")]
+    deletion_timestamp: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct NamespaceStatus {
+    phase: Option<String>,
+}
+
 pub struct NamespaceLifecycle {
     /// The namespaces storage (watch cache), and its key prefix.
     namespaces: Arc<dyn Storage>,
@@ -48,10 +67,10 @@ impl NamespaceLifecycle {
             Err(e) => return Err(ApiError::internal(e)),
         };
         let Some(obj) = found else { return Ok(None) };
-        let value = obj.value().map_err(ApiError::internal)?;
-        let terminating = value.pointer("/status/phase").and_then(|p| p.as_str())
-            == Some("Terminating")
-            || apimachinery::meta::deletion_timestamp(&value).is_some();
+        // Every create reads its namespace: take only the two fields that matter.
+        let ns: NamespaceState = serde_json::from_slice(&obj.json).map_err(ApiError::internal)?;
+        let terminating = ns.status.phase.as_deref() == Some("Terminating")
+            || ns.metadata.deletion_timestamp.is_some();
         Ok(Some(if terminating {
             "Terminating".into()
         } else {

@@ -54,6 +54,15 @@ pub struct FieldScan {
 impl FieldScan {
     /// Scans a JSON body; a body that does not parse scans as empty (parsing reports it).
     pub fn of_json(bytes: &[u8]) -> Self {
+        Self::scan(bytes, true)
+    }
+
+    /// Finds duplicates only; positions are needed only to order several kinds of problems.
+    pub fn duplicates_of_json(bytes: &[u8]) -> Self {
+        Self::scan(bytes, false)
+    }
+
+    fn scan(bytes: &[u8], positions: bool) -> Self {
         let mut scan = Self::default();
         let mut counter = 0;
         let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -61,6 +70,7 @@ impl FieldScan {
             path: String::new(),
             scan: &mut scan,
             counter: &mut counter,
+            positions,
         }
         .deserialize(&mut de);
         scan
@@ -76,6 +86,7 @@ struct ScanSeed<'a> {
     path: String,
     scan: &'a mut FieldScan,
     counter: &'a mut usize,
+    positions: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for ScanSeed<'_> {
@@ -116,6 +127,7 @@ impl<'de> Visitor<'de> for ScanSeed<'_> {
                 path,
                 scan: &mut *self.scan,
                 counter: &mut *self.counter,
+                positions: self.positions,
             };
             if seq.next_element_seed(next)?.is_none() {
                 return Ok(());
@@ -133,7 +145,9 @@ impl<'de> Visitor<'de> for ScanSeed<'_> {
             };
             *self.counter += 1;
             if seen.insert(key) {
-                self.scan.positions.insert(path.clone(), *self.counter);
+                if self.positions {
+                    self.scan.positions.insert(path.clone(), *self.counter);
+                }
             } else {
                 self.scan.duplicates.push((*self.counter, path.clone()));
             }
@@ -141,6 +155,7 @@ impl<'de> Visitor<'de> for ScanSeed<'_> {
                 path,
                 scan: &mut *self.scan,
                 counter: &mut *self.counter,
+                positions: self.positions,
             })?;
         }
         Ok(())
@@ -152,7 +167,7 @@ impl<'de> Visitor<'de> for ScanSeed<'_> {
 pub fn decode_object(
     endpoint: &Endpoint,
     value: Value,
-    scan: &FieldScan,
+    raw_json: Option<&[u8]>,
     validation: FieldValidation,
     warnings: &mut Vec<String>,
 ) -> Result<Value> {
@@ -200,7 +215,18 @@ pub fn decode_object(
             )));
         }
     }
+    let scan = match raw_json {
+        Some(raw) if validation != FieldValidation::Ignore => FieldScan::duplicates_of_json(raw),
+        _ => FieldScan::default(),
+    };
     let decoded = endpoint.strategy.decode(value).map_err(|e| cannot(&e))?;
+    // Ordering duplicates among unknown fields needs every field's position.
+    let scan = match raw_json {
+        Some(raw) if !scan.duplicates.is_empty() && !decoded.unknown_fields.is_empty() => {
+            FieldScan::of_json(raw)
+        }
+        _ => scan,
+    };
     // Problems in document order, a duplicate where it repeats, as upstream's decoder meets them.
     let mut problems: Vec<(usize, String)> = scan
         .duplicates

@@ -1,7 +1,7 @@
 //! POST: create an object.
 
 use super::Scope;
-use super::body::{self, FieldScan, decode_object};
+use super::body::{self, decode_object};
 use super::negotiate::{BodyFormat, body_format, negotiate};
 use super::params::{dry_run, field_manager, field_validation};
 use crate::errors::Result;
@@ -16,13 +16,14 @@ pub async fn create(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let validation = field_validation(&scope.params)?;
     let format = body_format(&scope.headers, false)?;
     let value = body::parse(&bytes, format)?;
-    let scan = if format == BodyFormat::Json {
-        FieldScan::of_json(&bytes)
-    } else {
-        FieldScan::default()
-    };
     let mut warnings = Vec::new();
-    let obj = decode_object(&scope.endpoint, value, &scan, validation, &mut warnings)?;
+    let obj = decode_object(
+        &scope.endpoint,
+        value,
+        (format == BodyFormat::Json).then_some(&bytes[..]),
+        validation,
+        &mut warnings,
+    )?;
     let obj = scope.to_storage(obj)?;
     let ctx = scope.op_context(dry, manager);
     let written = scope.endpoint.store.create(&ctx, obj).await?;

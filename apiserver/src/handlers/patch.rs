@@ -61,13 +61,7 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
                 None => json_patch::merge(&mut current, &patch),
             }
             warnings.clear();
-            let decoded = decode_object(
-                &scope.endpoint,
-                current,
-                &body::FieldScan::default(),
-                validation,
-                &mut warnings,
-            )?;
+            let decoded = decode_object(&scope.endpoint, current, None, validation, &mut warnings)?;
             scope.to_storage(decoded)
         })
         .await?;

@@ -7,6 +7,7 @@ use super::strategy::Strategy;
 use super::{Conversion, Resource, ResourceInfo};
 use crate::storage::cacher::{Cacher, Hub};
 use crate::storage::etcd::EtcdStorage;
+use crate::storage::predicate::metadata_attrs;
 use crate::storage::{AttrsFn, Storage};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,7 +51,16 @@ impl Catalog {
                 .or_insert_with(|| {
                     let key_prefix = format!("{prefix}/{}/", r.info.storage_path);
                     let strategy = r.strategy.clone();
-                    let attrs: AttrsFn = Arc::new(move |v| strategy.attrs(v));
+                    // Kinds selected only by metadata skip parsing the whole object.
+                    let attrs: AttrsFn = if strategy.selectable_field_names().is_empty() {
+                        Arc::new(metadata_attrs)
+                    } else {
+                        Arc::new(move |raw: &[u8]| {
+                            let v: serde_json::Value =
+                                serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+                            Ok(strategy.attrs(&v))
+                        })
+                    };
                     let etcd =
                         EtcdStorage::for_resource(client.clone(), attrs.clone(), r.info.resource);
                     let cacher: Arc<dyn Storage> =

@@ -58,21 +58,6 @@ pub fn prefix_end(prefix: &str) -> Vec<u8> {
     vec![0]
 }
 
-/// Decodes a stored value for a reader that also needs the parsed object (the watch cache, for
-/// selector attributes): the client-visible bytes and the value, both with the resourceVersion.
-pub fn decode_stored(key: &str, raw: &[u8], rv: i64) -> Result<(Object, Value)> {
-    let mut value: Value = serde_json::from_slice(raw).map_err(|e| Error::Corrupt {
-        key: key.to_string(),
-        reason: e.to_string(),
-    })?;
-    apimachinery::meta::set(
-        &mut value,
-        "resourceVersion",
-        Some(Value::String(rv.to_string())),
-    );
-    Ok((stored_object(key, raw, rv)?, value))
-}
-
 /// A stored value as clients see it, without parsing it when it is in the stored form.
 pub fn stored_object(key: &str, raw: &[u8], rv: i64) -> Result<Object> {
     let json = codec::stored_with_rv(raw, rv).map_err(|e| Error::Corrupt {
@@ -119,8 +104,11 @@ fn failed_txn_state(responses: Vec<TxnOpResponse>) -> Option<KeyValue> {
 }
 
 impl EtcdStorage {
-    fn attrs_of(&self, value: &Value) -> Attrs {
-        (self.attrs)(value)
+    fn attrs_of(&self, key: &str, raw: &[u8]) -> Result<Attrs> {
+        (self.attrs)(raw).map_err(|reason| Error::Corrupt {
+            key: key.to_string(),
+            reason,
+        })
     }
 
     async fn list_from_etcd(&self, req: &ListRequest) -> Result<ListPage> {
@@ -184,15 +172,10 @@ impl EtcdStorage {
             for kv in kvs {
                 consumed += 1;
                 let key = kv_key(kv);
-                let object = if filtered {
-                    let (object, value) = decode_stored(&key, kv.value(), kv.mod_revision())?;
-                    if !req.predicate.matches(&self.attrs_of(&value)) {
-                        continue;
-                    }
-                    object
-                } else {
-                    stored_object(&key, kv.value(), kv.mod_revision())?
-                };
+                if filtered && !req.predicate.matches(&self.attrs_of(&key, kv.value())?) {
+                    continue;
+                }
+                let object = stored_object(&key, kv.value(), kv.mod_revision())?;
                 items.push(object);
                 if limit.is_some_and(|l| items.len() as i64 >= l) {
                     full = true;
@@ -396,17 +379,13 @@ impl Storage for EtcdStorage {
                     let key = kv_key(kv);
                     let item = match ev.event_type() {
                         EtcdEventType::Put => {
-                            let Ok((obj, value)) =
-                                decode_stored(&key, kv.value(), kv.mod_revision())
-                            else {
+                            let Ok(obj) = stored_object(&key, kv.value(), kv.mod_revision()) else {
                                 continue;
                             };
-                            let now = predicate.matches(&attrs(&value));
-                            let before = ev.prev_kv().and_then(|p| {
-                                serde_json::from_slice::<Value>(p.value())
-                                    .ok()
-                                    .map(|v| predicate.matches(&attrs(&v)))
-                            });
+                            let matches =
+                                |raw: &[u8]| attrs(raw).is_ok_and(|a| predicate.matches(&a));
+                            let now = matches(kv.value());
+                            let before = ev.prev_kv().map(|p| matches(p.value()));
                             match (before == Some(true), now) {
                                 (false, true) => WatchItem::Event(Arc::new(WatchEvent::new(
                                     EventType::Added,
@@ -425,12 +404,11 @@ impl Storage for EtcdStorage {
                         }
                         EtcdEventType::Delete => {
                             let Some(prev) = ev.prev_kv() else { continue };
-                            let Ok((obj, value)) =
-                                decode_stored(&key, prev.value(), kv.mod_revision())
+                            let Ok(obj) = stored_object(&key, prev.value(), kv.mod_revision())
                             else {
                                 continue;
                             };
-                            if !predicate.matches(&attrs(&value)) {
+                            if !attrs(prev.value()).is_ok_and(|a| predicate.matches(&a)) {
                                 continue;
                             }
                             WatchItem::Event(Arc::new(WatchEvent::new(EventType::Deleted, obj)))

@@ -24,8 +24,37 @@ impl Attrs {
     }
 }
 
-/// Extracts [`Attrs`] from an object; one per resource, from its strategy.
-pub type AttrsFn = Arc<dyn Fn(&Value) -> Attrs + Send + Sync>;
+/// Extracts [`Attrs`] from a stored object's JSON; one per resource, from its strategy. Working
+/// on bytes lets kinds selected only by metadata skip building the whole object.
+pub type AttrsFn = Arc<dyn Fn(&[u8]) -> Result<Attrs, String> + Send + Sync>;
+
+#[derive(serde::Deserialize, Default)]
+struct PartialObject {
+    #[serde(default)]
+    metadata: PartialMeta,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PartialMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// [`default_attrs`] from JSON bytes, reading only the metadata it needs.
+pub fn metadata_attrs(raw: &[u8]) -> Result<Attrs, String> {
+    let p: PartialObject = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+    Ok(Attrs {
+        labels: p.metadata.labels.unwrap_or_default(),
+        fields: vec![
+            ("metadata.name".to_string(), p.metadata.name),
+            ("metadata.namespace".to_string(), p.metadata.namespace),
+        ],
+    })
+}
 
 /// Labels and the two metadata fields every kind can be selected by.
 pub fn default_attrs(obj: &Value) -> Attrs {

@@ -12,7 +12,7 @@
 //! compacted away it lists again and resets every cache (cutting off their watchers).
 
 use super::state::{Entry, State};
-use crate::storage::etcd::{decode_stored, with_rv};
+use crate::storage::etcd::{stored_object, with_rv};
 use crate::storage::{AttrsFn, Error, Result};
 use etcd_client::{Client, EventType as EtcdEventType, GetOptions, WatchOptions};
 use std::collections::BTreeMap;
@@ -46,6 +46,16 @@ pub(crate) fn read(state: &RwLock<State>) -> std::sync::RwLockReadGuard<'_, Stat
 
 pub(crate) fn write(state: &RwLock<State>) -> std::sync::RwLockWriteGuard<'_, State> {
     state.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A cache entry for stored bytes: the client-visible object and its selector attributes.
+fn entry(cache: &Registered, key: &str, raw: &[u8], rv: i64) -> Result<Entry> {
+    let object = stored_object(key, raw, rv)?;
+    let attrs = (cache.attrs)(raw).map_err(|reason| Error::Corrupt {
+        key: key.to_string(),
+        reason,
+    })?;
+    Ok(Entry { object, attrs })
 }
 
 impl Hub {
@@ -146,11 +156,9 @@ impl Hub {
                     let Some(idx) = caches.iter().position(|c| key.starts_with(&c.prefix)) else {
                         continue;
                     };
-                    match decode_stored(&key, item.value(), item.mod_revision()) {
-                        Ok((object, value)) => {
-                            let attrs = (caches[idx].attrs)(&value);
-                            loaded[idx]
-                                .insert(object.key.clone(), Arc::new(Entry { object, attrs }));
+                    match entry(&caches[idx], &key, item.value(), item.mod_revision()) {
+                        Ok(entry) => {
+                            loaded[idx].insert(entry.object.key.clone(), Arc::new(entry));
                         }
                         Err(e) => {
                             tracing::warn!(%key, error = %e, "Skipping an undecodable object in etcd.")
@@ -253,11 +261,10 @@ impl Hub {
     fn apply(&self, cache: &Registered, key: &str, typ: EtcdEventType, kv: &etcd_client::KeyValue) {
         let rv = kv.mod_revision();
         match typ {
-            EtcdEventType::Put => match decode_stored(key, kv.value(), rv) {
-                Ok((object, value)) => {
-                    let attrs = (cache.attrs)(&value);
-                    let k = object.key.clone();
-                    write(&cache.state).apply(k, Arc::new(Entry { object, attrs }), false);
+            EtcdEventType::Put => match entry(cache, key, kv.value(), rv) {
+                Ok(entry) => {
+                    let k = entry.object.key.clone();
+                    write(&cache.state).apply(k, Arc::new(entry), false);
                 }
                 Err(e) => {
                     tracing::warn!(%key, error = %e, "Skipping an undecodable object in etcd.")

@@ -66,6 +66,20 @@ fn namespaces_discovery_and_output_formats() {
                 .any(|r| r[..3] == ["v2.autoscaling", "Local", "True"]),
             "{apiservices:?}"
         );
+        let cs = k.run(&["get", "componentstatuses"]);
+        assert!(cs.ok, "{}", cs.stderr);
+        assert!(
+            cs.stderr
+                .contains("Warning: v1 ComponentStatus is deprecated in v1.19+"),
+            "{}",
+            cs.stderr
+        );
+        let rows = table(&cs.stdout);
+        assert_eq!(rows[0], ["NAME", "STATUS", "MESSAGE", "ERROR"]);
+        assert!(
+            rows.contains(&vec!["etcd-0".to_string(), "Healthy".into(), "ok".into()]),
+            "{rows:?}"
+        );
         let version = k.ok(&["version", "-o", "json"]);
         let v: Value = serde_json::from_str(&version).unwrap();
         assert_eq!(v["serverVersion"]["minor"], "33");

@@ -107,10 +107,14 @@ pub async fn serve(
                 headers: parts.headers,
                 user,
             };
-            match dispatch(&scope, body).await {
+            let mut resp = match dispatch(&scope, body).await {
                 Ok(r) => r,
                 Err(e) => response::error_as(&e, error_format),
+            };
+            if let Some(w) = scope.endpoint.info.deprecation {
+                response::add_warnings(&mut resp, &[w.to_string()]);
             }
+            resp
         }
         Err(e) => response::error_as(&e, negotiate::error_format(&parts.headers, true)),
     };
@@ -141,7 +145,7 @@ fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpo
     let verb = info.verb.as_str();
     if info.subresource.is_empty() {
         if !e.supports(verb) {
-            return Err(ApiError::method_not_supported(&e.group_resource(), verb));
+            return Err(ApiError::method_not_allowed());
         }
     } else {
         let Some(sub) = e.subresources.iter().find(|s| s.name == info.subresource) else {
@@ -149,7 +153,7 @@ fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpo
         };
         if !sub.verbs.contains(&verb) {
             let _ = method;
-            return Err(ApiError::method_not_supported(&e.group_resource(), verb));
+            return Err(ApiError::method_not_allowed());
         }
     }
     Ok(endpoint)

@@ -61,10 +61,17 @@ impl Catalog {
                             Ok(strategy.attrs(&v))
                         })
                     };
-                    let etcd =
-                        EtcdStorage::for_resource(client.clone(), attrs.clone(), r.info.resource);
-                    let cacher: Arc<dyn Storage> =
-                        Arc::new(Cacher::new(etcd, hub.clone(), &key_prefix, attrs));
+                    let cacher: Arc<dyn Storage> = match &r.storage {
+                        Some(factory) => factory(client),
+                        None => {
+                            let etcd = EtcdStorage::for_resource(
+                                client.clone(),
+                                attrs.clone(),
+                                r.info.resource,
+                            );
+                            Arc::new(Cacher::new(etcd, hub.clone(), &key_prefix, attrs))
+                        }
+                    };
                     Arc::new(Store {
                         info: r.info,
                         strategy: r.strategy.clone(),

@@ -81,6 +81,8 @@ pub struct ResourceInfo {
     pub subresources: &'static [SubresourceInfo],
     /// The path under the etcd prefix (upstream's layout: `services/specs`, `minions`, ...).
     pub storage_path: &'static str,
+    /// The warning every response carries when the API is deprecated.
+    pub deprecation: Option<&'static str>,
 }
 
 impl ResourceInfo {
@@ -105,6 +107,14 @@ impl ResourceInfo {
             verbs: ALL_VERBS,
             subresources: &[],
             storage_path: resource,
+            deprecation: None,
+        }
+    }
+
+    pub const fn deprecated(self, warning: &'static str) -> Self {
+        Self {
+            deprecation: Some(warning),
+            ..self
         }
     }
 
@@ -176,7 +186,14 @@ pub struct Resource {
     pub strategy: Arc<dyn Strategy>,
     /// Set when this version is not the storage version of its `storage_path`.
     pub conversion: Option<Arc<dyn Conversion>>,
+    /// Storage other than etcd behind the watch cache, for resources computed on read
+    /// (componentstatuses).
+    pub storage: Option<StorageFactory>,
 }
+
+/// Builds a resource's storage from the etcd client, for resources not kept in etcd.
+pub type StorageFactory =
+    Arc<dyn Fn(&etcd_client::Client) -> Arc<dyn crate::storage::Storage> + Send + Sync>;
 
 impl Resource {
     pub fn new(info: ResourceInfo, strategy: impl Strategy) -> Self {
@@ -184,6 +201,15 @@ impl Resource {
             info,
             strategy: Arc::new(strategy),
             conversion: None,
+            storage: None,
+        }
+    }
+
+    /// Serves the resource from `factory`'s storage instead of etcd.
+    pub fn with_storage(self, factory: StorageFactory) -> Self {
+        Self {
+            storage: Some(factory),
+            ..self
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod common;
+pub mod componentstatuses;
 pub mod configmaps;
 pub mod docs;
 pub mod endpoints;
@@ -27,6 +28,7 @@ pub fn resources() -> Vec<Resource> {
     // Discovery lists them in this order, as upstream's legacy group does.
     vec![
         bindings::resource(),
+        componentstatuses::resource(),
         configmaps::resource(),
         endpoints::resource(),
         events::resource(),

@@ -4,6 +4,7 @@
 //!   ratio to raw etcd,
 //! - LIST of 10,000 ConfigMaps from the watch cache (`resourceVersion=0`) and consistent,
 //! - watch delivery latency to 100 concurrent watchers,
+//! - strategic merge patches and server-side applies of a 50-container Deployment,
 //! - the apiserver's RSS and its time from start to `/readyz`.
 //!
 //! Run with `./hack/bench-apiserver.sh` (builds the release binary first). Prints a markdown
@@ -242,6 +243,94 @@ async fn watch_delivery(http: &reqwest::Client, base: &str) -> (Duration, Durati
     (percentile(&all, 0.5), percentile(&all, 0.99))
 }
 
+/// A Deployment with `n` containers, each with two env vars and a port; `image` varies.
+fn big_deployment(n: usize, image: &str) -> serde_json::Value {
+    let containers: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("c{i:02}"), "image": format!("{image}-{i}"),
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": format!("{i}")}],
+                "ports": [{"containerPort": 8000 + i, "protocol": "TCP"}],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "big", "namespace": "patched"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "big"}},
+            "template": {"metadata": {"labels": {"app": "big"}}, "spec": {"containers": containers}}},
+    })
+}
+
+/// Sequential patches of one 50-container Deployment: strategic merge patches that change one
+/// container's env var, then server-side applies of the whole configuration with a changed
+/// image. Returns (patches/s, p99) for each.
+async fn patch_rates(http: &reqwest::Client, base: &str) -> ((f64, Duration), (f64, Duration)) {
+    const CONTAINERS: usize = 50;
+    const PATCHES: usize = 300;
+    create_namespace(http, base, "patched").await;
+    let url = format!("{base}/apis/apps/v1/namespaces/patched/deployments/big");
+    let r = http
+        .post(format!(
+            "{base}/apis/apps/v1/namespaces/patched/deployments"
+        ))
+        .json(&big_deployment(CONTAINERS, "img"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let url = &url;
+    let run = |bodies: Vec<(Vec<u8>, &'static str, String)>| async move {
+        let mut samples = Vec::with_capacity(bodies.len());
+        let start = Instant::now();
+        for (body, content_type, query) in bodies {
+            let t = Instant::now();
+            let r = http
+                .patch(format!("{url}{query}"))
+                .header("Content-Type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                200,
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+            let _ = r.bytes().await;
+            samples.push(t.elapsed());
+        }
+        let rate = samples.len() as f64 / start.elapsed().as_secs_f64();
+        samples.sort();
+        (rate, percentile(&samples, 0.99))
+    };
+    let smp: Vec<_> = (0..PATCHES)
+        .map(|i| {
+            let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+                {"name": format!("c{:02}", i % CONTAINERS), "env": [{"name": "A", "value": format!("{i}")}]}
+            ]}}}});
+            (
+                serde_json::to_vec(&patch).unwrap(),
+                "application/strategic-merge-patch+json",
+                String::new(),
+            )
+        })
+        .collect();
+    let smp = run(smp).await;
+    let ssa: Vec<_> = (0..PATCHES)
+        .map(|i| {
+            (
+                serde_json::to_vec(&big_deployment(CONTAINERS, &format!("img{}", i % 2))).unwrap(),
+                "application/apply-patch+yaml",
+                "?fieldManager=bench&force=true".to_string(),
+            )
+        })
+        .collect();
+    let ssa = run(ssa).await;
+    (smp, ssa)
+}
+
 /// CPU time (user + system) a process has used so far.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -303,11 +392,15 @@ async fn main() {
     // shared two-core machine varies by a third.
     let mut raw_runs = Vec::new();
     for r in 0..ROUNDS {
-        let etcd_before = cpu_time(etcd_pid);
+        let (etcd_before, me_before) = (cpu_time(etcd_pid), cpu_time(std::process::id()));
         let rate = raw_etcd(&etcd_url, 64, &format!("c64-{r}")).await;
-        raw_runs.push((rate, cpu_time(etcd_pid) - etcd_before));
+        let cpu = (
+            cpu_time(etcd_pid) - etcd_before,
+            cpu_time(std::process::id()) - me_before,
+        );
+        raw_runs.push((rate, cpu));
     }
-    let (raw64, etcd_raw_cpu) = median(raw_runs);
+    let (raw64, (etcd_raw_cpu, client_raw_cpu)) = median(raw_runs);
 
     let tokens = dir.path().join("tokens.csv");
     std::fs::write(&tokens, format!("{TOKEN},admin,1,system:masters\n")).unwrap();
@@ -361,12 +454,17 @@ async fn main() {
     let rss_10k = rss_mib(pid);
     let mut api_runs = Vec::new();
     for r in 0..ROUNDS {
-        let (api_before, etcd_before) = (cpu_time(pid), cpu_time(etcd_pid));
+        let me = std::process::id();
+        let before = (cpu_time(pid), cpu_time(etcd_pid), cpu_time(me));
         let rate = api_creates(&http, &base, &format!("c64-{r}"), 64).await;
-        let cpu = (cpu_time(pid) - api_before, cpu_time(etcd_pid) - etcd_before);
+        let cpu = (
+            cpu_time(pid) - before.0,
+            cpu_time(etcd_pid) - before.1,
+            cpu_time(me) - before.2,
+        );
         api_runs.push((rate, cpu));
     }
-    let (api64, (api_cpu, etcd_api_cpu)) = median(api_runs);
+    let (api64, (api_cpu, etcd_api_cpu, client_api_cpu)) = median(api_runs);
     let (cache_p50, cache_p99) = list_latency(
         &http,
         &format!("{base}/api/v1/namespaces/c64-0/configmaps?resourceVersion=0"),
@@ -381,6 +479,7 @@ async fn main() {
     .await;
     let rss = rss_mib(pid);
     let (watch_p50, watch_p99) = watch_delivery(&http, &base).await;
+    let ((smp_rate, smp_p99), (ssa_rate, ssa_p99)) = patch_rates(&http, &base).await;
 
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -409,6 +508,11 @@ async fn main() {
         us_per_op(api_cpu)
     );
     println!(
+        "| CPU per create at concurrency 64 in the load generator: raw etcd / API | {} / {} | |",
+        us_per_op(client_raw_cpu),
+        us_per_op(client_api_cpu)
+    );
+    println!(
         "| LIST 10k from cache p50 / p99 | {} / {} | p50 < 50 ms |",
         ms(cache_p50),
         ms(cache_p99)
@@ -422,6 +526,14 @@ async fn main() {
         "| watch delivery to 100 watchers p50 / p99 | {} / {} | |",
         ms(watch_p50),
         ms(watch_p99)
+    );
+    println!(
+        "| strategic merge patch of a 50-container Deployment, sequential: patches/s / p99 | {smp_rate:.0} / {} | |",
+        ms(smp_p99)
+    );
+    println!(
+        "| server-side apply of a 50-container Deployment, sequential: applies/s / p99 | {ssa_rate:.0} / {} | |",
+        ms(ssa_p99)
     );
     println!("| apiserver RSS with 10k ConfigMaps | {rss_10k:.0} MiB | < 150 MiB |");
     println!(

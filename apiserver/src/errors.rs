@@ -236,6 +236,24 @@ impl ApiError {
         )
     }
 
+    /// 409 for a server-side apply that would change fields other managers own; one
+    /// `FieldManagerConflict` cause per field.
+    pub fn apply_conflict(message: String, causes: Vec<(String, String)>) -> Self {
+        let mut e = Self::new(409, "Conflict", message);
+        e.details = Some(Box::new(Details {
+            causes: causes
+                .into_iter()
+                .map(|(field, message)| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message,
+                    field,
+                })
+                .collect(),
+            ..Details::default()
+        }));
+        e
+    }
+
     pub fn not_acceptable(accepted: &[&str]) -> Self {
         Self::new(
             406,

@@ -5,6 +5,7 @@
 //! [`storage`] (etcd and the watch cache in front of it).
 
 pub mod admission;
+pub mod apply;
 pub mod authn;
 pub mod clock;
 pub mod discovery;
@@ -15,8 +16,10 @@ pub mod openapi;
 pub mod options;
 pub mod protobuf;
 pub mod registry;
+pub mod schema;
 pub mod server;
 pub mod storage;
+pub mod strategic;
 
 pub use options::Options;
 

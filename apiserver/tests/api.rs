@@ -730,3 +730,87 @@ async fn pods_are_bound_once() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn openapi_documents_carry_schemas_and_cache_as_upstream() {
+    let s = Server::start().await;
+    let r = s.http.get(s.url("/openapi/v2")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let v2: Value = r.json().await.unwrap();
+    assert_eq!(v2["swagger"], "2.0");
+    let defs = &v2["definitions"];
+    assert_eq!(
+        defs["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"],
+        json!([{"group": "apps", "kind": "Deployment", "version": "v1"}])
+    );
+    let containers = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+    assert_eq!(
+        containers["items"]["$ref"],
+        "#/definitions/io.k8s.api.core.v1.Container"
+    );
+    let patch = &v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+    assert!(
+        patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation"),
+        "{patch}"
+    );
+    let r = s
+        .http
+        .get(s.url("/openapi/v2"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    // client-go asks for the protobuf form only; JSON is all there is.
+    let r = s
+        .http
+        .get(s.url("/openapi/v2"))
+        .header(
+            "Accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406);
+
+    let (_, index) = s.call("GET", "/openapi/v3", None).await;
+    let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s.http.get(s.url(&url)).send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "public, immutable");
+    let doc: Value = r.json().await.unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["template"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"
+    );
+    assert!(schemas["io.k8s.api.apps.v1.DeploymentList"].is_object());
+    assert!(
+        schemas.get("io.k8s.api.batch.v1.Job").is_none(),
+        "a group-version's document holds only what it references"
+    );
+    // An outdated pinned URL moves to the current one.
+    let no_redirects = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .get(s.url("/openapi/v3/apis/apps/v1?hash=0123"))
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(r.headers()["location"], url.as_str());
+}

@@ -58,6 +58,8 @@ impl Scope {
             field_manager: manager,
             api_version: self.endpoint.info.group_version(),
             admission: self.state.admission.clone(),
+            applied: false,
+            schemas: Some(self.state.openapi.shared_schemas()),
         }
     }
 

@@ -270,6 +270,30 @@ pub fn field_manager(params: &Params, options_kind: &str) -> Result<Option<Strin
     Ok(Some(m.to_string()))
 }
 
+/// `force` of a PATCH: only an apply may force, and an apply must name its manager.
+pub fn apply_options(params: &Params, apply: bool, manager: Option<&str>) -> Result<bool> {
+    let force = params.bool("force")?.unwrap_or(false);
+    if force && !apply {
+        return Err(invalid_options(
+            "PatchOptions",
+            vec![FieldError::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )],
+        ));
+    }
+    if apply && manager.is_none() {
+        return Err(invalid_options(
+            "PatchOptions",
+            vec![FieldError::required(
+                "fieldManager",
+                "is required for apply patch",
+            )],
+        ));
+    }
+    Ok(force)
+}
+
 /// How unknown and duplicate fields in a body are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldValidation {

@@ -1,9 +1,12 @@
 //! `metadata.managedFields` for Update operations: which manager last set which fields.
 //!
-//! This is the schema-less first cut: lists are owned atomically and only well-known map
-//! fields get their own `.` entry. The schemas issue replaces the field-set computation with
-//! one driven by list types and map keys; the ownership rules here stay.
+//! With the kind's schema, the fields an update changed are found by list types and map keys
+//! (the same field sets server-side apply uses, so the two see each other's ownership).
+//! Without one, a schema-less fallback owns lists atomically and gives only well-known map
+//! fields their own `.` entry.
 
+use crate::apply::{self, fieldset::Set, typed};
+use crate::schema::walk::Node;
 use serde_json::{Map, Value, json};
 
 /// Metadata fields the system owns; they never appear in a field set.
@@ -167,9 +170,80 @@ fn strip(obj: &Value, status: bool) -> Value {
     field_set(obj, status)
 }
 
-/// Records an Update by `manager`: it now owns the fields it changed, which other managers lose.
-/// `subresource` is `Some("status")` for status writes.
-pub fn record_update(
+/// Who made an update, and how to read the object's fields.
+pub struct Updater<'a> {
+    pub manager: &'a str,
+    pub api_version: &'a str,
+    /// `Some("status")` for status writes.
+    pub subresource: Option<&'a str>,
+    pub now: &'a str,
+    pub schema: Option<Node<'a>>,
+}
+
+fn is_entry_of(e: &Value, by: &Updater<'_>) -> bool {
+    e.get("manager").and_then(Value::as_str) == Some(by.manager)
+        && e.get("operation").and_then(Value::as_str) == Some("Update")
+        && e.get("apiVersion").and_then(Value::as_str) == Some(by.api_version)
+        && e.get("subresource").and_then(Value::as_str) == by.subresource
+}
+
+/// Records an Update: the updater now owns the fields it changed, which other managers lose;
+/// fields it removed are no longer owned by anyone.
+pub fn record(new: &mut Value, old: Option<&Value>, by: &Updater<'_>) {
+    let Some(schema) = by.schema else {
+        return record_update(new, old, by.manager, by.api_version, by.subresource, by.now);
+    };
+    let status = by.subresource == Some("status");
+    let mut entries: Vec<Value> = old
+        .and_then(|o| o.pointer("/metadata/managedFields"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let empty = json!({});
+    let changes = typed::changes(
+        &apply::owned_part(old.unwrap_or(&empty), status),
+        &apply::owned_part(new, status),
+        Some(schema),
+    );
+    if old.is_some() && changes.changed.is_empty() && changes.removed.is_empty() {
+        set_entries(new, entries);
+        return;
+    }
+    let set_of = |e: &Value| Set::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Null));
+    let mut mine = Set::default();
+    for e in entries.iter_mut() {
+        let mut set = set_of(e).difference(&changes.removed);
+        if is_entry_of(e, by) {
+            mine = set;
+            continue;
+        }
+        set = set.difference(&changes.changed);
+        e["fieldsV1"] = set.to_fields_v1();
+    }
+    mine.union(&changes.changed);
+    if !mine.is_empty() {
+        let mut entry = json!({
+            "manager": by.manager,
+            "operation": "Update",
+            "apiVersion": by.api_version,
+            "time": by.now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": mine.to_fields_v1(),
+        });
+        if let Some(s) = by.subresource {
+            entry["subresource"] = s.into();
+        }
+        entries.retain(|e| !is_entry_of(e, by));
+        entries.push(entry);
+    } else {
+        entries.retain(|e| !is_entry_of(e, by));
+    }
+    entries.retain(|e| !e.get("fieldsV1").is_some_and(is_empty));
+    set_entries(new, entries);
+}
+
+/// The schema-less fallback of [`record`].
+fn record_update(
     new: &mut Value,
     old: Option<&Value>,
     manager: &str,

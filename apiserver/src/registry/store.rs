@@ -13,6 +13,8 @@ use crate::admission::{self, Attributes, Operation};
 use crate::authn::user::UserInfo;
 use crate::clock;
 use crate::errors::{ApiError, GroupResource, Result};
+use crate::schema::Schemas;
+use crate::schema::walk::Node;
 use crate::storage::{
     self, ListPage, ListRequest, Object, Preconditions, ReadAt, Storage, UpdateAction,
     WatchRequest, WatchStream,
@@ -33,6 +35,11 @@ pub struct OpContext {
     /// The apiVersion the client spoke, for managedFields.
     pub api_version: String,
     pub admission: admission::Chain,
+    /// A server-side apply: the handler has written managedFields itself, so the store
+    /// records no Update entry.
+    pub applied: bool,
+    /// The schemas managedFields are computed with (absent: the schema-less fallback).
+    pub schemas: Option<Arc<Schemas>>,
 }
 
 /// Options of a delete.
@@ -239,7 +246,9 @@ impl Store {
         }
         self.strategy.prepare_for_create(obj);
         self.strategy.prepare_for_create_by(obj, &ctx.user);
-        managed_fields::record_update(obj, None, &ctx.field_manager, &ctx.api_version, None, &now);
+        if !ctx.applied {
+            managed_fields::record(obj, None, &self.updater(ctx, None, &now));
+        }
         let mut errs = validation::validate_object_meta(
             obj.get("metadata").unwrap_or(&Value::Null),
             self.info.namespaced,
@@ -337,6 +346,25 @@ impl Store {
     }
 
     /// Carries what the system owns from the stored object into an update and validates it.
+    /// Who is writing, for managedFields; fields are read with the storage version's schema.
+    fn updater<'a>(
+        &'a self,
+        ctx: &'a OpContext,
+        subresource: Option<&'a str>,
+        now: &'a str,
+    ) -> managed_fields::Updater<'a> {
+        managed_fields::Updater {
+            manager: &ctx.field_manager,
+            api_version: &ctx.api_version,
+            subresource,
+            now,
+            schema: ctx
+                .schemas
+                .as_deref()
+                .and_then(|s| Node::kind(s, self.info.group, self.info.version, self.info.kind)),
+        }
+    }
+
     fn prepare_update(
         &self,
         ctx: &OpContext,
@@ -380,13 +408,16 @@ impl Store {
             meta::set(new, field, v);
         }
         meta::set(new, "selfLink", None);
-        meta::set(
-            new,
-            "managedFields",
-            old.get("metadata")
-                .and_then(|m| m.get("managedFields"))
-                .cloned(),
-        );
+        // Clients do not write managedFields; an apply has computed them from the old ones.
+        if !ctx.applied {
+            meta::set(
+                new,
+                "managedFields",
+                old.get("metadata")
+                    .and_then(|m| m.get("managedFields"))
+                    .cloned(),
+            );
+        }
         let has_status = self.info.has_subresource("status");
         match subresource {
             Some("status") => {
@@ -610,14 +641,10 @@ impl Store {
             allocation.release().await;
             return Err(e);
         }
-        managed_fields::record_update(
-            &mut new,
-            Some(old),
-            &ctx.field_manager,
-            &ctx.api_version,
-            subresource,
-            &clock::now(),
-        );
+        if !ctx.applied {
+            let now = clock::now();
+            managed_fields::record(&mut new, Some(old), &self.updater(ctx, subresource, &now));
+        }
         let action = if self.deletable(&new) {
             UpdateAction::Delete
         } else {

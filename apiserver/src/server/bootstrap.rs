@@ -23,6 +23,8 @@ fn context(namespace: &str) -> OpContext {
         api_version: String::new(),
         // Bootstrap runs before admission applies: the namespaces may not exist yet.
         admission: admission::Chain::default(),
+        applied: false,
+        schemas: None,
     }
 }
 

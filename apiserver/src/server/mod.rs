@@ -7,6 +7,7 @@
 
 pub mod bootstrap;
 mod health;
+mod openapi;
 pub mod tls;
 
 use crate::admission::{self, NamespaceLifecycle};
@@ -70,7 +71,7 @@ pub struct State {
     pub admission: admission::Chain,
     pub authn: Authenticator,
     pub discovery: Discovery,
-    pub openapi: crate::openapi::OpenApiV3,
+    pub openapi: Arc<crate::openapi::OpenApi>,
     pub metrics: Arc<Metrics>,
     pub etcd: etcd_client::Client,
     pub min_request_timeout: Duration,
@@ -224,7 +225,7 @@ pub async fn run(
         admission: admission::Chain::new(validators),
         authn: Authenticator::new(tokens),
         discovery,
-        openapi: crate::openapi::OpenApiV3::build(&catalog),
+        openapi: Arc::new(crate::openapi::OpenApi::new(catalog.clone())),
         metrics: METRICS.clone(),
         etcd: client.clone(),
         min_request_timeout: Duration::from_secs(opts.min_request_timeout),
@@ -240,6 +241,14 @@ pub async fn run(
             hub.clone(),
             opts.etcd_compaction_interval,
         ));
+    }
+    {
+        // Build the OpenAPI documents off the request path, so the first `kubectl explain`
+        // or `apply` finds them ready.
+        let openapi = state.openapi.clone();
+        tokio::task::spawn_blocking(move || {
+            openapi.documents();
+        });
     }
     bootstrap::run(&state, &service_config, advertise, opts.secure_port)
         .await
@@ -425,33 +434,7 @@ async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Respon
         }
         _ => {}
     }
-    if trimmed == "/openapi/v3" {
-        return response::typed(
-            StatusCode::OK,
-            "application/json",
-            state.openapi.index.clone(),
-        );
-    }
-    if let Some(doc) = trimmed
-        .strip_prefix("/openapi/v3/")
-        .and_then(|k| state.openapi.documents.get(k))
-    {
-        let mut r = response::typed(StatusCode::OK, "application/json", doc.json.clone());
-        let pinned = query
-            .as_deref()
-            .is_some_and(|q| q.contains(&format!("hash={}", doc.hash)));
-        let cache = if pinned {
-            "public, immutable"
-        } else {
-            "no-cache, private"
-        };
-        r.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static(cache),
-        );
-        if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
-            r.headers_mut().insert(http::header::ETAG, v);
-        }
+    if let Some(r) = openapi::serve(&state, trimmed, query.as_deref(), &req) {
         return r;
     }
     let rel = trimmed.trim_start_matches('/');

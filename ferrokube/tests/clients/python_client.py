@@ -35,6 +35,40 @@ def main(kubeconfig):
         assert e.status == 404, e.status
     print("not found ok")
 
+    apps = client.AppsV1Api()
+    container = client.V1Container(name="app", image="nginx", env=[client.V1EnvVar(name="A", value="1")])
+    deployment = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="py-deploy"),
+        spec=client.V1DeploymentSpec(
+            selector=client.V1LabelSelector(match_labels={"app": "py"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": "py"}),
+                spec=client.V1PodSpec(containers=[container]),
+            ),
+        ),
+    )
+    apps.create_namespaced_deployment("default", deployment)
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "B", "value": "2"}]}]}}}}
+    patched = apps.patch_namespaced_deployment(
+        "py-deploy", "default", patch, _content_type="application/strategic-merge-patch+json"
+    )
+    env = [(e.name, e.value) for e in patched.spec.template.spec.containers[0].env]
+    assert env == [("A", "1"), ("B", "2")], env
+    print("strategic merge patch ok")
+
+    applied = apps.patch_namespaced_deployment(
+        "py-deploy",
+        "default",
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "py-deploy"}, "spec": {"replicas": 2}},
+        field_manager="py-apply",
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
+    assert applied.spec.replicas == 2, applied.spec.replicas
+    managers = {(m.manager, m.operation) for m in applied.metadata.managed_fields}
+    assert ("py-apply", "Apply") in managers, managers
+    print("server-side apply ok")
+
     status = v1.delete_namespaced_config_map("py-cm", "default")
     # Recent clients hand back the Status as a plain dict.
     outcome = status["status"] if isinstance(status, dict) else status.status

@@ -617,6 +617,8 @@ fn system_context(api_version: &str) -> OpContext {
         field_manager: "kube-apiserver".to_string(),
         api_version: api_version.to_string(),
         admission: crate::admission::Chain::default(),
+        applied: false,
+        schemas: None,
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Options {
     /// Print every step and log line of every case as it runs.
     #[arg(long, short)]
     pub verbose: bool,
+    /// The kubectl binary the `[sig-cli]` cases run.
+    #[arg(long, default_value = "kubectl")]
+    pub kubectl_path: PathBuf,
 }
 
 async fn client(opts: &Options) -> Result<kube::Client> {
@@ -85,6 +88,8 @@ pub async fn run(opts: Options) -> Result<()> {
     let settings = framework::Settings {
         verify_service_account: !opts.no_verify_service_account,
         verbose: opts.verbose,
+        kubectl: opts.kubectl_path.clone(),
+        kubeconfig: opts.kubeconfig.clone(),
         ..framework::Settings::default()
     };
     let config = runner::RunConfig {

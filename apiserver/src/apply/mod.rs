@@ -11,8 +11,9 @@ use crate::schema::walk::Node;
 use fieldset::{Set, display};
 use serde_json::{Map, Value, json};
 
-/// Metadata the system sets; never part of what a manager owns.
-const SYSTEM_METADATA: &[&str] = &[
+/// Metadata the system sets; never part of what a manager owns (`generateName` is the
+/// client's, as upstream counts it).
+pub(crate) const SYSTEM_METADATA: &[&str] = &[
     "name",
     "namespace",
     "uid",

@@ -8,9 +8,10 @@
 //! cost nothing on the way to `/readyz`.
 
 mod paths;
+mod v3;
 
 use crate::registry::catalog::Catalog;
-use crate::schema::{Schemas, V2_REF_PREFIX};
+use crate::schema::Schemas;
 use paths::Flavor;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -24,7 +25,7 @@ pub struct Document {
 }
 
 impl Document {
-    fn new(doc: &Value) -> Self {
+    fn new(doc: &impl serde::Serialize) -> Self {
         let json = serde_json::to_vec(doc).unwrap_or_default();
         let hash = hash(&json);
         Self {
@@ -154,39 +155,57 @@ fn build(catalog: &Catalog, schemas: &Schemas) -> Documents {
         }
     }
 
-    let definitions: Map<String, Value> = schemas
-        .definitions()
-        .iter()
-        .map(|(n, d)| (n.clone(), d.clone()))
-        .collect();
     let (security_definitions, security) = security_v2();
-    let v2 = Document::new(&json!({
-        "swagger": "2.0",
-        "info": {"title": INFO_TITLE, "version": crate::server::GIT_VERSION},
-        "paths": v2_paths,
-        "definitions": definitions,
-        "securityDefinitions": security_definitions,
-        "security": security,
-    }));
+    // Serialized from borrowed parts: the definitions are not copied for the document.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SwaggerDocument<'a> {
+        swagger: &'a str,
+        info: Value,
+        paths: &'a Map<String, Value>,
+        definitions: &'a BTreeMap<String, Value>,
+        security_definitions: Value,
+        security: Value,
+    }
+    let v2 = Document::new(&SwaggerDocument {
+        swagger: "2.0",
+        info: json!({"title": INFO_TITLE, "version": crate::server::GIT_VERSION}),
+        paths: &v2_paths,
+        definitions: schemas.definitions(),
+        security_definitions,
+        security,
+    });
 
     let mut v3 = BTreeMap::new();
     let mut index = Map::new();
     for (key, paths) in v3_paths {
         let roots = v3_roots.remove(&key).unwrap_or_default();
         let names = schemas.closure(roots.iter().map(String::as_str));
-        let components: Map<String, Value> = names
-            .iter()
-            .filter_map(|n| Some((n.clone(), definition_v3(n, schemas.definitions().get(n)?))))
-            .collect();
-        let doc = Document::new(&json!({
-            "openapi": "3.0.0",
-            "info": {"title": INFO_TITLE, "version": crate::server::GIT_VERSION},
-            "paths": paths,
-            "components": {
-                "schemas": components,
-                "securitySchemes": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication", "name": "authorization", "in": "header"}},
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ComponentsSection<'a> {
+            schemas: v3::Components<'a>,
+            security_schemes: Value,
+        }
+        #[derive(serde::Serialize)]
+        struct OpenApiDocument<'a> {
+            openapi: &'a str,
+            info: Value,
+            paths: Map<String, Value>,
+            components: ComponentsSection<'a>,
+        }
+        let doc = Document::new(&OpenApiDocument {
+            openapi: "3.0.0",
+            info: json!({"title": INFO_TITLE, "version": crate::server::GIT_VERSION}),
+            paths,
+            components: ComponentsSection {
+                schemas: v3::Components {
+                    names: names.iter().map(String::as_str).collect(),
+                    definitions: schemas.definitions(),
+                },
+                security_schemes: json!({"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication", "name": "authorization", "in": "header"}}),
             },
-        }));
+        });
         index.insert(
             key.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", doc.hash)}),
@@ -198,77 +217,5 @@ fn build(catalog: &Catalog, schemas: &Schemas) -> Documents {
         v2,
         v3_index: bytes::Bytes::from(v3_index),
         v3,
-    }
-}
-
-/// A definition in v3 form. IntOrString and Quantity are published in v3 as a choice of
-/// types rather than as strings (so `kubectl explain` names them instead of saying `string`).
-fn definition_v3(name: &str, schema: &Value) -> Value {
-    let choice = |types: [&str; 2]| {
-        let mut v = schema.clone();
-        if let Some(obj) = v.as_object_mut() {
-            obj.remove("type");
-            obj.insert(
-                "oneOf".into(),
-                json!([{"type": types[0]}, {"type": types[1]}]),
-            );
-        }
-        v
-    };
-    match name {
-        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => choice(["integer", "string"]),
-        "io.k8s.apimachinery.pkg.api.resource.Quantity" => choice(["string", "number"]),
-        _ => to_v3(schema),
-    }
-}
-
-/// A v2 definition in v3 form: references point into `components/schemas`, and a reference
-/// with siblings (a property's description) is wrapped in `allOf`, as upstream publishes it.
-fn to_v3(schema: &Value) -> Value {
-    match schema {
-        Value::Object(map) => {
-            let reference = map
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix(V2_REF_PREFIX))
-                .map(|name| json!({"$ref": format!("#/components/schemas/{name}")}));
-            match reference {
-                Some(r) if map.len() == 1 => r,
-                Some(r) => {
-                    let mut out: Map<String, Value> = map
-                        .iter()
-                        .filter(|(k, _)| *k != "$ref")
-                        .map(|(k, v)| (k.clone(), to_v3(v)))
-                        .collect();
-                    out.insert("allOf".into(), json!([r]));
-                    Value::Object(out)
-                }
-                None => Value::Object(map.iter().map(|(k, v)| (k.clone(), to_v3(v))).collect()),
-            }
-        }
-        Value::Array(items) => Value::Array(items.iter().map(to_v3).collect()),
-        other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v3_wraps_references_with_siblings_in_all_of() {
-        let v2 = json!({"properties": {
-            "spec": {"$ref": "#/definitions/io.k8s.api.core.v1.PodSpec", "description": "d"},
-            "items": {"type": "array", "items": {"$ref": "#/definitions/io.k8s.api.core.v1.Pod"}},
-        }});
-        let v3 = to_v3(&v2);
-        assert_eq!(
-            v3["properties"]["spec"],
-            json!({"description": "d", "allOf": [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodSpec"}]})
-        );
-        assert_eq!(
-            v3["properties"]["items"]["items"],
-            json!({"$ref": "#/components/schemas/io.k8s.api.core.v1.Pod"})
-        );
     }
 }

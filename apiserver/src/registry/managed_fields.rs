@@ -5,24 +5,9 @@
 //! Without one, a schema-less fallback owns lists atomically and gives only well-known map
 //! fields their own `.` entry.
 
-use crate::apply::{self, fieldset::Set, typed};
+use crate::apply::{self, SYSTEM_METADATA, fieldset::Set, typed};
 use crate::schema::walk::Node;
 use serde_json::{Map, Value, json};
-
-/// Metadata fields the system owns; they never appear in a field set.
-const SYSTEM_METADATA: &[&str] = &[
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-    "generateName",
-];
 
 /// Fields whose values are maps with arbitrary keys; they own a `.` entry as upstream's sets do.
 const MAP_FIELDS: &[&str] = &[

@@ -4,6 +4,7 @@
 pub mod api_machinery;
 pub mod apps;
 pub mod auth;
+pub mod cli;
 pub mod instrumentation;
 pub mod network;
 pub mod node;
@@ -82,6 +83,7 @@ pub fn all() -> Vec<Case> {
     out.extend(api_machinery::cases());
     out.extend(apps::cases());
     out.extend(auth::cases());
+    out.extend(cli::cases());
     out.extend(instrumentation::cases());
     out.extend(network::cases());
     out.extend(node::cases());

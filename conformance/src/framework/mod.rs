@@ -37,6 +37,10 @@ pub struct Settings {
     pub run_id: String,
     /// Print each step and log line as it happens.
     pub verbose: bool,
+    /// The kubectl binary the `[sig-cli]` cases run (upstream's `--kubectl-path`).
+    pub kubectl: std::path::PathBuf,
+    /// The kubeconfig kubectl is given (otherwise kubectl finds its own, as the client did).
+    pub kubeconfig: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -46,6 +50,8 @@ impl Default for Settings {
             service_account_timeout: Duration::from_secs(120),
             run_id: uuid::Uuid::new_v4().to_string(),
             verbose: false,
+            kubectl: "kubectl".into(),
+            kubeconfig: None,
         }
     }
 }
@@ -244,6 +250,50 @@ impl Framework {
         self.defer(format!("deleting {name}"), async move {
             let _ = api.delete(&name, &DeleteParams::default()).await;
         });
+    }
+
+    /// Runs kubectl in the case's namespace, as upstream's `e2ekubectl.RunKubectlInput` does
+    /// (`--kubeconfig`, `--namespace`, optional stdin): whether it exited 0, stdout, stderr.
+    pub async fn kubectl_run(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<(bool, String, String)> {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new(&self.settings.kubectl);
+        if let Some(k) = &self.settings.kubeconfig {
+            cmd.arg(format!("--kubeconfig={}", k.display()));
+        }
+        cmd.arg(format!("--namespace={}", self.namespace))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        self.log(format!("Running kubectl {}", args.join(" ")));
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.settings.kubectl.display()))?;
+        let mut input = child.stdin.take().context("kubectl's stdin")?;
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).await?;
+        }
+        drop(input);
+        let out = child.wait_with_output().await?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Runs kubectl like [`Framework::kubectl_run`] and fails unless it exits 0
+    /// (upstream's `RunKubectlOrDie`); returns stdout.
+    pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let (ok, stdout, stderr) = self.kubectl_run(args, stdin).await?;
+        if !ok {
+            bail!("kubectl {} failed:\n{stdout}{stderr}", args.join(" "));
+        }
+        Ok(stdout)
     }
 
     /// Records a step (upstream's `ginkgo.By`).

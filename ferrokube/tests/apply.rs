@@ -291,3 +291,46 @@ fn server_side_apply_conflicts_force_and_removal() {
         );
     }
 }
+
+#[test]
+fn server_side_apply_upgrades_client_side_applied_objects() {
+    let cluster = Cluster::up();
+    for (i, bin) in common::kubectls().iter().enumerate() {
+        let k = cluster.kubectl(bin);
+        let ns = format!("upgrade-{i}");
+        k.ok(&["create", "namespace", &ns]);
+        let v1 = deployment(&ns, "nginx:1", "1", "    tier: web\n");
+        k.ok_stdin(&["apply", "-f", "-"], &v1);
+        // kubectl's first server-side apply takes over what it applied client-side, even
+        // where the value changes, as upstream allows.
+        let v2 = deployment(&ns, "nginx:2", "1", "    tier: web\n");
+        let out = k.ok_stdin(&["apply", "--server-side", "-f", "-"], &v2);
+        assert_eq!(out.trim(), "deployment.apps/web serverside-applied");
+        let d = get_managed(&k, &ns);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:2"
+        );
+        let mine = fields_of(&d, "kubectl");
+        assert!(
+            mine["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"]
+                .is_object(),
+            "{mine}"
+        );
+        let last = d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .unwrap();
+        assert!(last.contains("nginx:2"), "the annotation follows: {last}");
+        // Another manager gets no such pass.
+        let r = k.run_stdin(
+            &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+            Some(&deployment(&ns, "nginx:3", "1", "    tier: web\n")),
+        );
+        assert!(!r.ok, "{r:?}");
+        assert!(
+            r.stderr.contains("conflict with \"kubectl\""),
+            "{}",
+            r.stderr
+        );
+    }
+}

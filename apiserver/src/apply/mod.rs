@@ -26,6 +26,35 @@ pub(crate) const SYSTEM_METADATA: &[&str] = &[
     "selfLink",
 ];
 
+/// The annotation kubectl's client-side apply keeps its last configuration in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The manager name whose applies upgrade client-side-applied objects.
+const KUBECTL: &str = "kubectl";
+
+fn last_applied(live: Option<&Value>) -> Option<Value> {
+    let text = live?
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()?;
+    serde_json::from_str(text).ok()
+}
+
+/// The fields of the last-applied configuration whose values the live object still has.
+fn last_applied_fields(
+    live: Option<&Value>,
+    status: bool,
+    schema: Option<Node<'_>>,
+) -> Option<Set> {
+    let last = owned_part(&last_applied(live)?, status);
+    let diverged = typed::changes(&last, &owned_part(live?, status), schema);
+    Some(
+        typed::field_set(&last, schema)
+            .difference(&diverged.changed)
+            .difference(&diverged.removed),
+    )
+}
+
 /// An apply that would change fields other managers own.
 #[derive(Debug)]
 pub struct Conflicts {
@@ -125,10 +154,20 @@ pub fn apply(live: Option<&Value>, config: &Value, req: &Request<'_>) -> Result<
     let set_of = |e: &Value| Set::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Null));
 
     if !req.force {
+        // kubectl's first server-side apply of an object it applied client-side may take
+        // over the fields its last-applied configuration still describes, as upstream allows.
+        let upgradable = if req.manager == KUBECTL {
+            last_applied_fields(live, status, req.schema)
+        } else {
+            None
+        };
         let mut causes = Vec::new();
         let mut by_manager: Vec<(String, Vec<String>)> = Vec::new();
         for e in entries.iter().filter(|e| !is_mine(e)) {
-            let clash = set_of(e).intersection(&changes.changed);
+            let mut clash = set_of(e).intersection(&changes.changed);
+            if let Some(allowed) = &upgradable {
+                clash = clash.difference(allowed);
+            }
             if clash.is_empty() {
                 continue;
             }
@@ -193,6 +232,17 @@ pub fn apply(live: Option<&Value>, config: &Value, req: &Request<'_>) -> Result<
             .and_then(Value::as_object)
             .is_some_and(|m| !m.is_empty())
     });
+    if req.manager == KUBECTL && last_applied(live).is_some() {
+        // Keep the annotation in step, so a later client-side apply still merges correctly.
+        let mut applied_config = config.clone();
+        if let Some(a) = applied_config
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(LAST_APPLIED);
+        }
+        merged["metadata"]["annotations"][LAST_APPLIED] = applied_config.to_string().into();
+    }
     if let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert("managedFields".into(), Value::Array(entries));
     } else {

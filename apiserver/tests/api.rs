@@ -814,3 +814,76 @@ async fn openapi_documents_carry_schemas_and_cache_as_upstream() {
     assert_eq!(r.status(), 301);
     assert_eq!(r.headers()["location"], url.as_str());
 }
+
+#[tokio::test]
+async fn apply_options_and_conflicts_answer_as_upstream() {
+    let s = Server::start().await;
+    const APPLY: &str = "application/apply-patch+yaml";
+    let one = format!("{CMS}/applied");
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "1"}});
+
+    let (code, body) = s
+        .call_with("PATCH", &one, Some(config.clone()), APPLY)
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
+    let (code, body) = s
+        .call_with(
+            "PATCH",
+            &format!("{CMS}/applied?force=true"),
+            Some(json!({})),
+            "application/merge-patch+json",
+        )
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"
+    );
+    let (code, _) = s.call("GET", &one, None).await;
+    assert_eq!(code, 404, "bad options changed nothing");
+
+    // An apply creates; another manager's different value conflicts, with one cause per field.
+    let (code, body) = s
+        .call_with(
+            "PATCH",
+            &format!("{one}?fieldManager=a"),
+            Some(config),
+            APPLY,
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["metadata"]["managedFields"][0]["operation"], "Apply");
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "2"}});
+    let (code, body) = s
+        .call_with(
+            "PATCH",
+            &format!("{one}?fieldManager=b"),
+            Some(other.clone()),
+            APPLY,
+        )
+        .await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["reason"], "Conflict");
+    assert_eq!(
+        body["message"],
+        "Apply failed with 1 conflict: conflict with \"a\": .data.k"
+    );
+    assert_eq!(
+        body["details"]["causes"],
+        json!([{"reason": "FieldManagerConflict", "message": "conflict with \"a\"", "field": ".data.k"}])
+    );
+    let (code, body) = s
+        .call_with(
+            "PATCH",
+            &format!("{one}?fieldManager=b&force=true"),
+            Some(other),
+            APPLY,
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["k"], "2");
+}

@@ -270,10 +270,11 @@ pub fn field_manager(params: &Params, options_kind: &str) -> Result<Option<Strin
     Ok(Some(m.to_string()))
 }
 
-/// `force` of a PATCH: only an apply may force, and an apply must name its manager.
+/// `force` of a PATCH: only an apply may say it (even `force=false`, as upstream checks), and an
+/// apply must name its manager.
 pub fn apply_options(params: &Params, apply: bool, manager: Option<&str>) -> Result<bool> {
-    let force = params.bool("force")?.unwrap_or(false);
-    if force && !apply {
+    let force = params.bool("force")?;
+    if force.is_some() && !apply {
         return Err(invalid_options(
             "PatchOptions",
             vec![FieldError::forbidden(
@@ -291,7 +292,7 @@ pub fn apply_options(params: &Params, apply: bool, manager: Option<&str>) -> Res
             )],
         ));
     }
-    Ok(force)
+    Ok(force.unwrap_or(false))
 }
 
 /// How unknown and duplicate fields in a body are treated.

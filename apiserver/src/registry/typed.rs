@@ -36,10 +36,19 @@ fn zero_candidates() -> [Value; 6] {
 }
 
 /// Round-trips `body` through `K`.
-pub fn round_trip<K>(body: Value) -> Result<Decoded, String>
+pub fn round_trip<K>(mut body: Value) -> Result<Decoded, String>
 where
     K: Resource + Serialize + DeserializeOwned,
 {
+    // managedFields are the server's to write and grow with the object (a field set per
+    // manager); well-formed ones skip the typed decode, which would only copy them.
+    let managed = body
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| match m.get("managedFields") {
+            Some(v) if well_formed_managed_fields(v) => m.remove("managedFields"),
+            _ => None,
+        });
     let (typed, zero_times) = deserialize_like_go::<K>(&body)?;
     let mut value = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
     for pointer in zero_times {
@@ -47,11 +56,39 @@ where
             *v = Value::Null;
         }
     }
+    if let Some(entries) = managed
+        && let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.insert("managedFields".into(), entries);
+    }
     let mut unknown_fields = Vec::new();
     unknown(&body, &value, "", &mut unknown_fields);
     Ok(Decoded {
         value,
         unknown_fields,
+    })
+}
+
+/// Whether `v` is a list of managedFields entries whose fields have the types upstream's
+/// decoder expects (strings, and an object for `fieldsV1`), so decoding them would change
+/// nothing.
+fn well_formed_managed_fields(v: &Value) -> bool {
+    let Some(entries) = v.as_array() else {
+        return false;
+    };
+    entries.iter().all(|e| {
+        e.as_object().is_some_and(|m| {
+            m.iter().all(|(k, v)| match k.as_str() {
+                "manager" | "operation" | "apiVersion" | "fieldsType" | "subresource" => {
+                    v.is_string()
+                }
+                "time" => v
+                    .as_str()
+                    .is_some_and(|t| t.ends_with('Z') && t.len() == 20),
+                "fieldsV1" => v.is_object(),
+                _ => false,
+            })
+        })
     })
 }
 
@@ -206,6 +243,19 @@ pub fn unknown(input: &Value, output: &Value, path: &str, out: &mut Vec<String>)
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn managed_fields_pass_through_and_malformed_ones_still_fail() {
+        let entry = json!({"manager": "m", "operation": "Update", "apiVersion": "v1",
+            "time": "2026-11-27T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}});
+        let body = json!({"metadata": {"name": "c", "managedFields": [entry.clone()]}});
+        let d = round_trip::<ConfigMap>(body).unwrap();
+        assert_eq!(d.value["metadata"]["managedFields"], json!([entry]));
+        assert!(d.unknown_fields.is_empty());
+        let bad = json!({"metadata": {"name": "c", "managedFields": "nope"}});
+        assert!(round_trip::<ConfigMap>(bad).is_err());
+    }
+
     use super::*;
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};

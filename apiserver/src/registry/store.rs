@@ -345,7 +345,6 @@ impl Store {
         Err(ApiError::internal("could not find a free generated name"))
     }
 
-    /// Carries what the system owns from the stored object into an update and validates it.
     /// Who is writing, for managedFields; fields are read with the storage version's schema.
     fn updater<'a>(
         &'a self,
@@ -365,6 +364,7 @@ impl Store {
         }
     }
 
+    /// Carries what the system owns from the stored object into an update and validates it.
     fn prepare_update(
         &self,
         ctx: &OpContext,

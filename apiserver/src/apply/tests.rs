@@ -150,3 +150,18 @@ fn conflicts_with_several_fields_list_them_per_manager() {
         "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"app\"].image"
     );
 }
+
+#[test]
+fn an_update_owns_new_atomic_lists_and_maps() {
+    let schema = Node::kind(schemas(), "apps", "v1", "Deployment");
+    let old = json!({"spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}});
+    let new = json!({"spec": {"selector": {"matchLabels": {"a": "b"}},
+        "template": {"spec": {"containers": [{"name": "app", "args": ["x"]}]}}}});
+    let changed = typed::changes(&old, &new, schema).changed.to_fields_v1();
+    assert_eq!(changed["f:spec"]["f:selector"], json!({}), "{changed}");
+    assert_eq!(
+        changed["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:args"],
+        json!({}),
+        "{changed}"
+    );
+}

@@ -115,13 +115,7 @@ fn insert_subtree(set: &mut Set, path: &mut Path, v: &Value, node: Option<Node<'
     if member {
         set.insert(path);
     }
-    let mut sub = Set::default();
-    walk_set(v, node, &mut Vec::new(), &mut sub);
-    for p in sub.paths() {
-        let mut full = path.clone();
-        full.extend(p);
-        set.insert(&full);
-    }
+    walk_set(v, node, path, set);
 }
 
 fn diff(

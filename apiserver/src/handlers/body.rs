@@ -162,6 +162,26 @@ impl<'de> Visitor<'de> for ScanSeed<'_> {
     }
 }
 
+/// A create or update body, read in the format its Content-Type names, decoded for the
+/// endpoint and converted to the storage version.
+pub fn decode_request(
+    scope: &super::Scope,
+    bytes: &[u8],
+    validation: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<Value> {
+    let format = super::negotiate::body_format(&scope.headers, false)?;
+    let value = parse(bytes, format)?;
+    let obj = decode_object(
+        &scope.endpoint,
+        value,
+        (format == BodyFormat::Json).then_some(bytes),
+        validation,
+        warnings,
+    )?;
+    scope.to_storage(obj)
+}
+
 /// Decodes an object for `endpoint`: the typed round trip, `fieldValidation` on unknown and
 /// duplicate fields, then defaulting. Returns the object in the served version.
 pub fn decode_object(

@@ -1,7 +1,7 @@
 //! PUT: replace an object, its status, or (for namespaces) its finalizers.
 
-use super::body::{self, decode_object};
-use super::negotiate::{BodyFormat, body_format, negotiate};
+use super::body;
+use super::negotiate::negotiate;
 use super::params::{dry_run, field_manager, field_validation};
 use super::{Scope, subresource};
 use crate::errors::Result;
@@ -14,17 +14,8 @@ pub async fn update(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let dry = dry_run(&scope.params, "UpdateOptions")?;
     let manager = field_manager(&scope.params, "UpdateOptions")?;
     let validation = field_validation(&scope.params)?;
-    let format = body_format(&scope.headers, false)?;
-    let value = body::parse(&bytes, format)?;
     let mut warnings = Vec::new();
-    let obj = decode_object(
-        &scope.endpoint,
-        value,
-        (format == BodyFormat::Json).then_some(&bytes[..]),
-        validation,
-        &mut warnings,
-    )?;
-    let obj = scope.to_storage(obj)?;
+    let obj = body::decode_request(scope, &bytes, validation, &mut warnings)?;
     let ctx = scope.op_context(dry, manager);
     let written = scope
         .endpoint

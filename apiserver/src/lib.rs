@@ -8,6 +8,7 @@ pub mod admission;
 pub mod apply;
 pub mod authn;
 pub mod clock;
+pub mod crd;
 pub mod discovery;
 pub mod errors;
 pub mod handlers;

@@ -18,6 +18,8 @@ pub enum FieldErrorKind {
     TooMany,
     NotFound,
     Internal,
+    /// A value of the wrong type for its schema (custom resources); prints like Invalid.
+    TypeInvalid,
 }
 
 impl FieldErrorKind {
@@ -33,6 +35,7 @@ impl FieldErrorKind {
             Self::TooMany => "FieldValueTooMany",
             Self::NotFound => "FieldValueNotFound",
             Self::Internal => "InternalError",
+            Self::TypeInvalid => "FieldValueTypeInvalid",
         }
     }
 
@@ -47,14 +50,21 @@ impl FieldErrorKind {
             Self::TooMany => "Too many",
             Self::NotFound => "Not found",
             Self::Internal => "Internal error",
+            Self::TypeInvalid => "Invalid value",
         }
     }
 
-    /// Whether upstream prints the offending value in the message for this kind.
+    /// Whether upstream prints the offending value in the message for this kind (when there
+    /// is one: a Too many without a count omits it).
     fn shows_value(self) -> bool {
         matches!(
             self,
-            Self::Invalid | Self::Duplicate | Self::NotSupported | Self::NotFound
+            Self::Invalid
+                | Self::TypeInvalid
+                | Self::Duplicate
+                | Self::NotSupported
+                | Self::NotFound
+                | Self::TooMany
         )
     }
 }
@@ -171,7 +181,8 @@ impl FieldError {
 fn render_value(v: &Value) -> String {
     match v {
         Value::String(s) => serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}")),
-        Value::Null => "null".to_string(),
+        // Go substitutes the string "null" for a nil value and then quotes it.
+        Value::Null => "\"null\"".to_string(),
         other => other.to_string(),
     }
 }

@@ -12,6 +12,7 @@ pub mod crd;
 pub mod discovery;
 pub mod errors;
 pub mod handlers;
+pub mod intern;
 pub mod metrics;
 pub mod openapi;
 pub mod options;

@@ -21,7 +21,8 @@ fn python_client() {
         "python client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().count(), 7, "{stdout}");
+    assert_eq!(stdout.lines().count(), 8, "{stdout}");
+    assert!(stdout.contains("custom resources ok"), "{stdout}");
     assert!(stdout.contains("server-side apply ok"), "{stdout}");
     assert!(stdout.contains("strategic merge patch ok"), "{stdout}");
 }

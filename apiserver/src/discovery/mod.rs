@@ -112,7 +112,8 @@ impl Discovery {
                 .map(|s| s.info)
                 .unwrap_or(*info)
         };
-        for e in catalog.endpoints() {
+        let endpoints = catalog.endpoints();
+        for e in &endpoints {
             let info = &e.info;
             if !by_group.contains_key(info.group) {
                 order.push(info.group.to_string());

@@ -72,7 +72,6 @@ pub async fn bind(scope: &Scope, bytes: Bytes) -> Result<Response> {
         .state
         .catalog
         .store("pods")
-        .cloned()
         .ok_or_else(ApiError::not_found_path)?;
     let gr = pods.info.group_resource();
     if name.is_empty() {

@@ -59,7 +59,7 @@ impl Scope {
             api_version: self.endpoint.info.group_version(),
             admission: self.state.admission.clone(),
             applied: false,
-            schemas: Some(self.state.openapi.shared_schemas()),
+            schemas: Some(self.state.openapi.schemas()),
         }
     }
 
@@ -128,7 +128,6 @@ fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpo
     let endpoint = state
         .catalog
         .endpoint(&info.group, &info.version, &info.resource)
-        .cloned()
         .ok_or_else(ApiError::not_found_path)?;
     let e = &endpoint.info;
     let named = !info.name.is_empty();

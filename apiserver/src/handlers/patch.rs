@@ -36,7 +36,7 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
     )?;
     let info = &scope.endpoint.info;
     let schemas = scope.state.openapi.schemas();
-    let schema = Node::kind(schemas, info.group, info.version, info.kind);
+    let schema = Node::kind(&schemas, info.group, info.version, info.kind);
     let change = match format {
         BodyFormat::JsonPatch => {
             let patch = body::parse(&bytes, BodyFormat::Json)?;
@@ -46,8 +46,10 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
         }
         BodyFormat::MergePatch => Change::Merge(object(body::parse(&bytes, BodyFormat::Json)?)?),
         // Both need a schema; kinds without one answer as upstream answers for custom
-        // resources.
-        BodyFormat::StrategicMergePatch if schema.is_some() => {
+        // resources, which take no strategic merge patch at all.
+        BodyFormat::StrategicMergePatch
+            if schema.is_some() && scope.endpoint.strategy.takes_strategic_merge_patch() =>
+        {
             Change::Strategic(object(body::parse(&bytes, BodyFormat::Json)?)?)
         }
         BodyFormat::ApplyPatch if schema.is_some() => Change::Apply {
@@ -55,13 +57,14 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
             force,
         },
         _ => {
-            return Err(ApiError::unsupported_media_type(
-                "",
-                &[
-                    "application/json-patch+json",
-                    "application/merge-patch+json",
-                ],
-            ));
+            let mut accepted = vec![
+                "application/json-patch+json",
+                "application/merge-patch+json",
+            ];
+            if schema.is_some() {
+                accepted.push("application/apply-patch+yaml");
+            }
+            return Err(ApiError::unsupported_media_type("", &accepted));
         }
     };
     let applying = matches!(change, Change::Apply { .. });

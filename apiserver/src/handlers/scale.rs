@@ -8,58 +8,11 @@ use super::request_info::Verb;
 use super::{Scope, response};
 use crate::errors::{ApiError, Result};
 use crate::storage::ReadAt;
-use apimachinery::labels::Selector;
 use apimachinery::{FieldError, meta};
 use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
-
-/// The Scale of an object with `spec.replicas`.
-pub fn to_scale(obj: &Value) -> Value {
-    let selector = match obj.pointer("/spec/selector") {
-        Some(sel) if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() => {
-            Selector::from_label_selector(sel)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        }
-        // ReplicationControllers select with a plain map.
-        Some(Value::Object(m)) => {
-            let mut parts: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect();
-            parts.sort();
-            parts.join(",")
-        }
-        _ => String::new(),
-    };
-    let mut metadata = serde_json::Map::new();
-    for field in [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ] {
-        if let Some(v) = obj.pointer(&format!("/metadata/{field}")) {
-            metadata.insert(field.into(), v.clone());
-        }
-    }
-    let mut status = json!({
-        "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
-    });
-    if !selector.is_empty() {
-        status["selector"] = json!(selector);
-    }
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": metadata,
-        "spec": { "replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0) },
-        "status": status,
-    })
-}
 
 fn scale_response(status: StatusCode, scale: &Value, format: Format, pretty: bool) -> Response {
     response::typed(
@@ -81,7 +34,7 @@ pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {
         let value = obj.value().map_err(ApiError::internal)?;
         return Ok(scale_response(
             StatusCode::OK,
-            &to_scale(&value),
+            &scope.endpoint.strategy.to_scale(&value),
             output.format,
             output.pretty,
         ));
@@ -117,7 +70,7 @@ pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {
             let Some(old) = old else {
                 return Err(ApiError::not_found(&gr, &name));
             };
-            let mut scale = to_scale(old);
+            let mut scale = scope.endpoint.strategy.to_scale(old);
             match patch_format {
                 Some(BodyFormat::JsonPatch) => {
                     let p: json_patch::Patch = serde_json::from_value(input.clone())
@@ -148,7 +101,10 @@ pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {
                 ));
             }
             let mut new = old.clone();
-            meta::nested_mut(&mut new, &["spec"])["replicas"] = json!(replicas);
+            scope
+                .endpoint
+                .strategy
+                .set_replicas(&mut new, i64::from(replicas));
             let rv = typed.metadata.resource_version.unwrap_or_default();
             meta::set(
                 &mut new,
@@ -160,7 +116,7 @@ pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {
         .await?;
     Ok(scale_response(
         StatusCode::OK,
-        &to_scale(&written.object),
+        &scope.endpoint.strategy.to_scale(&written.object),
         output.format,
         output.pretty,
     ))

@@ -16,7 +16,7 @@ use paths::Flavor;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 /// One published document and its hash (its ETag).
 pub struct Document {
@@ -43,43 +43,80 @@ pub struct Documents {
     pub v3: BTreeMap<String, Document>,
 }
 
-/// The schemas and documents of one catalog, built on first use.
+/// The schemas and documents of one catalog, built on first use and again after the
+/// custom resources change.
 pub struct OpenApi {
     catalog: Arc<Catalog>,
-    schemas: OnceLock<Arc<Schemas>>,
-    built: OnceLock<Documents>,
+    /// The built-in kinds' schemas, which never change.
+    builtin: std::sync::OnceLock<Arc<Schemas>>,
+    /// The built-in ones plus the custom resources' of the moment.
+    schemas: RwLock<Option<Arc<Schemas>>>,
+    built: RwLock<Option<Arc<Documents>>>,
+}
+
+fn cached<T>(slot: &RwLock<Option<Arc<T>>>, make: impl FnOnce() -> T) -> Arc<T> {
+    if let Some(v) = slot.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return v.clone();
+    }
+    let mut w = slot.write().unwrap_or_else(|p| p.into_inner());
+    w.get_or_insert_with(|| Arc::new(make())).clone()
 }
 
 impl OpenApi {
     pub fn new(catalog: Arc<Catalog>) -> Self {
         Self {
             catalog,
-            schemas: OnceLock::new(),
-            built: OnceLock::new(),
+            builtin: std::sync::OnceLock::new(),
+            schemas: RwLock::new(None),
+            built: RwLock::new(None),
         }
     }
 
-    /// The definitions of every served kind (strategic merge patch reads them).
-    pub fn schemas(&self) -> &Schemas {
-        self.schemas
+    /// The definitions of every served kind (strategic merge patch and managedFields read
+    /// them).
+    pub fn schemas(&self) -> Arc<Schemas> {
+        if let Some(v) = self
+            .schemas
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return v.clone();
+        }
+        let builtin = self
+            .builtin
             .get_or_init(|| Arc::new(schemas_of(&self.catalog)))
-    }
-
-    /// The same schemas, to hand to the store.
-    pub fn shared_schemas(&self) -> Arc<Schemas> {
-        self.schemas
-            .get_or_init(|| Arc::new(schemas_of(&self.catalog)))
-            .clone()
+            .clone();
+        let custom: Vec<(String, Value)> = self
+            .catalog
+            .custom_endpoints()
+            .iter()
+            .flat_map(|e| e.strategy.openapi_definitions(&e.info))
+            .collect();
+        let schemas = if custom.is_empty() {
+            builtin
+        } else {
+            Arc::new(builtin.with_custom(custom))
+        };
+        let mut w = self.schemas.write().unwrap_or_else(|p| p.into_inner());
+        w.get_or_insert(schemas).clone()
     }
 
     /// The documents; the first call builds them (tens of milliseconds).
-    pub fn documents(&self) -> &Documents {
-        self.built.get_or_init(|| {
+    pub fn documents(&self) -> Arc<Documents> {
+        cached(&self.built, || {
             let started = std::time::Instant::now();
-            let docs = build(&self.catalog, self.schemas());
+            let docs = build(&self.catalog, &self.schemas());
             tracing::info!(took = ?started.elapsed(), bytes = docs.v2.json.len(), "Built the OpenAPI documents.");
             docs
         })
+    }
+
+    /// Forgets the schemas and documents after the served resources changed; the next use
+    /// builds them again.
+    pub fn invalidate(&self) {
+        *self.schemas.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.built.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -97,10 +134,11 @@ fn security_v2() -> (Value, Value) {
     )
 }
 
-/// The definitions of every kind the catalog serves, its subresources' kinds included.
+/// The definitions of every built-in kind the catalog serves, its subresources' kinds
+/// included.
 fn schemas_of(catalog: &Catalog) -> Schemas {
     let served: BTreeSet<(String, String, String)> = catalog
-        .endpoints()
+        .builtin_endpoints()
         .iter()
         .flat_map(|e| {
             let main = (
@@ -132,11 +170,13 @@ fn build(catalog: &Catalog, schemas: &Schemas) -> Documents {
         } else {
             format!("apis/{}/{}", info.group, info.version)
         };
-        paths::add(Flavor::V2, schemas, info, &mut v2_paths);
+        let strategic = e.strategy.takes_strategic_merge_patch();
+        paths::add(Flavor::V2, schemas, info, strategic, &mut v2_paths);
         paths::add(
             Flavor::V3,
             schemas,
             info,
+            strategic,
             v3_paths.entry(key.clone()).or_default(),
         );
         let roots = v3_roots.entry(key).or_default();

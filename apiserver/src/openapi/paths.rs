@@ -38,6 +38,13 @@ const PATCH_TYPES: &[&str] = &[
     "application/strategic-merge-patch+json",
 ];
 
+/// Media types a PATCH of a custom resource accepts (no strategic merge patch).
+const CUSTOM_PATCH_TYPES: &[&str] = &[
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+];
+
 const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
 const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
 const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
@@ -242,7 +249,18 @@ fn tag(info: &ResourceInfo) -> String {
 }
 
 /// Adds the paths of one resource to `paths`.
-pub fn add(flavor: Flavor, schemas: &Schemas, info: &ResourceInfo, paths: &mut Map<String, Value>) {
+pub fn add(
+    flavor: Flavor,
+    schemas: &Schemas,
+    info: &ResourceInfo,
+    strategic: bool,
+    paths: &mut Map<String, Value>,
+) {
+    let patch_types = if strategic {
+        PATCH_TYPES
+    } else {
+        CUSTOM_PATCH_TYPES
+    };
     let Some(def) = schemas.definition_of(info.group, info.version, info.kind) else {
         return;
     };
@@ -359,7 +377,7 @@ pub fn add(flavor: Flavor, schemas: &Schemas, info: &ResourceInfo, paths: &mut M
             id: format!("patch{id}"),
             action: "patch",
             params,
-            body: Some((PATCH, PATCH_TYPES)),
+            body: Some((PATCH, patch_types)),
             responses: vec![(200, def), (201, def)],
         };
         one.insert("patch".into(), operation(flavor, gvk, &tag, op));
@@ -395,7 +413,17 @@ pub fn add(flavor: Flavor, schemas: &Schemas, info: &ResourceInfo, paths: &mut M
         );
     }
     for sub in info.subresources {
-        add_subresource(flavor, schemas, sub, &item, &id, &tag, paths, &scope_params);
+        add_subresource(
+            flavor,
+            schemas,
+            sub,
+            &item,
+            &id,
+            &tag,
+            patch_types,
+            paths,
+            &scope_params,
+        );
     }
 }
 
@@ -407,6 +435,7 @@ fn add_subresource(
     item: &str,
     id: &str,
     tag: &str,
+    patch_types: &'static [&'static str],
     paths: &mut Map<String, Value>,
     scope_params: &dyn Fn(Option<&str>) -> Value,
 ) {
@@ -454,7 +483,7 @@ fn add_subresource(
                         id: format!("patch{sid}"),
                         action: "patch",
                         params,
-                        body: Some((PATCH, PATCH_TYPES)),
+                        body: Some((PATCH, patch_types)),
                         responses: vec![(200, def), (201, def)],
                     },
                 )

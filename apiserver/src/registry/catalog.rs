@@ -1,6 +1,10 @@
 //! The catalog of served resources: one [`Endpoint`] per group/version/resource, each backed by
 //! the [`Store`] of its storage path (shared between versions and groups that store the same
 //! objects, such as core and `events.k8s.io` Events).
+//!
+//! Built-in resources are fixed at startup. Custom resources come and go with their
+//! CustomResourceDefinitions: the CRD controller replaces the [`CustomSet`] as a whole, so a
+//! request sees either the old or the new set, never half of an update.
 
 use super::store::Store;
 use super::strategy::Strategy;
@@ -10,7 +14,7 @@ use crate::storage::etcd::EtcdStorage;
 use crate::storage::predicate::metadata_attrs;
 use crate::storage::{AttrsFn, Storage};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// One served resource.
 pub struct Endpoint {
@@ -22,12 +26,71 @@ pub struct Endpoint {
     pub store: Arc<Store>,
 }
 
-/// All endpoints, by group, version and resource.
-pub struct Catalog {
-    endpoints: HashMap<(String, String, String), Arc<Endpoint>>,
-    /// Endpoints in the order they were declared, for discovery.
+type Key = (String, String, String);
+
+/// A set of endpoints, by group, version and resource, and their stores.
+#[derive(Default)]
+pub struct EndpointSet {
+    endpoints: HashMap<Key, Arc<Endpoint>>,
+    /// Endpoints in discovery order.
     ordered: Vec<Arc<Endpoint>>,
     stores: HashMap<String, Arc<Store>>,
+}
+
+impl EndpointSet {
+    /// Adds an endpoint (and its store, under the store's storage path).
+    pub fn add(&mut self, endpoint: Arc<Endpoint>) {
+        self.stores
+            .entry(endpoint.store.info.storage_path.to_string())
+            .or_insert_with(|| endpoint.store.clone());
+        self.ordered.push(endpoint);
+    }
+
+    /// Sorts into discovery order and indexes by group/version/resource.
+    fn finish(mut self) -> Self {
+        self.ordered.sort_by_key(|e| {
+            (
+                group_rank(e.info.group),
+                e.info.group,
+                version_rank(e.info.version),
+            )
+        });
+        self.endpoints = self
+            .ordered
+            .iter()
+            .map(|e| (key(&e.info), e.clone()))
+            .collect();
+        self
+    }
+}
+
+fn key(info: &ResourceInfo) -> Key {
+    (
+        info.group.to_string(),
+        info.version.to_string(),
+        info.resource.to_string(),
+    )
+}
+
+/// The custom resources served now.
+pub type CustomSet = EndpointSet;
+
+/// All endpoints: the built-in ones and the custom ones of the moment.
+pub struct Catalog {
+    builtin: EndpointSet,
+    custom: RwLock<Arc<CustomSet>>,
+}
+
+/// The attributes function of a kind: metadata only unless it has selectable fields.
+pub fn attrs_of(strategy: &Arc<dyn Strategy>) -> AttrsFn {
+    if strategy.selectable_field_names().is_empty() {
+        return Arc::new(metadata_attrs);
+    }
+    let strategy = strategy.clone();
+    Arc::new(move |raw: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        Ok(strategy.attrs(&v))
+    })
 }
 
 impl Catalog {
@@ -44,23 +107,13 @@ impl Catalog {
         // Storage versions first, so converted versions find their store.
         let (storage_versions, converted): (Vec<_>, Vec<_>) =
             resources.into_iter().partition(|r| r.conversion.is_none());
-        let mut ordered = Vec::new();
+        let mut set = EndpointSet::default();
         for r in storage_versions.into_iter().chain(converted) {
             let store = stores
                 .entry(r.info.storage_path.to_string())
                 .or_insert_with(|| {
                     let key_prefix = format!("{prefix}/{}/", r.info.storage_path);
-                    let strategy = r.strategy.clone();
-                    // Kinds selected only by metadata skip parsing the whole object.
-                    let attrs: AttrsFn = if strategy.selectable_field_names().is_empty() {
-                        Arc::new(metadata_attrs)
-                    } else {
-                        Arc::new(move |raw: &[u8]| {
-                            let v: serde_json::Value =
-                                serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-                            Ok(strategy.attrs(&v))
-                        })
-                    };
+                    let attrs = attrs_of(&r.strategy);
                     let cacher: Arc<dyn Storage> = match &r.storage {
                         Some(factory) => factory(client),
                         None => {
@@ -72,63 +125,69 @@ impl Catalog {
                             Arc::new(Cacher::new(etcd, hub.clone(), &key_prefix, attrs))
                         }
                     };
-                    Arc::new(Store {
-                        info: r.info,
-                        strategy: r.strategy.clone(),
-                        storage: cacher,
-                        prefix: key_prefix,
-                        hooks: std::sync::OnceLock::new(),
-                    })
+                    Arc::new(Store::new(r.info, r.strategy.clone(), cacher, key_prefix))
                 })
                 .clone();
-            ordered.push(Arc::new(Endpoint {
+            set.add(Arc::new(Endpoint {
                 info: r.info,
                 strategy: r.strategy,
                 conversion: r.conversion,
                 store,
             }));
         }
-        // Keep declaration order within each group for discovery.
-        ordered.sort_by_key(|e| {
-            (
-                group_rank(e.info.group),
-                e.info.group,
-                version_rank(e.info.version),
-            )
-        });
-        let endpoints = ordered
-            .iter()
-            .map(|e| {
-                (
-                    (
-                        e.info.group.to_string(),
-                        e.info.version.to_string(),
-                        e.info.resource.to_string(),
-                    ),
-                    e.clone(),
-                )
-            })
-            .collect();
         Self {
-            endpoints,
-            ordered,
-            stores,
+            builtin: set.finish(),
+            custom: RwLock::new(Arc::new(CustomSet::default())),
         }
     }
 
-    pub fn endpoint(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<Endpoint>> {
-        self.endpoints
-            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+    fn custom(&self) -> Arc<CustomSet> {
+        self.custom
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// Endpoints in discovery order.
-    pub fn endpoints(&self) -> &[Arc<Endpoint>] {
-        &self.ordered
+    /// Replaces the custom endpoints.
+    pub fn set_custom(&self, set: CustomSet) {
+        *self.custom.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set.finish());
     }
 
-    /// The store of a storage path (`namespaces`, `services/specs`).
-    pub fn store(&self, storage_path: &str) -> Option<&Arc<Store>> {
-        self.stores.get(storage_path)
+    pub fn endpoint(&self, group: &str, version: &str, resource: &str) -> Option<Arc<Endpoint>> {
+        let key = (group.to_string(), version.to_string(), resource.to_string());
+        if let Some(e) = self.builtin.endpoints.get(&key) {
+            return Some(e.clone());
+        }
+        self.custom().endpoints.get(&key).cloned()
+    }
+
+    /// Endpoints in discovery order: built-in groups first, then custom ones.
+    pub fn endpoints(&self) -> Vec<Arc<Endpoint>> {
+        let custom = self.custom();
+        self.builtin
+            .ordered
+            .iter()
+            .chain(custom.ordered.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// The built-in endpoints, in discovery order.
+    pub fn builtin_endpoints(&self) -> &[Arc<Endpoint>] {
+        &self.builtin.ordered
+    }
+
+    /// The custom endpoints of the moment, in discovery order.
+    pub fn custom_endpoints(&self) -> Vec<Arc<Endpoint>> {
+        self.custom().ordered.clone()
+    }
+
+    /// The store of a storage path (`namespaces`, `services/specs`, `<group>/<plural>`).
+    pub fn store(&self, storage_path: &str) -> Option<Arc<Store>> {
+        if let Some(s) = self.builtin.stores.get(storage_path) {
+            return Some(s.clone());
+        }
+        self.custom().stores.get(storage_path).cloned()
     }
 }
 

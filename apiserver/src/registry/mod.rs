@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod managed_fields;
 pub mod resources;
+pub mod scale;
 pub mod store;
 pub mod strategy;
 pub mod table;

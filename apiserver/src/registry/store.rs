@@ -157,6 +157,21 @@ fn spec_of(obj: &Value) -> Value {
 }
 
 impl Store {
+    pub fn new(
+        info: ResourceInfo,
+        strategy: Arc<dyn Strategy>,
+        storage: Arc<dyn Storage>,
+        prefix: String,
+    ) -> Self {
+        Self {
+            info,
+            strategy,
+            storage,
+            prefix,
+            hooks: std::sync::OnceLock::new(),
+        }
+    }
+
     pub fn group_resource(&self) -> GroupResource {
         self.info.group_resource()
     }

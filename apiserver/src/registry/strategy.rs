@@ -95,7 +95,7 @@ pub trait Strategy: Send + Sync + 'static {
     }
 
     /// Server-side printing columns (`kubectl get`).
-    fn table_columns(&self) -> &'static [Column] {
+    fn table_columns(&self) -> &[Column] {
         table::DEFAULT_COLUMNS
     }
 
@@ -127,6 +127,28 @@ pub trait Strategy: Send + Sync + 'static {
     /// Whether a PUT to a missing name creates it.
     fn allow_create_on_update(&self) -> bool {
         false
+    }
+
+    /// The `autoscaling/v1` Scale of an object, for kinds with a scale subresource.
+    fn to_scale(&self, obj: &Value) -> Value {
+        super::scale::to_scale(obj)
+    }
+
+    /// Sets the desired replicas, for a write through the scale subresource.
+    fn set_replicas(&self, obj: &mut Value, replicas: i64) {
+        super::scale::set_replicas(obj, replicas);
+    }
+
+    /// Whether PATCH accepts `application/strategic-merge-patch+json` (custom resources do
+    /// not: their schemas carry no patch strategies).
+    fn takes_strategic_merge_patch(&self) -> bool {
+        true
+    }
+
+    /// The OpenAPI definitions of a kind the schema source does not know (custom resources),
+    /// by definition name, the kind's first.
+    fn openapi_definitions(&self, _info: &super::ResourceInfo) -> Vec<(String, Value)> {
+        Vec::new()
     }
 
     /// The attributes selectors match on.

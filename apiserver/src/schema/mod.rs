@@ -32,6 +32,7 @@ const META: &[&str] = &[
 pub type Gvk = (String, String, String);
 
 /// All definitions, and which one describes each kind.
+#[derive(Clone)]
 pub struct Schemas {
     definitions: BTreeMap<String, Value>,
     by_gvk: HashMap<Gvk, String>,
@@ -85,6 +86,19 @@ impl Schemas {
             definitions,
             by_gvk,
         }
+    }
+
+    /// These schemas plus custom resources' definitions (named as upstream names them, each
+    /// declaring its kind in `x-kubernetes-group-version-kind`).
+    pub fn with_custom(&self, custom: Vec<(String, Value)>) -> Self {
+        let mut next = self.clone();
+        for (name, definition) in custom {
+            for gvk in gvks_of(&definition) {
+                next.by_gvk.insert(gvk, name.clone());
+            }
+            next.definitions.insert(name, definition);
+        }
+        next
     }
 
     /// Every definition, by name.

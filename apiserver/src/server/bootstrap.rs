@@ -36,7 +36,7 @@ fn prepare(
     resource: &str,
     obj: Value,
 ) -> Result<Option<(std::sync::Arc<crate::registry::catalog::Endpoint>, Value)>> {
-    let Some(endpoint) = state.catalog.endpoint(group, version, resource).cloned() else {
+    let Some(endpoint) = state.catalog.endpoint(group, version, resource) else {
         return Ok(None);
     };
     let decoded = endpoint.strategy.decode(obj).map_err(ApiError::internal)?;
@@ -126,7 +126,7 @@ async fn ensure_flow_control(state: &State) -> Result<()> {
     for pl in apf::priority_levels() {
         ensure(state, GROUP, "v1", "prioritylevelconfigurations", pl).await?;
     }
-    let Some(endpoint) = state.catalog.endpoint(GROUP, "v1", "flowschemas").cloned() else {
+    let Some(endpoint) = state.catalog.endpoint(GROUP, "v1", "flowschemas") else {
         return Ok(());
     };
     for fs in apf::flow_schemas() {
@@ -170,7 +170,6 @@ async fn ensure_service_cidr(state: &State, services: &ServiceConfig) -> Result<
     let Some(endpoint) = state
         .catalog
         .endpoint("networking.k8s.io", "v1", "servicecidrs")
-        .cloned()
     else {
         return Ok(());
     };
@@ -233,7 +232,7 @@ async fn ensure_service_cidr(state: &State, services: &ServiceConfig) -> Result<
 /// APIService failing is logged and does not stop the apiserver.
 async fn ensure_local_apiservices(state: &State) -> Result<()> {
     const GROUP: &str = apiregistration::GROUP;
-    let Some(endpoint) = state.catalog.endpoint(GROUP, "v1", "apiservices").cloned() else {
+    let Some(endpoint) = state.catalog.endpoint(GROUP, "v1", "apiservices") else {
         return Ok(());
     };
     let mut served: Vec<(&str, &str)> = Vec::new();

@@ -70,7 +70,10 @@ pub struct State {
     pub hub: Arc<Hub>,
     pub admission: admission::Chain,
     pub authn: Authenticator,
-    pub discovery: Discovery,
+    /// Rebuilt when custom resources change (see [`State::refresh_discovery`]).
+    discovery: std::sync::RwLock<Arc<Discovery>>,
+    /// `serverAddressByClientCIDRs` of `/api`.
+    server_address: String,
     pub openapi: Arc<crate::openapi::OpenApi>,
     pub metrics: Arc<Metrics>,
     pub etcd: etcd_client::Client,
@@ -88,6 +91,29 @@ impl State {
     pub fn shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
+
+    /// The discovery documents of the moment.
+    pub fn discovery(&self) -> Arc<Discovery> {
+        self.discovery
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds discovery and forgets the OpenAPI documents, after the served resources
+    /// changed.
+    pub fn refresh_discovery(&self) {
+        let discovery = Arc::new(discovery_of(&self.catalog, &self.server_address));
+        *self.discovery.write().unwrap_or_else(|p| p.into_inner()) = discovery;
+        self.openapi.invalidate();
+    }
+}
+
+fn discovery_of(catalog: &Catalog, server_address: &str) -> Discovery {
+    let mut discovery = Discovery::build(catalog);
+    discovery.api_versions["serverAddressByClientCIDRs"] =
+        json!([{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]);
+    discovery
 }
 
 async fn connect_etcd(opts: &Options) -> Result<etcd_client::Client, Error> {
@@ -217,14 +243,15 @@ pub async fn run(
             opts.bind_address
         }
     });
-    let mut discovery = Discovery::build(&catalog);
-    discovery.api_versions["serverAddressByClientCIDRs"] = json!([{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("{advertise}:{}", opts.secure_port)}]);
+    let server_address = format!("{advertise}:{}", opts.secure_port);
+    let discovery = discovery_of(&catalog, &server_address);
     let state = Arc::new(State {
         catalog: catalog.clone(),
         hub: hub.clone(),
         admission: admission::Chain::new(validators),
         authn: Authenticator::new(tokens),
-        discovery,
+        discovery: std::sync::RwLock::new(Arc::new(discovery)),
+        server_address,
         openapi: Arc::new(crate::openapi::OpenApi::new(catalog.clone())),
         metrics: METRICS.clone(),
         etcd: client.clone(),
@@ -253,6 +280,7 @@ pub async fn run(
     bootstrap::run(&state, &service_config, advertise, opts.secure_port)
         .await
         .map_err(Error::Bootstrap)?;
+    crate::crd::controller::Controller::start(state.clone(), &opts.etcd_prefix).await;
     let (cert, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => self_signed(
@@ -404,7 +432,7 @@ async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Respon
         .unwrap_or_default()
         .to_string();
     let trimmed = path.trim_end_matches('/');
-    let discovery = &state.discovery;
+    let discovery = state.discovery();
     match trimmed {
         "/metrics" => {
             let mut r = Response::new(Body::from(state.metrics.render()));

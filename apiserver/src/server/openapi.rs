@@ -31,7 +31,8 @@ pub fn serve(
         ));
     }
     let key = path.strip_prefix("/openapi/v3/")?;
-    let doc = state.openapi.documents().v3.get(key)?;
+    let docs = state.openapi.documents();
+    let doc = docs.v3.get(key)?;
     let requested = query.and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "hash")

@@ -3,8 +3,9 @@
 Usage: python_client.py KUBECONFIG. Prints one line per check; exits non-zero on a mismatch.
 """
 import sys
+import time
 
-from kubernetes import client, config, watch
+from kubernetes import client, config, dynamic, watch
 
 
 def main(kubeconfig):
@@ -69,11 +70,61 @@ def main(kubeconfig):
     assert ("py-apply", "Apply") in managers, managers
     print("server-side apply ok")
 
+    crd_round_trip()
+
     status = v1.delete_namespaced_config_map("py-cm", "default")
     # Recent clients hand back the Status as a plain dict.
     outcome = status["status"] if isinstance(status, dict) else status.status
     assert outcome == "Success", status
     print("delete ok")
+
+
+def crd_round_trip():
+    """A CRD created through the typed client, its objects through the dynamic client."""
+    ext = client.ApiextensionsV1Api()
+    ext.create_custom_resource_definition({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.py.example.com"},
+        "spec": {
+            "group": "py.example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [{
+                "name": "v1", "served": True, "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "size": {"type": "integer", "default": 3},
+                        "name": {"type": "string"},
+                    }},
+                }}},
+            }],
+        },
+    })
+    deadline = time.time() + 10
+    while True:
+        crd = ext.read_custom_resource_definition("gadgets.py.example.com")
+        if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+            break
+        assert time.time() < deadline, crd.status
+        time.sleep(0.1)
+    dyn = dynamic.DynamicClient(client.ApiClient())
+    gadgets = dyn.resources.get(api_version="py.example.com/v1", kind="Gadget")
+    gadgets.create(namespace="default", body={
+        "apiVersion": "py.example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "g1"}, "spec": {"name": "one"},
+    })
+    got = gadgets.get(name="g1", namespace="default")
+    assert got.spec.size == 3 and got.spec.name == "one", got.spec
+    patched = gadgets.patch(
+        name="g1", namespace="default", body={"spec": {"size": 5}}, content_type="application/merge-patch+json"
+    )
+    assert patched.spec.size == 5, patched.spec
+    names = [g.metadata.name for g in gadgets.get(namespace="default").items]
+    assert names == ["g1"], names
+    gadgets.delete(name="g1", namespace="default")
+    ext.delete_custom_resource_definition("gadgets.py.example.com")
+    print("custom resources ok")
 
 
 if __name__ == "__main__":

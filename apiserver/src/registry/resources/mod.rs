@@ -127,7 +127,7 @@ pub fn install_hooks(
     let alloc = ServiceAllocator {
         cidr: config.cluster_ip_range,
         range: IpRange::new(&config.cluster_ip_range),
-        ipaddresses: catalog.store("ipaddresses").cloned(),
+        ipaddresses: catalog.store("ipaddresses"),
         ports: PortStore::new(client.clone(), prefix, config.node_port_range.clone()),
     };
     let hooks = ServiceHooks {

@@ -36,6 +36,9 @@ pub struct Hub {
     /// The newest revision this apiserver wrote, so reads that must see its own writes
     /// (admission) can wait for the caches to get there.
     written: std::sync::atomic::AtomicI64,
+    /// Held while one watch response is applied, so a cache registered while the hub runs
+    /// (custom resources) loads exactly the revision the others reflect.
+    applying: tokio::sync::Mutex<()>,
 }
 
 /// Locks a cache state for reading; a poisoned lock means a panic while applying an event,
@@ -67,6 +70,7 @@ impl Hub {
             caches: RwLock::new(Vec::new()),
             synced: watch::channel(0).0,
             written: std::sync::atomic::AtomicI64::new(0),
+            applying: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -82,6 +86,67 @@ impl Hub {
         // Longest prefix first, so `/registry/services/specs/` wins over a shorter match.
         caches.sort_by_key(|c| std::cmp::Reverse(c.prefix.len()));
         state
+    }
+
+    /// Registers a key prefix while the hub runs: loads what etcd holds under it at the
+    /// revision every other cache reflects, with events applying from the next one on.
+    pub async fn register_live(&self, prefix: &str, attrs: AttrsFn) -> Result<Arc<RwLock<State>>> {
+        let _applying = self.applying.lock().await;
+        let rev = self.synced();
+        let cache = Registered {
+            prefix: prefix.to_string(),
+            attrs,
+            state: Arc::new(RwLock::new(State::new(rev))),
+        };
+        let mut kv = self.client.kv_client();
+        let mut objects = BTreeMap::new();
+        let end = crate::storage::etcd::prefix_end(prefix);
+        let mut start = prefix.as_bytes().to_vec();
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(10_000);
+            if rev > 0 {
+                opts = opts.with_revision(rev);
+            }
+            let resp = kv.get(start.clone(), Some(opts)).await?;
+            for item in resp.kvs() {
+                let key = String::from_utf8_lossy(item.key()).into_owned();
+                match entry(&cache, &key, item.value(), item.mod_revision()) {
+                    Ok(entry) => {
+                        objects.insert(entry.object.key.clone(), Arc::new(entry));
+                    }
+                    Err(e) => {
+                        tracing::warn!(%key, error = %e, "Skipping an undecodable object in etcd.")
+                    }
+                }
+            }
+            if !resp.more() {
+                break;
+            }
+            let Some(last) = resp.kvs().last() else { break };
+            start = last.key().to_vec();
+            start.push(0);
+        }
+        write(&cache.state).reset(objects, rev);
+        let state = cache.state.clone();
+        let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
+        caches.push(cache);
+        caches.sort_by_key(|c| std::cmp::Reverse(c.prefix.len()));
+        Ok(state)
+    }
+
+    /// Stops caching a prefix; its watchers see their streams end.
+    pub async fn unregister(&self, prefix: &str) {
+        let _applying = self.applying.lock().await;
+        let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
+        let rev = self.synced();
+        caches.retain(|c| {
+            let keep = c.prefix != prefix;
+            if !keep {
+                // Replacing the broadcast sender ends every watch on this cache.
+                write(&c.state).reset(BTreeMap::new(), rev);
+            }
+            keep
+        });
     }
 
     /// Loads every cache and starts following etcd.
@@ -133,6 +198,8 @@ impl Hub {
 
     /// Lists everything under the prefix at one revision and replaces every cache's state.
     async fn relist(&self) -> Result<i64> {
+        // Caches are matched to what was loaded by position: none may come or go meanwhile.
+        let _applying = self.applying.lock().await;
         let mut kv = self.client.kv_client();
         let end = crate::storage::etcd::prefix_end(&self.prefix);
         let mut start = self.prefix.clone().into_bytes();
@@ -234,6 +301,7 @@ impl Hub {
                     msg.cancel_reason()
                 )));
             }
+            let _applying = self.applying.lock().await;
             let mut newest = 0;
             {
                 let caches = self.caches.read().unwrap_or_else(|p| p.into_inner());

@@ -45,6 +45,11 @@ impl Cacher {
         Self { etcd, hub, state }
     }
 
+    /// A cache for a prefix registered while the hub runs (see [`Hub::register_live`]).
+    pub fn with_state(etcd: EtcdStorage, hub: Arc<Hub>, state: Arc<RwLock<State>>) -> Self {
+        Self { etcd, hub, state }
+    }
+
     /// The revision this cache's state reflects.
     fn rv(&self, st: &State) -> i64 {
         st.last_event_rv.max(self.hub.synced())

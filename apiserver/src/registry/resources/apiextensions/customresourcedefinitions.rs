@@ -4,9 +4,11 @@
 //! `storedVersions`; the naming and establishing controllers fill in the rest. Spec changes
 //! bump the generation.
 //!
-//! Schema checks stop at the root being an object: the structural-schema and CEL rules are
-//! not implemented.
+//! Each version's schema must be structural (`crate::crd::schema::structural`, defaults
+//! validated against it) and its CEL rules must compile. Deleting a CRD only marks it: the
+//! CRD controller (`crate::crd::controller`) deletes its objects first.
 
+use crate::crd::schema::{cel, structural, validation};
 use crate::registry::resources::shared::{arr, has, immutable, invalid_rendered, s};
 use crate::registry::{
     Resource, ResourceInfo, SubresourceInfo,
@@ -16,8 +18,12 @@ use crate::registry::{
 use apimachinery::field_errors::{child, index};
 use apimachinery::validation::{is_dns1035_label, is_dns1123_subdomain};
 use apimachinery::{FieldError, FieldErrors, meta};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
 use serde_json::{Value, json};
+
+use crate::crd::controller::CLEANUP_FINALIZER;
 
 const GROUP: &str = "apiextensions.k8s.io";
 const SCOPES: &[&str] = &["Cluster", "Namespaced"];
@@ -180,17 +186,22 @@ fn validate_versions(obj: &Value) -> FieldErrors {
             .filter(|s| !s.is_null())
         {
             None => errs.push(FieldError::required(schema_path, "schemas are required")),
-            Some(schema) => match schema.get("type").and_then(Value::as_str) {
-                None | Some("") => errs.push(FieldError::required(
-                    child(&schema_path, "type"),
-                    "must not be empty at the root",
-                )),
-                Some("object") => {}
-                Some(t) => errs.push(FieldError::invalid(
-                    child(&schema_path, "type"),
-                    t,
-                    "must be object at the root",
-                )),
+            Some(schema) => match serde_json::from_value::<JSONSchemaProps>(schema.clone()) {
+                Ok(schema) => {
+                    let structural =
+                        structural::validate_schema(&schema, &schema_path, &|s, value, path| {
+                            validation::validate_value(s, value, path)
+                        });
+                    // Rules are compiled only against a schema that is otherwise sound.
+                    if structural.is_empty()
+                        && let Err(rules) = cel::Validator::new(&schema, &schema_path)
+                    {
+                        errs.extend(rules);
+                    }
+                    errs.extend(structural);
+                }
+                // The typed decode already refused malformed schemas.
+                Err(e) => errs.push(FieldError::invalid(schema_path, "", e.to_string())),
             },
         }
     }
@@ -403,6 +414,34 @@ impl Strategy for CustomResourceDefinitions {
 
     fn validate_status_update(&self, new: &Value, _old: &Value) -> FieldErrors {
         validate_stored_versions(new)
+    }
+
+    /// The first delete only marks the CRD: its objects go first (the CRD controller
+    /// deletes them, then removes the cleanup finalizer).
+    fn holds_deletion(&self, obj: &Value) -> bool {
+        meta::deletion_timestamp(obj).is_none()
+    }
+
+    fn prepare_for_delete(&self, obj: &mut Value) {
+        let mut finalizers = meta::finalizers(obj);
+        if !finalizers.iter().any(|f| f == CLEANUP_FINALIZER) {
+            finalizers.push(CLEANUP_FINALIZER.to_string());
+        }
+        meta::set(obj, "finalizers", Some(json!(finalizers)));
+        let conditions = meta::nested_mut(obj, &["status", "conditions"]);
+        if !conditions.is_array() {
+            *conditions = json!([]);
+        }
+        if let Some(list) = conditions.as_array_mut() {
+            list.retain(|c| s(c, "/type") != "Terminating");
+            list.push(json!({
+                "type": "Terminating",
+                "status": "True",
+                "lastTransitionTime": crate::clock::now(),
+                "reason": "InstanceDeletionPending",
+                "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+            }));
+        }
     }
 }
 

@@ -1,0 +1,234 @@
+//! End-to-end: the lifecycle of a CustomResourceDefinition with kubectl 1.32 and 1.33:
+//! serving within seconds, defaulting, pruning, schema and CEL validation errors, printer
+//! columns, short names and categories, the status and scale subresources, `explain`,
+//! watch, and deletion taking the objects with it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod common;
+
+use common::{Cluster, Kubectl};
+use serde_json::Value;
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn crd(group: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wdg]
+    categories: [gizmos]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {{}}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
+    additionalPrinterColumns:
+    - name: Replicas
+      type: integer
+      jsonPath: .spec.replicas
+    - name: Color
+      type: string
+      jsonPath: .spec.color
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: What the widget should be.
+            x-kubernetes-validations:
+            - rule: self.replicas <= 10
+              message: at most 10 replicas
+            properties:
+              replicas:
+                type: integer
+                minimum: 0
+                default: 1
+              color:
+                type: string
+                enum: [red, blue]
+                default: red
+          status:
+            type: object
+            properties:
+              replicas:
+                type: integer
+"#
+    )
+}
+
+fn widget(group: &str, name: &str, spec: &str) -> String {
+    format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: {name}\nspec: {spec}\n")
+}
+
+fn get(k: &Kubectl<'_>, name: &str) -> Value {
+    serde_json::from_str(&k.ok(&["get", "widget", name, "-o", "json"])).unwrap()
+}
+
+fn lifecycle(k: &Kubectl<'_>, group: &str) {
+    let crd_name = format!("widgets.{group}");
+    let out = k.ok_stdin(&["apply", "-f", "-"], &crd(group));
+    assert!(out.contains("created"), "{out}");
+    k.ok(&[
+        "wait",
+        "--for",
+        "condition=Established",
+        &format!("crd/{crd_name}"),
+        "--timeout=10s",
+    ]);
+
+    // Defaults fill what the object leaves out.
+    k.ok_stdin(&["apply", "-f", "-"], &widget(group, "plain", "{}"));
+    let w = get(k, "plain");
+    assert_eq!(w["spec"]["replicas"], 1, "{w}");
+    assert_eq!(w["spec"]["color"], "red", "{w}");
+
+    // Unknown fields: refused by kubectl's strict validation, pruned without it.
+    let body = widget(group, "extra", "{replicas: 2, shape: round}");
+    let err = k.run_stdin(&["apply", "-f", "-"], Some(&body));
+    assert!(!err.ok);
+    assert!(
+        err.stderr.contains(r#"unknown field "spec.shape""#),
+        "{}",
+        err.stderr
+    );
+    k.ok_stdin(&["apply", "--validate=false", "-f", "-"], &body);
+    let w = get(k, "extra");
+    assert!(w["spec"].get("shape").is_none(), "{w}");
+    assert_eq!(w["spec"]["replicas"], 2);
+
+    // Schema and CEL validation.
+    let err = k.run_stdin(
+        &["apply", "-f", "-"],
+        Some(&widget(group, "bad", "{color: purple}")),
+    );
+    assert!(!err.ok);
+    assert!(
+        err.stderr.contains(
+            r#"spec.color: Unsupported value: "purple": supported values: "red", "blue""#
+        ),
+        "{}",
+        err.stderr
+    );
+    let err = k.run_stdin(
+        &["apply", "-f", "-"],
+        Some(&widget(group, "bad", "{replicas: 11}")),
+    );
+    assert!(!err.ok);
+    assert!(
+        err.stderr
+            .contains(r#"spec: Invalid value: "object": at most 10 replicas"#),
+        "{}",
+        err.stderr
+    );
+
+    // Printer columns, short names and categories.
+    let rows = common::table(&k.ok(&["get", "wdg"]));
+    assert_eq!(rows[0], ["NAME", "REPLICAS", "COLOR", "AGE"], "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "extra" && r[1] == "2" && r[2] == "red"),
+        "{rows:?}"
+    );
+    let out = k.ok(&["get", "gizmos", "-o", "name"]);
+    assert!(out.contains(&format!("widget.{group}/plain")), "{out}");
+
+    // The scale and status subresources.
+    k.ok(&["scale", "widget", "plain", "--replicas=3"]);
+    assert_eq!(get(k, "plain")["spec"]["replicas"], 3);
+    k.ok(&[
+        "patch",
+        "widget",
+        "plain",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"replicas":3}}"#,
+    ]);
+    let out = k.ok(&[
+        "get",
+        "widget",
+        "plain",
+        "-o",
+        "jsonpath={.status.replicas}",
+    ]);
+    assert_eq!(out, "3");
+    // A main-resource write leaves status alone.
+    k.ok(&[
+        "patch",
+        "widget",
+        "plain",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"replicas":9},"spec":{"replicas":4}}"#,
+    ]);
+    let w = get(k, "plain");
+    assert_eq!(w["status"]["replicas"], 3, "{w}");
+    assert_eq!(w["spec"]["replicas"], 4, "{w}");
+
+    // explain reads the published schema.
+    let out = k.ok(&["explain", "widgets.spec"]);
+    assert!(out.contains("What the widget should be."), "{out}");
+    assert!(out.contains("color\t<string>"), "{out}");
+
+    // A watch sees changes.
+    let mut watch = k
+        .command(&["get", "widgets", "--watch-only", "-o", "name"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    k.ok_stdin(&["apply", "-f", "-"], &widget(group, "watched", "{}"));
+    std::thread::sleep(Duration::from_secs(1));
+    watch.kill().unwrap();
+    let mut seen = String::new();
+    watch
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut seen)
+        .unwrap();
+    watch.wait().unwrap();
+    assert!(seen.contains(&format!("widget.{group}/watched")), "{seen}");
+
+    // Deleting the CRD deletes its objects, then the CRD itself.
+    k.ok(&["delete", "crd", &crd_name, "--wait=true", "--timeout=30s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = k.run(&["get", "crd", &crd_name]);
+        if !r.ok && r.stderr.contains("NotFound") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the CRD stayed: {}", r.stdout);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = k.run(&["get", "--raw", &format!("/apis/{group}/v1/widgets")]);
+    assert!(!r.ok, "{}", r.stdout);
+}
+
+#[test]
+fn custom_resource_lifecycle() {
+    let cluster = Cluster::up();
+    for (i, bin) in common::kubectls().into_iter().enumerate() {
+        let k = cluster.kubectl(&bin);
+        lifecycle(&k, &format!("v{i}.example.com"));
+    }
+}

@@ -768,7 +768,7 @@ async fn openapi_documents_carry_schemas_and_cache_as_upstream() {
         .await
         .unwrap();
     assert_eq!(r.status(), 304);
-    // client-go asks for the protobuf form only; JSON is all there is.
+    // client-go asks for the protobuf form only: gnostic's Document, under the same ETag.
     let r = s
         .http
         .get(s.url("/openapi/v2"))
@@ -776,6 +776,19 @@ async fn openapi_documents_carry_schemas_and_cache_as_upstream() {
             "Accept",
             "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
         )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    );
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    let r = s
+        .http
+        .get(s.url("/openapi/v2"))
+        .header("Accept", "text/html")
         .send()
         .await
         .unwrap();

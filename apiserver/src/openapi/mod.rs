@@ -8,6 +8,7 @@
 //! cost nothing on the way to `/readyz`.
 
 mod paths;
+pub mod v2_protobuf;
 mod v3;
 
 use crate::registry::catalog::Catalog;

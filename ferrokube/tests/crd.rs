@@ -232,3 +232,34 @@ fn custom_resource_lifecycle() {
         lifecycle(&k, &format!("v{i}.example.com"));
     }
 }
+
+#[test]
+fn custom_resources_are_served_again_after_a_restart() {
+    let cluster = Cluster::up();
+    let bin = common::kubectls().remove(0);
+    let group = "restart.example.com";
+    {
+        let k = cluster.kubectl(&bin);
+        k.ok_stdin(&["apply", "-f", "-"], &crd(group));
+        k.ok(&[
+            "wait",
+            "--for",
+            "condition=Established",
+            &format!("crd/widgets.{group}"),
+            "--timeout=10s",
+        ]);
+        k.ok_stdin(
+            &["apply", "-f", "-"],
+            &widget(group, "kept", "{replicas: 2}"),
+        );
+    }
+    let dir = cluster.stop();
+    let cluster = Cluster::up_in(dir);
+    let k = cluster.kubectl(&bin);
+    // Served as soon as the apiserver is ready: the stored CRDs are loaded before it serves.
+    let w = get(&k, "kept");
+    assert_eq!(w["spec"]["replicas"], 2, "{w}");
+    assert_eq!(w["spec"]["color"], "red", "{w}");
+    let out = k.ok(&["get", "--raw", &format!("/apis/{group}/v1")]);
+    assert!(out.contains(r#""name":"widgets""#), "{out}");
+}

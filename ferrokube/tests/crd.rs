@@ -183,6 +183,62 @@ fn lifecycle(k: &Kubectl<'_>, group: &str) {
     assert_eq!(w["status"]["replicas"], 3, "{w}");
     assert_eq!(w["spec"]["replicas"], 4, "{w}");
 
+    // Custom resources take no strategic merge patch, but server-side apply with ownership.
+    let err = k.fails(&[
+        "patch",
+        "widget",
+        "plain",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"replicas":2}}"#,
+    ]);
+    assert!(
+        err.contains("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"),
+        "{err}"
+    );
+    let ssa = widget(group, "ssa", "{color: blue, replicas: 2}");
+    k.ok_stdin(&["apply", "--server-side", "-f", "-"], &ssa);
+    let other = widget(group, "ssa", "{color: red}");
+    let err = k.run_stdin(
+        &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+        Some(&other),
+    );
+    assert!(!err.ok);
+    assert!(
+        err.stderr
+            .contains(r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.color"#),
+        "{}",
+        err.stderr
+    );
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    let w: Value = serde_json::from_str(&k.ok(&[
+        "get",
+        "widget",
+        "ssa",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]))
+    .unwrap();
+    assert_eq!(w["spec"]["color"], "red", "{w}");
+    let managers: Vec<&str> = w["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["kubectl", "other"], "{w}");
+
     // explain reads the published schema.
     let out = k.ok(&["explain", "widgets.spec"]);
     assert!(out.contains("What the widget should be."), "{out}");

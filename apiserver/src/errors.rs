@@ -95,6 +95,12 @@ impl ApiError {
         }
     }
 
+    /// An error without a reason (`StatusReasonUnknown`): what upstream answers for errors
+    /// that are not API errors, such as server-side apply refusing a configuration.
+    pub fn unknown(code: u16, message: impl Into<String>) -> Self {
+        Self::new(code, "", message)
+    }
+
     pub fn not_found(gr: &GroupResource, name: &str) -> Self {
         Self {
             details: details(gr, name),
@@ -413,6 +419,12 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(m) = status.as_object_mut()
+        {
+            // metav1.Status omits an empty reason.
+            m.remove("reason");
+        }
         if let Some(d) = &self.details {
             let mut det = serde_json::Map::new();
             if !d.name.is_empty() {

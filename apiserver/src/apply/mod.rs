@@ -7,6 +7,8 @@
 pub mod fieldset;
 pub mod typed;
 
+pub use typed::undeclared;
+
 use crate::schema::walk::Node;
 use fieldset::{Set, display};
 use serde_json::{Map, Value, json};

@@ -96,6 +96,42 @@ fn walk_set(v: &Value, node: Option<Node<'_>>, path: &mut Path, out: &mut Set) {
     }
 }
 
+/// The fields of an applied configuration its schema does not declare, as upstream's
+/// structured-merge-diff prints them (`.spec.foo`, `.spec.containers[name="app"].bar`);
+/// server-side apply refuses those whatever `fieldValidation` says.
+pub fn undeclared(v: &Value, node: Option<Node<'_>>) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_undeclared(v, node, &mut Vec::new(), &mut out);
+    out
+}
+
+fn walk_undeclared(v: &Value, node: Option<Node<'_>>, path: &mut Path, out: &mut Vec<String>) {
+    let Some(n) = node else { return };
+    match v {
+        Value::Object(m) => {
+            let open = n.takes_undeclared_fields();
+            for (k, child) in m {
+                path.push(Element::Field(k.clone()));
+                if !open && !n.declares(k) {
+                    out.push(super::fieldset::display(path));
+                } else {
+                    walk_undeclared(child, n.field(k), path, out);
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            let kind = list_kind(node);
+            for (i, item) in items.iter().enumerate() {
+                path.push(element_of(item, i, &kind));
+                walk_undeclared(item, n.items(), path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// What changed from `old` to `new`: fields added or modified (one set, as ownership moves
 /// for both) and fields removed.
 #[derive(Default)]

@@ -108,22 +108,17 @@ fn set_condition(obj: &mut Value, type_: &str, status: &str, reason: &str, messa
     }
 }
 
-/// The names other CRDs of the group have been granted.
+/// The names other CRDs of the group have been granted: resource names (plurals, singulars,
+/// short names) and kind names (kinds and list kinds), each one namespace as upstream.
 struct Taken<'a> {
-    plurals: Vec<&'a str>,
-    singulars: Vec<&'a str>,
-    short_names: Vec<&'a str>,
+    resources: Vec<&'a str>,
     kinds: Vec<&'a str>,
-    list_kinds: Vec<&'a str>,
 }
 
 fn taken<'a>(crd: &Value, all: &'a [Value]) -> Taken<'a> {
     let mut t = Taken {
-        plurals: Vec::new(),
-        singulars: Vec::new(),
-        short_names: Vec::new(),
+        resources: Vec::new(),
         kinds: Vec::new(),
-        list_kinds: Vec::new(),
     };
     for other in all {
         if meta::name(other) == meta::name(crd) || s(other, "/spec/group") != s(crd, "/spec/group")
@@ -133,77 +128,120 @@ fn taken<'a>(crd: &Value, all: &'a [Value]) -> Taken<'a> {
         let names = other
             .pointer("/status/acceptedNames")
             .unwrap_or(&Value::Null);
-        t.plurals.push(s(names, "/plural"));
-        t.singulars.push(s(names, "/singular"));
-        t.short_names.extend(strs(names, "/shortNames"));
+        t.resources.push(s(names, "/plural"));
+        t.resources.push(s(names, "/singular"));
+        t.resources.extend(strs(names, "/shortNames"));
         t.kinds.push(s(names, "/kind"));
-        t.list_kinds.push(s(names, "/listKind"));
+        t.kinds.push(s(names, "/listKind"));
     }
     t
 }
 
-/// The status the naming and establishing controllers want for `crd`.
+/// The status the naming controller wants for `crd`: each requested name is accepted unless
+/// another CRD of the group holds it (the last conflict names the reason); `Established`
+/// starts `False` (`Installing` once the names are accepted) and only the establishing step,
+/// after the CRD is served, makes it `True`.
 fn desired_status(crd: &Value, all: &[Value]) -> Value {
     let mut next = crd.clone();
     let t = taken(crd, all);
-    let names = crd.pointer("/spec/names").cloned().unwrap_or(Value::Null);
-    let in_use = |v: &str, list: &[&str]| !v.is_empty() && list.contains(&v);
-    let conflict = if in_use(s(&names, "/plural"), &t.plurals) {
-        Some(("PluralConflict", s(&names, "/plural").to_string()))
-    } else if in_use(s(&names, "/singular"), &t.singulars) {
-        Some(("SingularConflict", s(&names, "/singular").to_string()))
-    } else if let Some(short) = strs(&names, "/shortNames")
-        .into_iter()
-        .find(|n| in_use(n, &t.short_names))
-    {
-        Some(("ShortNamesConflict", short.to_string()))
-    } else if in_use(s(&names, "/kind"), &t.kinds) {
-        Some(("KindConflict", s(&names, "/kind").to_string()))
-    } else if in_use(s(&names, "/listKind"), &t.list_kinds) {
-        Some(("ListKindConflict", s(&names, "/listKind").to_string()))
-    } else {
-        None
-    };
-    match conflict {
-        None => {
-            meta::nested_mut(&mut next, &["status"])["acceptedNames"] = names;
-            set_condition(
-                &mut next,
-                "NamesAccepted",
-                "True",
-                "NoConflicts",
-                "no conflicts found",
-            );
-            if !condition_true(crd, "Established") {
-                set_condition(
-                    &mut next,
-                    "Established",
-                    "True",
-                    "InitialNamesAccepted",
-                    "the initial names have been accepted",
-                );
-            }
+    let requested = crd.pointer("/spec/names").cloned().unwrap_or(Value::Null);
+    let mut accepted = crd
+        .pointer("/status/acceptedNames")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let mut conflict: Option<(&str, String)> = None;
+    let in_use = |v: &str, list: &[&str]| list.contains(&v);
+    for (field, list, reason) in [
+        ("plural", &t.resources, "PluralConflict"),
+        ("singular", &t.resources, "SingularConflict"),
+    ] {
+        let want = s(&requested, &format!("/{field}"));
+        if want == s(&accepted, &format!("/{field}")) {
+            continue;
         }
-        Some((reason, name)) => {
-            set_condition(
-                &mut next,
-                "NamesAccepted",
-                "False",
-                reason,
-                &format!("{name:?} is already in use"),
-            );
-            if !condition_true(crd, "Established") {
-                set_condition(
-                    &mut next,
-                    "Established",
-                    "False",
-                    "NotAccepted",
-                    "not all names are accepted",
-                );
+        if in_use(want, list) {
+            conflict = Some((reason, format!("{want:?} is already in use")));
+        } else {
+            accepted[field] = json!(want);
+        }
+    }
+    let short_names = strs(&requested, "/shortNames");
+    if short_names != strs(&accepted, "/shortNames") {
+        let errors: Vec<String> = short_names
+            .iter()
+            .filter(|n| in_use(n, &t.resources))
+            .map(|n| format!("{n:?} is already in use"))
+            .collect();
+        if errors.is_empty() {
+            accepted["shortNames"] = requested.get("shortNames").cloned().unwrap_or(Value::Null);
+        } else {
+            conflict = Some(("ShortNamesConflict", errors.join(", ")));
+        }
+    }
+    for (field, reason) in [("kind", "KindConflict"), ("listKind", "ListKindConflict")] {
+        let want = s(&requested, &format!("/{field}"));
+        if want == s(&accepted, &format!("/{field}")) {
+            continue;
+        }
+        if in_use(want, &t.kinds) {
+            conflict = Some((reason, format!("{want:?} is already in use")));
+        } else {
+            accepted[field] = json!(want);
+        }
+    }
+    // Categories never conflict.
+    match requested.get("categories") {
+        Some(c) => accepted["categories"] = c.clone(),
+        None => {
+            if let Some(m) = accepted.as_object_mut() {
+                m.remove("categories");
             }
         }
     }
+    if let Some(m) = accepted.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    meta::nested_mut(&mut next, &["status"])["acceptedNames"] = accepted;
+    let names_ok = conflict.is_none();
+    match conflict {
+        None => set_condition(
+            &mut next,
+            "NamesAccepted",
+            "True",
+            "NoConflicts",
+            "no conflicts found",
+        ),
+        Some((reason, message)) => {
+            set_condition(&mut next, "NamesAccepted", "False", reason, &message)
+        }
+    }
+    if !condition_true(crd, "Established") {
+        if names_ok {
+            set_condition(
+                &mut next,
+                "Established",
+                "False",
+                "Installing",
+                "the initial names have been accepted",
+            );
+        } else {
+            set_condition(
+                &mut next,
+                "Established",
+                "False",
+                "NotAccepted",
+                "not all names are accepted",
+            );
+        }
+    }
     next
+}
+
+/// Whether the CRD's resources are served: its names were accepted (or it was established
+/// before a later names update).
+fn servable(crd: &Value) -> bool {
+    condition_true(crd, "NamesAccepted") || condition_true(crd, "Established")
 }
 
 fn terminating(crd: &Value) -> bool {
@@ -286,6 +324,7 @@ impl Controller {
         let crds = self.crds()?;
         let mut all = self.list(&crds).await?;
         let ctx = context();
+        let mut status_failed = false;
         for i in 0..all.len() {
             if terminating(&all[i]) {
                 continue;
@@ -305,12 +344,40 @@ impl Controller {
             match written {
                 Ok(w) => all[i] = w.object,
                 Err(e) => {
-                    tracing::warn!(crd = %name, error = %e, "Updating the status of a CustomResourceDefinition failed.")
+                    tracing::warn!(crd = %name, error = %e, "Updating the status of a CustomResourceDefinition failed.");
+                    status_failed = true;
                 }
             }
         }
         self.serve(&all).await?;
-        let mut waiting = false;
+        let mut waiting = status_failed;
+        // The establishing step: only now that they are served.
+        for crd in all.iter().filter(|c| {
+            !terminating(c)
+                && condition_true(c, "NamesAccepted")
+                && !condition_true(c, "Established")
+        }) {
+            let name = meta::name(crd).to_string();
+            let established = crds
+                .update(&ctx, &name, Some("status"), false, |old| {
+                    let mut next = old
+                        .ok_or_else(|| ApiError::internal("the CRD is gone"))?
+                        .clone();
+                    set_condition(
+                        &mut next,
+                        "Established",
+                        "True",
+                        "InitialNamesAccepted",
+                        "the initial names have been accepted",
+                    );
+                    Ok(next)
+                })
+                .await;
+            if let Err(e) = established {
+                tracing::warn!(crd = %name, error = %e, "Establishing a CustomResourceDefinition failed.");
+                waiting = true;
+            }
+        }
         for crd in all.iter().filter(|c| terminating(c)) {
             if meta::finalizers(crd).iter().any(|f| f == CLEANUP_FINALIZER) {
                 waiting |= !self.finalize(&crds, crd).await?;
@@ -339,7 +406,7 @@ impl Controller {
     async fn serve(&self, all: &[Value]) -> Result<()> {
         let from: BTreeMap<String, String> = all
             .iter()
-            .filter(|c| condition_true(c, "Established"))
+            .filter(|c| servable(c))
             .map(|c| {
                 (
                     meta::name(c).to_string(),
@@ -353,7 +420,7 @@ impl Controller {
         let mut set = CustomSet::default();
         let mut caches = self.caches.lock().await;
         let mut live = Vec::new();
-        for crd in all.iter().filter(|c| condition_true(c, "Established")) {
+        for crd in all.iter().filter(|c| servable(c)) {
             let versions = served_versions(crd);
             let Some(storage) = versions.first() else {
                 continue;
@@ -394,20 +461,23 @@ impl Controller {
             } else {
                 ALL_VERBS
             };
-            let store = Arc::new(Store::new(
-                storage.info.verbs(verbs),
-                storage.strategy.clone(),
-                cache,
-                key_prefix,
-            ));
+            // One store per version over the shared cache: writes through a version are
+            // validated with that version's schema and subresources, as upstream does.
             for v in versions {
+                let info = ResourceInfo { verbs, ..v.info };
+                let store = Arc::new(Store::new(
+                    info,
+                    v.strategy.clone(),
+                    cache.clone(),
+                    key_prefix.clone(),
+                ));
                 set.add(Arc::new(Endpoint {
-                    info: ResourceInfo { verbs, ..v.info },
+                    info,
                     strategy: v.strategy,
                     conversion: v
                         .conversion
                         .map(|c| c as Arc<dyn crate::registry::Conversion>),
-                    store: store.clone(),
+                    store,
                 }));
             }
         }
@@ -523,17 +593,28 @@ mod tests {
         assert_eq!(got["status"]["acceptedNames"]["kind"], "Widget");
         let conds = arr(&got, "/status/conditions");
         assert_eq!(s(&conds[0], "/reason"), "NoConflicts");
+        // Established waits until the CRD is served.
         assert_eq!(s(&conds[1], "/type"), "Established");
-        assert_eq!(s(&conds[1], "/status"), "True");
+        assert_eq!(s(&conds[1], "/status"), "False");
+        assert_eq!(s(&conds[1], "/reason"), "Installing");
 
         let accepted = got;
+        // Same kind and list kind: the last conflict names the reason; the free plural is
+        // still accepted.
         let b = crd("gadgets.example.com", "gadgets", "Widget");
-        let got = desired_status(&b, &[accepted, b.clone()]);
+        let got = desired_status(&b, &[accepted.clone(), b.clone()]);
         let conds = arr(&got, "/status/conditions");
         assert_eq!(s(&conds[0], "/status"), "False");
-        assert_eq!(s(&conds[0], "/reason"), "KindConflict");
-        assert_eq!(s(&conds[0], "/message"), "\"Widget\" is already in use");
+        assert_eq!(s(&conds[0], "/reason"), "ListKindConflict");
+        assert_eq!(s(&conds[0], "/message"), "\"WidgetList\" is already in use");
         assert_eq!(s(&conds[1], "/reason"), "NotAccepted");
         assert_eq!(got["status"]["acceptedNames"]["kind"], "");
+        assert_eq!(got["status"]["acceptedNames"]["plural"], "gadgets");
+
+        // Plurals, singulars and short names share one namespace.
+        let c = crd("widget.example.com", "widget", "Thing");
+        let got = desired_status(&c, &[accepted, c.clone()]);
+        let conds = arr(&got, "/status/conditions");
+        assert_eq!(s(&conds[0], "/reason"), "SingularConflict");
     }
 }

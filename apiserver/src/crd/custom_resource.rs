@@ -120,6 +120,25 @@ impl Strategy for CustomResource {
         self.schema.default(obj);
     }
 
+    /// A status write changes only the status: metadata comes from the stored object too,
+    /// except the managedFields the write recorded (upstream's status strategy).
+    fn prepare_for_status_update(&self, new: &mut Value, old: &Value) {
+        let Some(mut metadata) = old.get("metadata").cloned() else {
+            return;
+        };
+        for kept in ["managedFields", "resourceVersion"] {
+            match new.pointer(&format!("/metadata/{kept}")) {
+                Some(v) => metadata[kept] = v.clone(),
+                None => {
+                    if let Some(m) = metadata.as_object_mut() {
+                        m.remove(kept);
+                    }
+                }
+            }
+        }
+        new["metadata"] = metadata;
+    }
+
     fn validate(&self, obj: &Value) -> FieldErrors {
         self.schema.validate(obj, None)
     }

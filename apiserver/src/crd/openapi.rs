@@ -74,6 +74,96 @@ pub fn definitions(
     vec![(name.clone(), def), (format!("{name}List"), list)]
 }
 
+/// The OpenAPI v2 form of a custom kind's definition, as upstream publishes it for kubectl's
+/// v2 validation: a root that preserves unknown fields is only `type: object`; elsewhere
+/// junctors (`allOf`, `anyOf`, `oneOf`, `not`) go, nullable and unknown-preserving fields lose
+/// their type and structure, and nullable fields are no longer required.
+pub fn to_v2(definition: &Value) -> Value {
+    if preserves_unknown(definition) {
+        let mut out = json!({"type": "object"});
+        if let Some(gvk) = definition.get("x-kubernetes-group-version-kind") {
+            out["x-kubernetes-group-version-kind"] = gvk.clone();
+        }
+        return out;
+    }
+    let mut out = definition.clone();
+    v2_node(&mut out);
+    out
+}
+
+fn preserves_unknown(schema: &Value) -> bool {
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+fn v2_node(schema: &mut Value) {
+    let preserves = preserves_unknown(schema);
+    let Some(m) = schema.as_object_mut() else {
+        return;
+    };
+    if m.contains_key("$ref") {
+        return;
+    }
+    for junctor in ["allOf", "anyOf", "oneOf", "not"] {
+        m.remove(junctor);
+    }
+    if m.get("nullable").and_then(Value::as_bool) == Some(true) {
+        for k in ["type", "nullable", "items", "properties"] {
+            m.remove(k);
+        }
+    }
+    if preserves {
+        m.remove("items");
+        m.remove("properties");
+    }
+    if !m.contains_key("items") && m.get("type").and_then(Value::as_str) == Some("array") {
+        m.remove("type");
+    }
+    if preserves && m.get("type").and_then(Value::as_str) == Some("object") {
+        m.remove("type");
+    }
+    let nullable: Vec<String> = m
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter(|(_, v)| v.get("nullable").and_then(Value::as_bool) == Some(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let additional_nullable = m
+        .get("additionalProperties")
+        .and_then(|a| a.get("nullable"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    if let Some(Value::Array(required)) = m.get_mut("required") {
+        required.retain(|r| !r.as_str().is_some_and(|r| nullable.iter().any(|n| n == r)));
+        if additional_nullable {
+            required.clear();
+        }
+    }
+    if m.get("required")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        m.remove("required");
+    }
+    if let Some(Value::Object(props)) = m.get_mut("properties") {
+        props.values_mut().for_each(v2_node);
+    }
+    if let Some(items) = m.get_mut("items") {
+        v2_node(items);
+    }
+    if let Some(additional) = m.get_mut("additionalProperties")
+        && additional.is_object()
+    {
+        v2_node(additional);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +193,41 @@ mod tests {
         assert_eq!(
             defs[1].1["x-kubernetes-group-version-kind"][0]["kind"],
             "WidgetList"
+        );
+    }
+
+    #[test]
+    fn v2_drops_what_kubectl_cannot_read() {
+        let open: JSONSchemaProps = serde_json::from_value(json!({
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        }))
+        .unwrap();
+        let defs = definitions("example.com", "v1", "Open", "opens", &open);
+        assert_eq!(
+            to_v2(&defs[0].1),
+            json!({"type": "object", "x-kubernetes-group-version-kind": [{"group": "example.com", "kind": "Open", "version": "v1"}]})
+        );
+        let v2 = to_v2(&json!({
+            "type": "object",
+            "required": ["a", "b"],
+            "properties": {
+                "a": {"type": "string", "nullable": true},
+                "b": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"c": {"type": "string"}}},
+                "d": {"type": "string", "anyOf": [{"minLength": 1}]},
+            },
+        }));
+        assert_eq!(
+            v2,
+            json!({
+                "type": "object",
+                "required": ["b"],
+                "properties": {
+                    "a": {},
+                    "b": {"x-kubernetes-preserve-unknown-fields": true},
+                    "d": {"type": "string"},
+                },
+            })
         );
     }
 }

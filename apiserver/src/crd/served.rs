@@ -9,6 +9,7 @@ use super::custom_resource::{
 use super::jsonpath::JsonPath;
 use super::schema_ops::VersionSchema;
 use crate::intern::{intern, intern_list, intern_subresources};
+use crate::registry::catalog::compare_versions;
 use crate::registry::resources::shared::{arr, s};
 use crate::registry::table;
 use crate::registry::{Conversion, ResourceInfo, SubresourceInfo};
@@ -63,11 +64,18 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         .unwrap_or_default();
     let path = intern(&storage_path(crd));
     let mut out = Vec::new();
+    // Webhook conversion is not implemented: rather than serve other versions unconverted,
+    // only the storage version is served.
+    let webhook = s(crd, "/spec/conversion/strategy") == "Webhook";
     for v in arr(crd, "/spec/versions") {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
         let version = intern(s(v, "/name"));
+        if webhook && version != storage_version {
+            tracing::warn!(crd = %s(crd, "/metadata/name"), version, "Not serving a version that needs a conversion webhook.");
+            continue;
+        }
         let schema: JSONSchemaProps = match v
             .pointer("/schema/openAPIV3Schema")
             .map(|s| serde_json::from_value(s.clone()))
@@ -99,11 +107,14 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
             .subresources(intern_subresources(subresources))
             .storage_path(path);
         if v.get("deprecated").and_then(Value::as_bool) == Some(true) {
-            let warning = match s(v, "/deprecationWarning") {
-                "" => format!("{group}/{version} {kind} is deprecated"),
-                w => w.to_string(),
+            let warning = match v.get("deprecationWarning").and_then(Value::as_str) {
+                Some(w) => w.to_string(),
+                None => default_deprecation_warning(crd, version),
             };
-            info = info.deprecated(intern(&warning));
+            // An empty deprecationWarning silences the warning.
+            if !warning.is_empty() {
+                info = info.deprecated(intern(&warning));
+            }
         }
         let printer_columns = printer_columns(v);
         let mut columns = vec![table::NAME];
@@ -146,6 +157,27 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
     // The storage version's endpoint creates the store the others share.
     out.sort_by_key(|sv| sv.info.version != storage_version);
     out
+}
+
+/// Upstream's warning for a deprecated version: it names the newest served version that is
+/// not deprecated and newer than this one, when there is such a version.
+fn default_deprecation_warning(crd: &Value, deprecated: &str) -> String {
+    let group = s(crd, "/spec/group");
+    let kind = s(crd, "/spec/names/kind");
+    let mut msg = format!("{group}/{deprecated} {kind} is deprecated");
+    let newest = arr(crd, "/spec/versions")
+        .iter()
+        .filter(|v| {
+            v.get("served").and_then(Value::as_bool) == Some(true)
+                && v.get("deprecated").and_then(Value::as_bool) != Some(true)
+        })
+        .map(|v| s(v, "/name"))
+        .filter(|name| compare_versions(deprecated, name) == std::cmp::Ordering::Greater)
+        .min_by(|a, b| compare_versions(a, b));
+    if let Some(newer) = newest {
+        msg.push_str(&format!("; use {group}/{newer} {kind}"));
+    }
+    msg
 }
 
 fn scale_paths(scale: &Value) -> Option<ScalePaths> {

@@ -1,6 +1,7 @@
 //! Handlers: one per verb (and per special subresource). They speak HTTP and query parameters
 //! and know nothing about particular kinds; the endpoint's strategy and store do the rest.
 
+mod apply_yaml;
 mod binding;
 pub mod body;
 mod create;

@@ -2,8 +2,10 @@
 //! or a server-side apply (both driven by the kind's schema), applied to the latest stored
 //! object on every try.
 
+use super::apply_yaml;
 use super::body::{self, decode_object};
 use super::negotiate::{BodyFormat, body_format, negotiate};
+use super::params::FieldValidation;
 use super::params::{apply_options, dry_run, field_manager, field_validation};
 use super::{Scope, subresource};
 use crate::apply;
@@ -14,6 +16,36 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
+
+/// Server-side apply types the configuration with the schema before merging; fields the
+/// schema does not declare fail that, as upstream's 500 without a reason.
+fn refuse_undeclared(scope: &Scope, config: &Value, schema: Option<Node<'_>>) -> Result<()> {
+    let undeclared = apply::undeclared(config, schema);
+    if undeclared.is_empty() {
+        return Ok(());
+    }
+    let info = &scope.endpoint.info;
+    let errors: Vec<String> = undeclared
+        .iter()
+        .map(|p| format!("{p}: field not declared in schema"))
+        .collect();
+    let detail = if errors.len() == 1 {
+        errors[0].clone()
+    } else {
+        format!("errors:\n  {}", errors.join("\n  "))
+    };
+    Err(ApiError::unknown(
+        500,
+        format!(
+            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {detail}",
+            scope.info.namespace,
+            scope.name(),
+            info.group,
+            info.version,
+            info.kind
+        ),
+    ))
+}
 
 /// What the patch body says, parsed once before the read-modify-write loop.
 enum Change {
@@ -37,6 +69,7 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let info = &scope.endpoint.info;
     let schemas = scope.state.openapi.schemas();
     let schema = Node::kind(&schemas, info.group, info.version, info.kind);
+    let mut repeated_keys = Vec::new();
     let change = match format {
         BodyFormat::JsonPatch => {
             let patch = body::parse(&bytes, BodyFormat::Json)?;
@@ -52,10 +85,16 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
         {
             Change::Strategic(object(body::parse(&bytes, BodyFormat::Json)?)?)
         }
-        BodyFormat::ApplyPatch if schema.is_some() => Change::Apply {
-            config: object(body::parse(&bytes, BodyFormat::ApplyPatch)?)?,
-            force,
-        },
+        BodyFormat::ApplyPatch if schema.is_some() => {
+            let body = apply_yaml::parse(&bytes).map_err(|e| {
+                ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
+            })?;
+            repeated_keys = body.duplicates;
+            Change::Apply {
+                config: object(body.config)?,
+                force,
+            }
+        }
         _ => {
             let mut accepted = vec![
                 "application/json-patch+json",
@@ -67,6 +106,26 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
             return Err(ApiError::unsupported_media_type("", &accepted));
         }
     };
+    // Upstream types the configuration first, then decodes it strictly for fieldValidation.
+    if let Change::Apply { config, .. } = &change {
+        refuse_undeclared(scope, config, schema)?;
+    }
+    let mut strict_warnings = Vec::new();
+    if !repeated_keys.is_empty() {
+        let message = format!(
+            "error converting YAML to JSON: yaml: unmarshal errors:\n  {}",
+            repeated_keys.join("\n  ")
+        );
+        match validation {
+            FieldValidation::Strict => {
+                return Err(ApiError::bad_request(format!(
+                    "error strict decoding YAML: {message}"
+                )));
+            }
+            FieldValidation::Warn => strict_warnings.push(message),
+            FieldValidation::Ignore => {}
+        }
+    }
     let applying = matches!(change, Change::Apply { .. });
     let mut ctx = scope.op_context(dry, manager);
     ctx.applied = applying;
@@ -123,6 +182,7 @@ pub async fn patch(scope: &Scope, bytes: Bytes) -> Result<Response> {
     } else {
         StatusCode::OK
     };
+    warnings.extend(strict_warnings);
     super::written(scope, code, written, &output, warnings)
 }
 

@@ -17,7 +17,8 @@ use paths::Flavor;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// One published document and its hash (its ETag).
 pub struct Document {
@@ -46,21 +47,18 @@ pub struct Documents {
 
 /// The schemas and documents of one catalog, built on first use and again after the
 /// custom resources change.
+///
+/// Each cached value carries the generation it was built for; [`OpenApi::invalidate`] moves
+/// the generation on, so a value built from the old custom set while the set changed is
+/// handed out once but never cached.
 pub struct OpenApi {
     catalog: Arc<Catalog>,
     /// The built-in kinds' schemas, which never change.
     builtin: std::sync::OnceLock<Arc<Schemas>>,
+    generation: AtomicU64,
     /// The built-in ones plus the custom resources' of the moment.
-    schemas: RwLock<Option<Arc<Schemas>>>,
-    built: RwLock<Option<Arc<Documents>>>,
-}
-
-fn cached<T>(slot: &RwLock<Option<Arc<T>>>, make: impl FnOnce() -> T) -> Arc<T> {
-    if let Some(v) = slot.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        return v.clone();
-    }
-    let mut w = slot.write().unwrap_or_else(|p| p.into_inner());
-    w.get_or_insert_with(|| Arc::new(make())).clone()
+    schemas: RwLock<Option<(u64, Arc<Schemas>)>>,
+    built: Mutex<Option<(u64, Arc<Documents>)>>,
 }
 
 impl OpenApi {
@@ -68,19 +66,22 @@ impl OpenApi {
         Self {
             catalog,
             builtin: std::sync::OnceLock::new(),
+            generation: AtomicU64::new(0),
             schemas: RwLock::new(None),
-            built: RwLock::new(None),
+            built: Mutex::new(None),
         }
     }
 
     /// The definitions of every served kind (strategic merge patch and managedFields read
     /// them).
     pub fn schemas(&self) -> Arc<Schemas> {
-        if let Some(v) = self
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some((g, v)) = self
             .schemas
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
+            && *g == generation
         {
             return v.clone();
         }
@@ -100,24 +101,35 @@ impl OpenApi {
             Arc::new(builtin.with_custom(custom))
         };
         let mut w = self.schemas.write().unwrap_or_else(|p| p.into_inner());
-        w.get_or_insert(schemas).clone()
+        if self.generation.load(Ordering::Acquire) == generation {
+            *w = Some((generation, schemas.clone()));
+        }
+        schemas
     }
 
-    /// The documents; the first call builds them (tens of milliseconds).
+    /// The documents; the first call builds them (tens of milliseconds). Concurrent callers
+    /// wait for one build.
     pub fn documents(&self) -> Arc<Documents> {
-        cached(&self.built, || {
-            let started = std::time::Instant::now();
-            let docs = build(&self.catalog, &self.schemas());
-            tracing::info!(took = ?started.elapsed(), bytes = docs.v2.json.len(), "Built the OpenAPI documents.");
-            docs
-        })
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some((g, docs)) = built.as_ref()
+            && *g == generation
+        {
+            return docs.clone();
+        }
+        let started = std::time::Instant::now();
+        let docs = Arc::new(build(&self.catalog, &self.schemas()));
+        tracing::info!(took = ?started.elapsed(), bytes = docs.v2.json.len(), "Built the OpenAPI documents.");
+        if self.generation.load(Ordering::Acquire) == generation {
+            *built = Some((generation, docs.clone()));
+        }
+        docs
     }
 
     /// Forgets the schemas and documents after the served resources changed; the next use
     /// builds them again.
     pub fn invalidate(&self) {
-        *self.schemas.write().unwrap_or_else(|p| p.into_inner()) = None;
-        *self.built.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -196,6 +208,18 @@ fn build(catalog: &Catalog, schemas: &Schemas) -> Documents {
         }
     }
 
+    // Custom kinds publish a v2 form of their definitions that kubectl's v2 validation reads.
+    let v2_custom: BTreeMap<String, Value> = catalog
+        .custom_endpoints()
+        .iter()
+        .flat_map(|e| e.strategy.openapi_definitions(&e.info))
+        .map(|(name, def)| (name, crate::crd::openapi::to_v2(&def)))
+        .collect();
+    let v2_definitions: BTreeMap<&String, &Value> = schemas
+        .definitions()
+        .iter()
+        .map(|(name, def)| (name, v2_custom.get(name).unwrap_or(def)))
+        .collect();
     let (security_definitions, security) = security_v2();
     // Serialized from borrowed parts: the definitions are not copied for the document.
     #[derive(serde::Serialize)]
@@ -204,7 +228,7 @@ fn build(catalog: &Catalog, schemas: &Schemas) -> Documents {
         swagger: &'a str,
         info: Value,
         paths: &'a Map<String, Value>,
-        definitions: &'a BTreeMap<String, Value>,
+        definitions: &'a BTreeMap<&'a String, &'a Value>,
         security_definitions: Value,
         security: Value,
     }
@@ -212,7 +236,7 @@ fn build(catalog: &Catalog, schemas: &Schemas) -> Documents {
         swagger: "2.0",
         info: json!({"title": INFO_TITLE, "version": crate::server::GIT_VERSION}),
         paths: &v2_paths,
-        definitions: schemas.definitions(),
+        definitions: &v2_definitions,
         security_definitions,
         security,
     });

@@ -48,12 +48,10 @@ impl EndpointSet {
 
     /// Sorts into discovery order and indexes by group/version/resource.
     fn finish(mut self) -> Self {
-        self.ordered.sort_by_key(|e| {
-            (
-                group_rank(e.info.group),
-                e.info.group,
-                version_rank(e.info.version),
-            )
+        self.ordered.sort_by(|a, b| {
+            (group_rank(a.info.group), a.info.group)
+                .cmp(&(group_rank(b.info.group), b.info.group))
+                .then_with(|| compare_versions(a.info.version, b.info.version))
         });
         self.endpoints = self
             .ordered
@@ -221,19 +219,69 @@ fn group_rank(group: &str) -> usize {
         .unwrap_or(ORDER.len())
 }
 
-/// Within a group, the preferred (newest GA) version first.
-fn version_rank(version: &str) -> i64 {
-    let (major, rest) = version
-        .trim_start_matches('v')
-        .split_once(|c: char| !c.is_ascii_digit())
-        .unwrap_or((version.trim_start_matches('v'), ""));
-    let major: i64 = major.parse().unwrap_or(0);
-    let stability = if rest.starts_with("alpha") {
-        2
-    } else if rest.starts_with("beta") {
-        1
+/// A Kubernetes-style version (`v1`, `v2beta1`, `v1alpha3`): (stability, major, minor), where
+/// stability is 2 for GA, 1 for beta, 0 for alpha.
+fn kube_version(v: &str) -> Option<(u8, u64, u64)> {
+    let rest = v.strip_prefix('v')?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let major: u64 = rest[..digits].parse().ok().filter(|m| *m > 0)?;
+    let tail = &rest[digits..];
+    if tail.is_empty() {
+        return Some((2, major, 0));
+    }
+    let (stability, minor) = if let Some(m) = tail.strip_prefix("beta") {
+        (1, m)
     } else {
-        0
+        (0, tail.strip_prefix("alpha")?)
     };
-    stability * 1000 - major
+    let minor: u64 = minor.parse().ok().filter(|m| *m > 0)?;
+    Some((stability, major, minor))
+}
+
+/// Upstream's kube-aware version order, most preferred first: GA before beta before alpha,
+/// newer major (then minor) first, and versions not in Kubernetes form last, alphabetically.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    match (kube_version(a), kube_version(b)) {
+        (Some(x), Some(y)) => y.cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_as_upstream_prefers_them() {
+        let mut v = vec![
+            "v1alpha1",
+            "v2beta1",
+            "v1",
+            "foo",
+            "v1beta2",
+            "v2",
+            "v1beta1",
+            "v11alpha2",
+            "bar",
+        ];
+        v.sort_by(|a, b| compare_versions(a, b));
+        assert_eq!(
+            v,
+            [
+                "v2",
+                "v1",
+                "v2beta1",
+                "v1beta2",
+                "v1beta1",
+                "v11alpha2",
+                "v1alpha1",
+                "bar",
+                "foo"
+            ]
+        );
+    }
 }

@@ -65,6 +65,22 @@ impl<'a> Node<'a> {
             .is_some_and(|p| p.get(name).is_some())
     }
 
+    /// Whether an object of this type may hold fields it does not declare: a map, an object
+    /// with `x-kubernetes-preserve-unknown-fields`, or one without declared properties.
+    pub fn takes_undeclared_fields(&self) -> bool {
+        let t = self.resolved();
+        let preserves = |v: &Value| {
+            v.get("x-kubernetes-preserve-unknown-fields")
+                .and_then(Value::as_bool)
+                == Some(true)
+        };
+        preserves(self.declared)
+            || preserves(t)
+            || t.get("properties").is_none()
+            || t.get("additionalProperties")
+                .is_some_and(|a| a != &Value::Bool(false))
+    }
+
     /// Whether the field's type is a map with arbitrary keys (`additionalProperties`).
     pub fn is_map(&self) -> bool {
         let t = self.resolved();

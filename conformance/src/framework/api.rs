@@ -227,6 +227,24 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, path: &st
         .with_context(|| format!("Fail to access: {path}"))
 }
 
+/// PATCHes `path` with a JSON patch (`application/json-patch+json`), sent as written (typed
+/// clients here cannot build one), and decodes the answer; API errors stay `kube::Error`s
+/// inside the `anyhow::Error`, for [`anyhow_is`].
+pub async fn json_patch<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+    patch: &str,
+) -> Result<T> {
+    let req = http::Request::patch(path)
+        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+        .body(patch.as_bytes().to_vec())
+        .with_context(|| format!("building PATCH {path}"))?;
+    client
+        .request::<T>(req)
+        .await
+        .with_context(|| format!("PATCH {path}"))
+}
+
 /// GETs a subresource (`status`, `approval`, ...) the way a dynamic client does and checks it
 /// returns the whole object: the expected `apiVersion` and `kind`, and the object's uid.
 pub async fn expect_subresource_object(

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod compare;
+pub mod crd;
 pub mod discovery;
 pub mod quantity;
 pub mod wait;
@@ -358,7 +359,7 @@ impl Framework {
 }
 
 /// Upstream's `RandomSuffix`: a number below 10000.
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     use rand::Rng;
     rand::rng().random_range(0..10000).to_string()
 }

@@ -1,12 +1,21 @@
-//! `[sig-api-machinery] AggregatedDiscovery` for built-in resources (upstream
+//! `[sig-api-machinery] AggregatedDiscovery` (upstream
 //! `test/e2e/apimachinery/aggregated_discovery.go`): `/api` and `/apis` served as
-//! `apidiscovery.k8s.io/v2` APIGroupDiscoveryLists. The CRD cases need apiextensions.
+//! `apidiscovery.k8s.io/v2` APIGroupDiscoveryLists, listing the built-in resources and, soon
+//! after one is created, a CustomResourceDefinition's resource.
 
 use crate::case_fn;
 use crate::cases::{Case, Describe};
-use crate::framework::{Framework, PodSecurityLevel, api};
-use anyhow::{Result, bail, ensure};
+use crate::framework::crd::{self, NAMESPACE_SCOPED};
+use crate::framework::wait::poll;
+use crate::framework::{Framework, PodSecurityLevel, api, rand_string};
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionNames, CustomResourceDefinitionSpec,
+    CustomResourceDefinitionVersion,
+};
+use kube::api::ObjectMeta;
 use serde_json::Value;
+use std::time::Duration;
 
 const D: Describe =
     Describe::new("aggregateddiscovery").with_pod_security(PodSecurityLevel::Privileged);
@@ -53,6 +62,14 @@ pub fn cases() -> Vec<Case> {
         D.case(
             "[sig-api-machinery] AggregatedDiscovery should support aggregated discovery interface [Conformance]",
             case_fn!(aggregated_interface),
+        ),
+        D.case(
+            "[sig-api-machinery] AggregatedDiscovery should support raw aggregated discovery request for CRDs [Conformance]",
+            case_fn!(raw_request_for_crds),
+        ),
+        D.case(
+            "[sig-api-machinery] AggregatedDiscovery should support aggregated discovery interface for CRDs [Conformance]",
+            case_fn!(aggregated_interface_for_crds),
         ),
     ]
 }
@@ -163,6 +180,103 @@ async fn aggregated_interface(f: &Framework) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The CRD both CRD cases create: `testcrds` in a random group, so that parallel runs never
+/// share a group.
+fn test_crd() -> CustomResourceDefinition {
+    let resource_name = "testcrd";
+    let group_name = format!("group{}.example.com", rand_string(5));
+    CustomResourceDefinition {
+        metadata: ObjectMeta {
+            name: Some(format!("{resource_name}s.{group_name}")),
+            ..Default::default()
+        },
+        spec: CustomResourceDefinitionSpec {
+            group: group_name,
+            versions: vec![CustomResourceDefinitionVersion {
+                name: "v1".into(),
+                served: true,
+                storage: true,
+                schema: Some(crd::allow_all_schema()),
+                ..Default::default()
+            }],
+            names: CustomResourceDefinitionNames {
+                plural: format!("{resource_name}s"),
+                singular: Some(resource_name.into()),
+                kind: resource_name.into(),
+                list_kind: Some(format!("{resource_name}List")),
+                ..Default::default()
+            },
+            scope: NAMESPACE_SCOPED.into(),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+/// How the CRD cases poll discovery: every second for `wait.ForeverTestTimeout`.
+const CRD_POLL: Duration = Duration::from_secs(1);
+const CRD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates the CRD (deleted after the case, as upstream defers it) and returns its
+/// group, version and resource.
+async fn create_test_crd(f: &Framework) -> Result<(String, String, String)> {
+    let created = crd::create(f, &test_crd()).await?;
+    let gvr = (
+        created.spec.group.clone(),
+        created.spec.versions[0].name.clone(),
+        created.spec.names.plural.clone(),
+    );
+    let client = f.client.clone();
+    f.defer(
+        format!("deleting CustomResourceDefinition {}", gvr.2),
+        async move {
+            let _ = crd::delete(&client, &created).await;
+        },
+    );
+    Ok(gvr)
+}
+
+async fn raw_request_for_crds(f: &Framework) -> Result<()> {
+    let (group, version, resource) = create_test_crd(f).await?;
+    poll(CRD_POLL, CRD_TIMEOUT, async || {
+        let groups = get_with_accept(f, "/apis", AGGREGATED_ACCEPT)
+            .await?
+            .json()
+            .context("Failed to parse discovery")?;
+        Ok(gvr_present(&groups, (&group, &version, &resource)))
+    })
+    .await
+    .context("timed out waiting for CustomResourceDefinition GVR to appear in Discovery")
+}
+
+/// client-go's `GroupsAndMaybeResources` for `path`: the aggregated list, or `None` when the
+/// server answered with the unaggregated document (which carries no resources).
+async fn groups_and_maybe_resources(f: &Framework, path: &str) -> Result<Option<Value>> {
+    let res = get_with_accept(f, path, CLIENT_GO_ACCEPT)
+        .await
+        .context("Failed to get api groups and resources")?;
+    let content_type = res.header("Content-Type").unwrap_or_default();
+    if !content_type.contains("as=APIGroupDiscoveryList") {
+        return Ok(None);
+    }
+    Ok(Some(res.json()?))
+}
+
+async fn aggregated_interface_for_crds(f: &Framework) -> Result<()> {
+    let (group, version, resource) = create_test_crd(f).await?;
+    poll(CRD_POLL, CRD_TIMEOUT, async || {
+        let legacy = groups_and_maybe_resources(f, "/api").await?;
+        let apis = groups_and_maybe_resources(f, "/apis").await?;
+        let present = |l: &Option<Value>| {
+            l.as_ref()
+                .is_some_and(|l| gvr_present(l, (&group, &version, &resource)))
+        };
+        Ok(present(&legacy) || present(&apis))
+    })
+    .await
+    .context("timed out waiting for CustomResourceDefinition GVR to appear in Discovery")
 }
 
 #[cfg(test)]

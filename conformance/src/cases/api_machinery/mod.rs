@@ -2,6 +2,9 @@
 
 pub mod aggregated_discovery;
 pub mod chunking;
+pub mod crd_publish_openapi;
+pub mod crd_watch;
+pub mod custom_resource_definition;
 pub mod discovery;
 pub mod field_validation;
 pub mod flowcontrol;
@@ -17,6 +20,9 @@ pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(aggregated_discovery::cases());
     out.extend(chunking::cases());
+    out.extend(crd_publish_openapi::cases());
+    out.extend(crd_watch::cases());
+    out.extend(custom_resource_definition::cases());
     out.extend(discovery::cases());
     out.extend(field_validation::cases());
     out.extend(flowcontrol::cases());

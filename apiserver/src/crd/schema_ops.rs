@@ -54,6 +54,11 @@ impl VersionSchema {
     /// wrong type, ...), the rules are skipped and a note says so, as upstream.
     pub fn validate(&self, new: &Value, old: Option<&Value>) -> FieldErrors {
         let mut errs = super::schema::validation::validate(&self.schema, new);
+        if let Some(old) = old {
+            // Ratcheting (upstream's CRDValidationRatcheting, on in 1.33): an update may keep
+            // a value that a tightened schema refuses, as long as it does not change it.
+            errs.retain(|e| !unchanged(&e.field, new, old));
+        }
         if let Some(rules) = &self.rules {
             if errs.iter().any(|e| blocks_rules(e.kind)) {
                 errs.push(FieldError::invalid(
@@ -67,6 +72,53 @@ impl VersionSchema {
         }
         errs
     }
+}
+
+/// One step of a printed field path: `.name`, `[3]` or `[key]`.
+enum Step<'a> {
+    Field(&'a str),
+    Bracket(&'a str),
+}
+
+fn steps(path: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            out.push(Step::Bracket(&r[..end]));
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            let r = rest.strip_prefix('.').unwrap_or(rest);
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out.push(Step::Field(&r[..end]));
+            rest = &r[end..];
+        }
+    }
+    out
+}
+
+/// Whether the value an error is about is the same in the old object. Lists correlate only
+/// as a whole (an element of a changed list counts as changed), which never ratchets more
+/// than upstream does.
+fn unchanged(field: &str, new: &Value, old: &Value) -> bool {
+    if field.is_empty() || field == "<nil>" {
+        return new == old;
+    }
+    let (mut n, mut o) = (Some(new), Some(old));
+    for step in steps(field) {
+        match step {
+            Step::Field(name) | Step::Bracket(name)
+                if n.is_some_and(Value::is_object) || o.is_some_and(Value::is_object) =>
+            {
+                n = n.and_then(|v| v.get(name));
+                o = o.and_then(|v| v.get(name));
+            }
+            Step::Bracket(_) => return n == o,
+            Step::Field(_) => return n == o,
+        }
+    }
+    n == o
 }
 
 /// Schema errors after which upstream does not run CEL rules.
@@ -99,4 +151,38 @@ fn has_defaults(s: &JSONSchemaProps) -> bool {
         _ => None,
     };
     props.chain(items).chain(additional).any(has_defaults)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn updates_keep_values_a_tightened_schema_refuses() {
+        let schema: JSONSchemaProps = serde_json::from_value(json!({
+            "type": "object",
+            "properties": {"spec": {"type": "object", "properties": {
+                "name": {"type": "string", "maxLength": 3},
+                "size": {"type": "integer", "minimum": 1},
+                "tags": {"type": "array", "items": {"type": "string", "maxLength": 2}},
+            }}},
+        }))
+        .unwrap();
+        let vs = VersionSchema::new(schema);
+        let old = json!({"spec": {"name": "toolong", "size": 0, "tags": ["abc"]}});
+        assert_eq!(vs.validate(&old, None).len(), 3);
+        // Unchanged bad values pass; a changed one is checked.
+        let new = json!({"spec": {"name": "toolong", "size": 0, "tags": ["abc"]}, "x": 1});
+        assert!(vs.validate(&new, Some(&old)).is_empty());
+        let new = json!({"spec": {"name": "stilltoolong", "size": 0, "tags": ["abc"]}});
+        let errs = vs.validate(&new, Some(&old));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "spec.name");
+        // A changed list re-checks its elements.
+        let new = json!({"spec": {"name": "toolong", "size": 0, "tags": ["abc", "d"]}});
+        let errs = vs.validate(&new, Some(&old));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "spec.tags[0]");
+    }
 }

@@ -118,6 +118,17 @@ mod tests {
     }
 
     #[test]
+    fn enums_and_their_descriptions_pass_through() {
+        let v2 = json!({"properties": {"dnsPolicy": {
+            "description": "d\n\nPossible enum values:\n - `\"None\"` n",
+            "enum": ["ClusterFirst", "None"],
+            "type": "string",
+        }}});
+        let v3 = serde_json::to_value(V3(&v2)).unwrap();
+        assert_eq!(v3, v2);
+    }
+
+    #[test]
     fn int_or_string_is_a_choice_of_types() {
         let defs = BTreeMap::from([(
             "io.k8s.apimachinery.pkg.util.intstr.IntOrString".to_string(),

@@ -1,9 +1,11 @@
 //! The one schema source: the definitions of every kind the apiserver serves, named as
 //! upstream names them (`io.k8s.api.core.v1.Pod`), with upstream's Kubernetes extensions
-//! (group-version-kind, list types and map keys, patch strategies and merge keys, map types).
+//! (group-version-kind, list types and map keys, patch strategies and merge keys, map types)
+//! and the enums of enum-typed fields.
 //!
 //! Properties, types, formats and descriptions come from k8s-openapi's `schemars` impls; the
-//! extensions and upstream's `required` lists come from a generated table of upstream facts
+//! extensions, upstream's `required` lists and the enums (values, and the "Possible enum
+//! values" paragraph of the description) come from a generated table of upstream facts
 //! (`facts_table.rs`). OpenAPI v2 and v3 publishing read this; strategic merge patch, server-
 //! side apply and `kubectl explain` (through the published documents) do too.
 //!
@@ -216,6 +218,31 @@ fn adjust(name: &str, schema: &mut Value) {
                 prop.insert(key.into(), v.into());
             }
         }
+        if let Some(e) = &p.enumeration {
+            add_enum(prop, e);
+        }
+    }
+}
+
+/// Puts an enum-typed property's values where upstream does (on the property, its items or
+/// its map values) and appends upstream's "Possible enum values" paragraph to its description.
+fn add_enum(prop: &mut Map<String, Value>, e: &facts::Enum) {
+    let target = match e.at {
+        facts::EnumAt::Value => Some(&mut *prop),
+        facts::EnumAt::Items => prop.get_mut("items").and_then(Value::as_object_mut),
+        facts::EnumAt::MapValues => prop
+            .get_mut("additionalProperties")
+            .and_then(Value::as_object_mut),
+    };
+    if let Some(target) = target {
+        target.insert("enum".into(), json!(e.values));
+    }
+    if let Some(paragraph) = e.description {
+        let description = match prop.get("description").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => format!("{d}\n\n{paragraph}"),
+            _ => paragraph.to_string(),
+        };
+        prop.insert("description".into(), description.into());
     }
 }
 
@@ -310,6 +337,64 @@ mod tests {
         let ios = &s.definitions()["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
         assert_eq!(ios["format"], "int-or-string");
         assert_eq!(ios["type"], "string");
+    }
+
+    #[test]
+    fn enum_typed_fields_list_their_values_as_upstream() {
+        let s = all();
+        let spec = &s.definitions()["io.k8s.api.core.v1.PodSpec"]["properties"];
+        let dns = &spec["dnsPolicy"];
+        assert_eq!(
+            dns["enum"],
+            json!(["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"])
+        );
+        // Upstream's v1.33 description: k8s-openapi's text, a blank line, then the values.
+        assert_eq!(
+            dns["description"],
+            "Set DNS policy for the pod. Defaults to \"ClusterFirst\". Valid values are \
+             'ClusterFirstWithHostNet', 'ClusterFirst', 'Default' or 'None'. DNS parameters given \
+             in DNSConfig will be merged with the policy selected with DNSPolicy. To have DNS \
+             options set along with hostNetwork, you have to specify DNS policy explicitly to \
+             'ClusterFirstWithHostNet'.\n\nPossible enum values:\n - `\"ClusterFirst\"` indicates \
+             that the pod should use cluster DNS first unless hostNetwork is true, if it is \
+             available, then fall back on the default (as determined by kubelet) DNS settings.\n \
+             - `\"ClusterFirstWithHostNet\"` indicates that the pod should use cluster DNS first, \
+             if it is available, then fall back on the default (as determined by kubelet) DNS \
+             settings.\n - `\"Default\"` indicates that the pod should use the default (as \
+             determined by kubelet) DNS settings.\n - `\"None\"` indicates that the pod should \
+             use empty DNS settings. DNS parameters such as nameservers and search paths should \
+             be defined via DNSConfig."
+        );
+        let restart = &spec["restartPolicy"];
+        assert_eq!(restart["enum"], json!(["Always", "Never", "OnFailure"]));
+        assert!(restart["description"].as_str().unwrap().ends_with(
+            "\n\nPossible enum values:\n - `\"Always\"`\n - `\"Never\"`\n - `\"OnFailure\"`"
+        ));
+        let service = &s.definitions()["io.k8s.api.core.v1.ServiceSpec"]["properties"];
+        assert_eq!(
+            service["type"]["enum"],
+            json!(["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"])
+        );
+        // Lists and maps of enums carry the values on their items and values, and no paragraph.
+        assert_eq!(
+            service["ipFamilies"]["items"]["enum"],
+            json!(["", "IPv4", "IPv6"])
+        );
+        assert!(service["ipFamilies"].get("enum").is_none());
+        let claim = &s.definitions()["io.k8s.api.core.v1.PersistentVolumeClaimStatus"];
+        let resizes = &claim["properties"]["allocatedResourceStatuses"];
+        assert_eq!(
+            resizes["additionalProperties"]["enum"][0],
+            "ControllerResizeInProgress"
+        );
+        assert!(
+            !resizes["description"]
+                .as_str()
+                .unwrap()
+                .contains("Possible enum values")
+        );
+        // Fields of no enum type are untouched.
+        assert!(spec["hostname"].get("enum").is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod cel;
 pub mod defaulting;
+pub mod go;
 pub mod prune;
 pub mod structural;
 pub mod validation;

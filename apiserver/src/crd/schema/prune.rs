@@ -903,14 +903,18 @@ fn parse_time(value: &str) -> Result<Option<String>, String> {
     let bad = |rest: &str, elem: &str| {
         format!(
             "parsing time {} as {}: cannot parse {} as {}",
-            go_quote(value),
-            go_quote(LAYOUT),
-            go_quote(rest),
-            go_quote(elem)
+            super::go::quote(value),
+            super::go::quote(LAYOUT),
+            super::go::quote(rest),
+            super::go::quote(elem)
         )
     };
-    let out_of_range =
-        |what: &str| format!("parsing time {}: {what} out of range", go_quote(value));
+    let out_of_range = |what: &str| {
+        format!(
+            "parsing time {}: {what} out of range",
+            super::go::quote(value)
+        )
+    };
     let b = value.as_bytes();
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     let num = |i: usize, n: usize| -> i64 {
@@ -1011,8 +1015,8 @@ fn parse_time(value: &str) -> Result<Option<String>, String> {
     if i < b.len() {
         return Err(format!(
             "parsing time {}: extra text: {}",
-            go_quote(value),
-            go_quote(rest(i))
+            super::go::quote(value),
+            super::go::quote(rest(i))
         ));
     }
     let date = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)
@@ -1121,10 +1125,10 @@ pub(super) fn go_syntax(v: &Value) -> String {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => i.to_string(),
             (None, Some(u), _) => u.to_string(),
-            (None, None, Some(f)) => go_float(f),
+            (None, None, Some(f)) => super::go::format_float(f),
             _ => n.to_string(),
         },
-        Value::String(s) => go_quote(s),
+        Value::String(s) => super::go::quote(s),
         Value::Array(a) => {
             let items: Vec<String> = a.iter().map(go_syntax).collect();
             format!("[]interface {{}}{{{}}}", items.join(", "))
@@ -1134,7 +1138,7 @@ pub(super) fn go_syntax(v: &Value) -> String {
             entries.sort_by(|a, b| a.0.cmp(b.0));
             let items: Vec<String> = entries
                 .into_iter()
-                .map(|(k, v)| format!("{}:{}", go_quote(k), go_syntax(v)))
+                .map(|(k, v)| format!("{}:{}", super::go::quote(k), go_syntax(v)))
                 .collect();
             format!("map[string]interface {{}}{{{}}}", items.join(", "))
         }
@@ -1143,59 +1147,8 @@ pub(super) fn go_syntax(v: &Value) -> String {
 
 /// Go's `%#v` of a `[]string`.
 pub(super) fn go_string_slice(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    let quoted: Vec<String> = items.iter().map(|s| super::go::quote(s)).collect();
     format!("[]string{{{}}}", quoted.join(", "))
-}
-
-/// Go's `%v` of a float64: the shortest representation, in exponent form below 1e-4 and from 1e6
-/// (`strconv.FormatFloat(f, 'g', -1, 64)`).
-fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".to_string();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        return f.to_string();
-    }
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
-}
-
-/// Go's `strconv.Quote`.
-pub(super) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => {
-                if (c as u32) <= 0xffff {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -1590,11 +1543,17 @@ mod tests {
             go_string_slice(&["a".into(), "b".into()]),
             "[]string{\"a\", \"b\"}"
         );
-        assert_eq!(go_float(1e21), "1e+21");
-        assert_eq!(go_float(1234567.5), "1.2345675e+06");
-        assert_eq!(go_float(123456.5), "123456.5");
-        assert_eq!(go_float(0.00001), "1e-05");
-        assert_eq!(go_quote("a\"b\n\u{1}"), "\"a\\\"b\\n\\x01\"");
+        assert_eq!(crate::crd::schema::go::format_float(1e21), "1e+21");
+        assert_eq!(
+            crate::crd::schema::go::format_float(1234567.5),
+            "1.2345675e+06"
+        );
+        assert_eq!(crate::crd::schema::go::format_float(123456.5), "123456.5");
+        assert_eq!(crate::crd::schema::go::format_float(0.00001), "1e-05");
+        assert_eq!(
+            crate::crd::schema::go::quote("a\"b\n\u{1}"),
+            "\"a\\\"b\\n\\x01\""
+        );
         assert_eq!(
             invalid_value("f", &Value::Null, "d").to_string(),
             "f: Invalid value: \"null\": d"

@@ -14,11 +14,11 @@ mod regex;
 mod time;
 mod urls;
 
+pub(super) use crate::crd::schema::go::quote as go_quote;
 pub(super) use re::Regex;
 pub(super) use time::{
     parse_date, parse_go_duration, parse_rfc3339, parse_strfmt_date_time, parse_strfmt_duration,
 };
-pub(super) use urls::go_quote;
 
 use cel::common::types::{CelInt, CelList, CelString};
 use cel::common::value::{CowVal, Val};

@@ -3,8 +3,8 @@
 //! Go's `netip.ParseAddr` and `netip.ParsePrefix` so that the same strings are accepted and the
 //! errors read the same (`ParseAddr("1.2.3"): IPv4 address too short`).
 
-use super::urls::go_quote;
 use super::{error, library_type, owned, str_arg, typed_arg};
+use crate::crd::schema::go::quote as go_quote;
 use cel::common::types::{CelBool, CelInt, CelString, STRING_TYPE};
 use cel::common::value::CowVal;
 use cel::{DeclarationError, Env, ExecutionError};

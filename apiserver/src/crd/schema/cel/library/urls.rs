@@ -111,38 +111,6 @@ fn get_query<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execut
     owned(CelMap::from(map))
 }
 
-/// Go's `strconv.Quote`: a double-quoted string with Go escapes.
-pub(in crate::crd::schema::cel) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
     Path,
@@ -226,11 +194,14 @@ fn unescape(s: &str, mode: Encoding) -> Result<String, String> {
                     let end = (i + 3).min(bytes.len());
                     return Err(format!(
                         "invalid URL escape {}",
-                        go_quote(&String::from_utf8_lossy(&bytes[i..end]))
+                        crate::crd::schema::go::quote(&String::from_utf8_lossy(&bytes[i..end]))
                     ));
                 };
                 if mode == Encoding::Host && hi < 8 && &s[i..i + 3] != "%25" {
-                    return Err(format!("invalid URL escape {}", go_quote(&s[i..i + 3])));
+                    return Err(format!(
+                        "invalid URL escape {}",
+                        crate::crd::schema::go::quote(&s[i..i + 3])
+                    ));
                 }
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
@@ -243,7 +214,7 @@ fn unescape(s: &str, mode: Encoding) -> Result<String, String> {
                 if mode == Encoding::Host && c < 0x80 && should_escape(c, mode) {
                     return Err(format!(
                         "invalid character {} in host name",
-                        go_quote(&(c as char).to_string())
+                        crate::crd::schema::go::quote(&(c as char).to_string())
                     ));
                 }
                 out.push(c);
@@ -317,15 +288,17 @@ fn valid_optional_port(port: &str) -> bool {
 
 /// Go's `url.ParseRequestURI`, errors rendered as its `*url.Error`.
 pub(in crate::crd::schema::cel) fn parse_request_uri(raw: &str) -> Result<Url, String> {
-    parse_inner(raw, true).map_err(|e| format!("parse {}: {e}", go_quote(raw)))
+    parse_inner(raw, true).map_err(|e| format!("parse {}: {e}", crate::crd::schema::go::quote(raw)))
 }
 
 /// Go's `url.Parse`.
 fn parse(raw: &str) -> Result<Url, String> {
     let (u, frag) = raw.split_once('#').unwrap_or((raw, ""));
-    let url = parse_inner(u, false).map_err(|e| format!("parse {}: {e}", go_quote(u)))?;
+    let url = parse_inner(u, false)
+        .map_err(|e| format!("parse {}: {e}", crate::crd::schema::go::quote(u)))?;
     if !frag.is_empty() {
-        unescape(frag, Encoding::Fragment).map_err(|e| format!("parse {}: {e}", go_quote(raw)))?;
+        unescape(frag, Encoding::Fragment)
+            .map_err(|e| format!("parse {}: {e}", crate::crd::schema::go::quote(raw)))?;
     }
     Ok(url)
 }
@@ -450,7 +423,10 @@ fn parse_host(host: &str) -> Result<String, String> {
         };
         let colon_port = &host[i + 1..];
         if !valid_optional_port(colon_port) {
-            return Err(format!("invalid port {} after host", go_quote(colon_port)));
+            return Err(format!(
+                "invalid port {} after host",
+                crate::crd::schema::go::quote(colon_port)
+            ));
         }
         if let Some(zone) = host[..i].find("%25") {
             let before = unescape(&host[..zone], Encoding::Host)?;
@@ -461,7 +437,10 @@ fn parse_host(host: &str) -> Result<String, String> {
     } else if let Some(i) = host.rfind(':') {
         let colon_port = &host[i..];
         if !valid_optional_port(colon_port) {
-            return Err(format!("invalid port {} after host", go_quote(colon_port)));
+            return Err(format!(
+                "invalid port {} after host",
+                crate::crd::schema::go::quote(colon_port)
+            ));
         }
     }
     unescape(host, Encoding::Host)
@@ -491,6 +470,6 @@ mod tests {
         assert_eq!(u.escaped_path(), "/path%20with%20spaces/");
         assert_eq!(split_host_port("[::1]:80"), ("::1", "80"));
         assert_eq!(split_host_port("[::1]"), ("::1", ""));
-        assert_eq!(go_quote("a\"b\n"), "\"a\\\"b\\n\"");
+        assert_eq!(crate::crd::schema::go::quote("a\"b\n"), "\"a\\\"b\\n\"");
     }
 }

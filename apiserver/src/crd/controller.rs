@@ -2,15 +2,18 @@
 //!
 //! - naming: accepts a CRD's names unless another CRD of the group holds them
 //!   (`NamesAccepted`), and records them in `status.acceptedNames`;
-//! - establishing: a CRD whose names were accepted becomes `Established`;
-//! - serving: every established CRD's versions are served (REST, watch, discovery, OpenAPI),
-//!   each custom resource with a watch cache registered while the hub runs;
+//! - serving: the versions of every CRD whose names were accepted are served (REST, watch,
+//!   discovery, OpenAPI), each custom resource with a watch cache registered while the hub
+//!   runs;
+//! - establishing: a served CRD becomes `Established`, so a client that waits for the
+//!   condition finds the API there;
 //! - finalizing: a deleted CRD (held by the `customresourcecleanup.apiextensions.k8s.io`
 //!   finalizer) has its objects deleted, then the finalizer removed, then stops being served.
 //!
-//! Timeline of one pass: list the CRDs from the cache, write changed statuses (their
-//! watch events bring another pass), rebuild the served set, finalize deleted CRDs, and drop
-//! the caches of custom resources no CRD serves any more. A pass runs on every change to a
+//! Timeline of one pass: list the CRDs from the cache, write changed name statuses, rebuild
+//! the served set (dropping the caches of custom resources no CRD serves any more), mark the
+//! newly served CRDs established, and finalize deleted CRDs; status writes bring another
+//! pass through the watch. A pass runs on every change to a
 //! CRD and every few seconds while a deletion waits for objects with finalizers.
 
 use super::served::{condition_true, served_versions, storage_path};

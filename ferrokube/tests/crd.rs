@@ -265,8 +265,46 @@ fn lifecycle(k: &Kubectl<'_>, group: &str) {
     watch.wait().unwrap();
     assert!(seen.contains(&format!("widget.{group}/watched")), "{seen}");
 
-    // Deleting the CRD deletes its objects, then the CRD itself.
-    k.ok(&["delete", "crd", &crd_name, "--wait=true", "--timeout=30s"]);
+    // Deleting the CRD deletes its objects, then the CRD itself; an object with a finalizer
+    // holds it, and creates are refused meanwhile.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\nspec: {{}}\n"
+        ),
+    );
+    k.ok(&["delete", "crd", &crd_name, "--wait=false"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reason = k.ok(&[
+            "get",
+            "crd",
+            &crd_name,
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Terminating")].reason}"#,
+        ]);
+        if reason == "InstanceDeletionInProgress" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Terminating is {reason:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let err = k.run_stdin(&["create", "-f", "-"], Some(&widget(group, "late", "{}")));
+    assert!(!err.ok);
+    assert!(
+        err.stderr
+            .contains("create not allowed while custom resource definition is terminating"),
+        "{}",
+        err.stderr
+    );
+    k.ok(&[
+        "patch",
+        "widget",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = k.run(&["get", "crd", &crd_name]);
@@ -318,4 +356,95 @@ fn custom_resources_are_served_again_after_a_restart() {
     assert_eq!(w["spec"]["color"], "red", "{w}");
     let out = k.ok(&["get", "--raw", &format!("/apis/{group}/v1")]);
     assert!(out.contains(r#""name":"widgets""#), "{out}");
+}
+
+/// Two served versions with `conversion: None`: the preferred one is v1 (kube-aware order,
+/// whatever the declaration order), each version validates with its own schema, both read
+/// the same objects, and the deprecated one warns.
+#[test]
+fn several_versions_share_objects_and_validate_with_their_own_schema() {
+    let cluster = Cluster::up();
+    let bin = common::kubectls().remove(0);
+    let k = cluster.kubectl(&bin);
+    let crd = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.multi.example.com
+spec:
+  group: multi.example.com
+  scope: Namespaced
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: false
+    deprecated: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, maximum: 100}
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, maximum: 10}
+"#;
+    k.ok_stdin(&["apply", "-f", "-"], crd);
+    k.ok(&[
+        "wait",
+        "--for",
+        "condition=Established",
+        "crd/gizmos.multi.example.com",
+        "--timeout=10s",
+    ]);
+    let group = k.ok(&["get", "--raw", "/apis/multi.example.com"]);
+    let group: Value = serde_json::from_str(&group).unwrap();
+    assert_eq!(group["preferredVersion"]["version"], "v1", "{group}");
+
+    // v1alpha1 allows 50, v1 does not.
+    let alpha = "apiVersion: multi.example.com/v1alpha1\nkind: Gizmo\nmetadata:\n  name: big\nspec: {size: 50}\n";
+    let r = k.run_stdin(&["apply", "-f", "-"], Some(alpha));
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "multi.example.com/v1alpha1 Gizmo is deprecated; use multi.example.com/v1 Gizmo"
+        ),
+        "{}",
+        r.stderr
+    );
+    let v1 = "apiVersion: multi.example.com/v1\nkind: Gizmo\nmetadata:\n  name: big2\nspec: {size: 50}\n";
+    let err = k.run_stdin(&["apply", "-f", "-"], Some(v1));
+    assert!(!err.ok);
+    assert!(
+        err.stderr.contains(
+            "spec.size: Invalid value: 50: spec.size in body should be less than or equal to 10"
+        ),
+        "{}",
+        err.stderr
+    );
+    // Both versions read the object; it is stored in v1.
+    let got: Value =
+        serde_json::from_str(&k.ok(&["get", "gizmos.v1.multi.example.com", "big", "-o", "json"]))
+            .unwrap();
+    assert_eq!(got["apiVersion"], "multi.example.com/v1");
+    assert_eq!(got["spec"]["size"], 50);
+    let got: Value = serde_json::from_str(&k.ok(&[
+        "get",
+        "gizmos.v1alpha1.multi.example.com",
+        "big",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(got["apiVersion"], "multi.example.com/v1alpha1");
 }

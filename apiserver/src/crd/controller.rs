@@ -24,7 +24,6 @@ use crate::errors::{ApiError, Result};
 use crate::registry::catalog::{CustomSet, Endpoint, attrs_of};
 use crate::registry::resources::shared::{s, strs};
 use crate::registry::store::{DeleteOptions, OpContext, Store};
-use crate::registry::{ALL_VERBS, ResourceInfo};
 use crate::server::State;
 use crate::storage::cacher::Cacher;
 use crate::storage::etcd::EtcdStorage;
@@ -41,16 +40,6 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 
 /// How often a pass runs while some deletion waits.
 const RETRY: Duration = Duration::from_secs(2);
-
-const VERBS_WHILE_TERMINATING: &[&str] = &[
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 
 /// A custom resource's watch cache and the selectable fields it indexes.
 type Cache = (Arc<dyn Storage>, &'static [&'static str]);
@@ -459,15 +448,10 @@ impl Controller {
                 }
             };
             live.push(path);
-            let verbs = if terminating(crd) {
-                VERBS_WHILE_TERMINATING
-            } else {
-                ALL_VERBS
-            };
             // One store per version over the shared cache: writes through a version are
             // validated with that version's schema and subresources, as upstream does.
             for v in versions {
-                let info = ResourceInfo { verbs, ..v.info };
+                let info = v.info;
                 let store = Arc::new(Store::new(
                     info,
                     v.strategy.clone(),
@@ -481,6 +465,7 @@ impl Controller {
                         .conversion
                         .map(|c| c as Arc<dyn crate::registry::Conversion>),
                     store,
+                    terminating: terminating(crd),
                 }));
             }
         }

@@ -26,6 +26,8 @@ pub struct PrinterColumn {
 
 pub struct CustomResource {
     pub schema: Arc<VersionSchema>,
+    /// Whether the version has the status subresource.
+    pub status: bool,
     pub scale: Option<ScalePaths>,
     /// `Name` first, then the version's columns (`Age` when it declares none).
     pub columns: Vec<Column>,
@@ -114,6 +116,28 @@ impl Strategy for CustomResource {
 
     fn tracks_generation(&self) -> bool {
         true
+    }
+
+    /// Without a status subresource, status is part of what moves the generation on, as
+    /// upstream compares everything but metadata.
+    fn generation_changes(&self, new: &Value, old: &Value) -> bool {
+        if self.status {
+            return crate::registry::strategy::spec_of(new)
+                != crate::registry::strategy::spec_of(old);
+        }
+        // Map equality ignores key order, as Go's DeepEqual of maps does.
+        let without_metadata = |v: &Value| -> Value {
+            match v {
+                Value::Object(m) => Value::Object(
+                    m.iter()
+                        .filter(|(k, _)| k.as_str() != "metadata")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                other => other.clone(),
+            }
+        };
+        without_metadata(new) != without_metadata(old)
     }
 
     fn default(&self, obj: &mut Value) {
@@ -224,5 +248,42 @@ impl Strategy for CustomResource {
             Some(fields) => set_at(obj, &fields, json!(replicas)),
             None => crate::registry::scale::set_replicas(obj, replicas),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strategy(status: bool) -> CustomResource {
+        CustomResource {
+            schema: Arc::new(VersionSchema::new(Default::default())),
+            status,
+            scale: None,
+            columns: vec![table::NAME],
+            printer_columns: default_printer_columns(),
+            selectable_names: &[],
+            selectable_paths: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn status_moves_the_generation_only_without_a_status_subresource() {
+        let old = json!({"metadata": {"name": "a"}, "spec": {"x": 1, "y": 2}, "status": {"n": 1}});
+        let status_only =
+            json!({"metadata": {"name": "a"}, "spec": {"y": 2, "x": 1}, "status": {"n": 2}});
+        let labels_only = json!({"metadata": {"name": "a", "labels": {"l": "v"}}, "spec": {"x": 1, "y": 2}, "status": {"n": 1}});
+        assert!(!strategy(true).generation_changes(&status_only, &old));
+        assert!(strategy(false).generation_changes(&status_only, &old));
+        assert!(!strategy(false).generation_changes(&labels_only, &old));
+    }
+
+    #[test]
+    fn printer_cells_take_the_column_type() {
+        assert_eq!(cell("integer", &json!(3.7)), json!(3));
+        assert_eq!(cell("number", &json!(2)), json!(2.0));
+        assert_eq!(cell("string", &json!(5)), json!("5"));
+        assert_eq!(cell("boolean", &json!("true")), Value::Null);
+        assert_eq!(cell("date", &json!("yesterday")), json!("<invalid>"));
     }
 }

@@ -89,9 +89,10 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         };
         let schema = Arc::new(VersionSchema::new(schema));
         let mut subresources = Vec::new();
-        if v.pointer("/subresources/status")
-            .is_some_and(Value::is_object)
-        {
+        let status = v
+            .pointer("/subresources/status")
+            .is_some_and(Value::is_object);
+        if status {
             subresources.push(SubresourceInfo::status(group, version, kind));
         }
         let scale = v
@@ -131,6 +132,7 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         let names: Vec<String> = selectable.iter().map(|(n, _)| n.clone()).collect();
         let strategy = Arc::new(CustomResource {
             schema: schema.clone(),
+            status,
             scale,
             columns,
             printer_columns,

@@ -145,6 +145,11 @@ fn route(state: &State, info: &RequestInfo, method: &Method) -> Result<Arc<Endpo
         return Err(ApiError::method_not_allowed());
     }
     let verb = info.verb.as_str();
+    if endpoint.terminating && info.verb == Verb::Create && info.subresource.is_empty() {
+        let mut err = ApiError::method_not_supported(&e.group_resource(), verb);
+        err.message = format!("{verb} not allowed while custom resource definition is terminating");
+        return Err(err);
+    }
     if info.subresource.is_empty() {
         if !e.supports(verb) {
             return Err(ApiError::method_not_allowed());

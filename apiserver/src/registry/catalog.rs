@@ -24,6 +24,9 @@ pub struct Endpoint {
     /// Converts between the served version and the storage version, when they differ.
     pub conversion: Option<Arc<dyn Conversion>>,
     pub store: Arc<Store>,
+    /// Set for the custom resources of a CustomResourceDefinition being deleted: creates are
+    /// refused while its objects are cleaned up.
+    pub terminating: bool,
 }
 
 type Key = (String, String, String);
@@ -131,6 +134,7 @@ impl Catalog {
                 strategy: r.strategy,
                 conversion: r.conversion,
                 store,
+                terminating: false,
             }));
         }
         Self {

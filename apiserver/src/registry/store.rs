@@ -141,21 +141,6 @@ fn generate_name(base: &str) -> String {
     format!("{base}{suffix}")
 }
 
-/// Everything of an object except `metadata` and `status`: a change here is a spec change.
-fn spec_of(obj: &Value) -> Value {
-    match obj {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 impl Store {
     pub fn new(
         info: ResourceInfo,
@@ -463,7 +448,7 @@ impl Store {
                     }
                 }
                 self.strategy.prepare_for_update(new, old);
-                if self.strategy.tracks_generation() && spec_of(new) != spec_of(old) {
+                if self.strategy.tracks_generation() && self.strategy.generation_changes(new, old) {
                     let g = old
                         .pointer("/metadata/generation")
                         .and_then(Value::as_i64)

@@ -35,6 +35,12 @@ pub trait Strategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether an update moves `metadata.generation` on: by default when anything but
+    /// metadata and status changed.
+    fn generation_changes(&self, new: &Value, old: &Value) -> bool {
+        spec_of(new) != spec_of(old)
+    }
+
     /// Whether a create keeps the `status` it was sent (nodes do; most kinds reset it).
     fn keeps_status_on_create(&self) -> bool {
         false
@@ -160,5 +166,20 @@ pub trait Strategy: Send + Sync + 'static {
                 .map(|(k, v)| (k.to_string(), v)),
         );
         attrs
+    }
+}
+
+/// Everything of an object except `metadata` and `status`: a change here is a spec change.
+pub fn spec_of(obj: &Value) -> Value {
+    match obj {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }

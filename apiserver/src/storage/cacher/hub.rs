@@ -51,6 +51,17 @@ pub(crate) fn write(state: &RwLock<State>) -> std::sync::RwLockWriteGuard<'_, St
     state.write().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The cache entry of a listed key, or `None` (logged) when its bytes do not decode.
+fn decoded(cache: &Registered, key: &str, item: &etcd_client::KeyValue) -> Option<Entry> {
+    match entry(cache, key, item.value(), item.mod_revision()) {
+        Ok(entry) => Some(entry),
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "Skipping an undecodable object in etcd.");
+            None
+        }
+    }
+}
+
 /// A cache entry for stored bytes: the client-visible object and its selector attributes.
 fn entry(cache: &Registered, key: &str, raw: &[u8], rv: i64) -> Result<Entry> {
     let object = stored_object(key, raw, rv)?;
@@ -98,34 +109,13 @@ impl Hub {
             attrs,
             state: Arc::new(RwLock::new(State::new(rev))),
         };
-        let mut kv = self.client.kv_client();
         let mut objects = BTreeMap::new();
-        let end = crate::storage::etcd::prefix_end(prefix);
-        let mut start = prefix.as_bytes().to_vec();
-        loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(10_000);
-            if rev > 0 {
-                opts = opts.with_revision(rev);
+        self.scan(prefix, rev, |key, item| {
+            if let Some(entry) = decoded(&cache, key, item) {
+                objects.insert(entry.object.key.clone(), Arc::new(entry));
             }
-            let resp = kv.get(start.clone(), Some(opts)).await?;
-            for item in resp.kvs() {
-                let key = String::from_utf8_lossy(item.key()).into_owned();
-                match entry(&cache, &key, item.value(), item.mod_revision()) {
-                    Ok(entry) => {
-                        objects.insert(entry.object.key.clone(), Arc::new(entry));
-                    }
-                    Err(e) => {
-                        tracing::warn!(%key, error = %e, "Skipping an undecodable object in etcd.")
-                    }
-                }
-            }
-            if !resp.more() {
-                break;
-            }
-            let Some(last) = resp.kvs().last() else { break };
-            start = last.key().to_vec();
-            start.push(0);
-        }
+        })
+        .await?;
         write(&cache.state).reset(objects, rev);
         let state = cache.state.clone();
         let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
@@ -196,17 +186,17 @@ impl Hub {
         caches.iter().find(|c| key.starts_with(&c.prefix))
     }
 
-    /// Lists everything under the prefix at one revision and replaces every cache's state.
-    async fn relist(&self) -> Result<i64> {
-        // Caches are matched to what was loaded by position: none may come or go meanwhile.
-        let _applying = self.applying.lock().await;
+    /// Reads every key under `prefix` at `rev` (the current revision when 0), page by page,
+    /// calling `each` with the key and its value; returns the revision read at.
+    async fn scan(
+        &self,
+        prefix: &str,
+        mut rev: i64,
+        mut each: impl FnMut(&str, &etcd_client::KeyValue),
+    ) -> Result<i64> {
         let mut kv = self.client.kv_client();
-        let end = crate::storage::etcd::prefix_end(&self.prefix);
-        let mut start = self.prefix.clone().into_bytes();
-        let mut rev = 0;
-        let mut loaded: Vec<BTreeMap<Arc<str>, Arc<Entry>>> = Vec::new();
-        let caches = self.caches.read().unwrap_or_else(|p| p.into_inner()).len();
-        loaded.resize_with(caches, BTreeMap::new);
+        let end = crate::storage::etcd::prefix_end(prefix);
+        let mut start = prefix.as_bytes().to_vec();
         loop {
             let mut opts = GetOptions::new().with_range(end.clone()).with_limit(10_000);
             if rev > 0 {
@@ -216,30 +206,39 @@ impl Hub {
             if rev == 0 {
                 rev = resp.header().map(|h| h.revision()).unwrap_or_default();
             }
-            {
-                let caches = self.caches.read().unwrap_or_else(|p| p.into_inner());
-                for item in resp.kvs() {
-                    let key = String::from_utf8_lossy(item.key()).into_owned();
-                    let Some(idx) = caches.iter().position(|c| key.starts_with(&c.prefix)) else {
-                        continue;
-                    };
-                    match entry(&caches[idx], &key, item.value(), item.mod_revision()) {
-                        Ok(entry) => {
-                            loaded[idx].insert(entry.object.key.clone(), Arc::new(entry));
-                        }
-                        Err(e) => {
-                            tracing::warn!(%key, error = %e, "Skipping an undecodable object in etcd.")
-                        }
-                    }
-                }
+            for item in resp.kvs() {
+                each(&String::from_utf8_lossy(item.key()), item);
             }
             if !resp.more() {
-                break;
+                return Ok(rev);
             }
-            let Some(last) = resp.kvs().last() else { break };
+            let Some(last) = resp.kvs().last() else {
+                return Ok(rev);
+            };
             start = last.key().to_vec();
             start.push(0);
         }
+    }
+
+    /// Lists everything under the prefix at one revision and replaces every cache's state.
+    async fn relist(&self) -> Result<i64> {
+        // Caches are matched to what was loaded by position: none may come or go meanwhile.
+        let _applying = self.applying.lock().await;
+        let mut loaded: Vec<BTreeMap<Arc<str>, Arc<Entry>>> = Vec::new();
+        let count = self.caches.read().unwrap_or_else(|p| p.into_inner()).len();
+        loaded.resize_with(count, BTreeMap::new);
+        let prefix = self.prefix.clone();
+        let rev = self
+            .scan(&prefix, 0, |key, item| {
+                let caches = self.caches.read().unwrap_or_else(|p| p.into_inner());
+                let Some(idx) = caches.iter().position(|c| key.starts_with(&c.prefix)) else {
+                    return;
+                };
+                if let Some(entry) = decoded(&caches[idx], key, item) {
+                    loaded[idx].insert(entry.object.key.clone(), Arc::new(entry));
+                }
+            })
+            .await?;
         let caches = self.caches.read().unwrap_or_else(|p| p.into_inner());
         for (c, objects) in caches.iter().zip(loaded) {
             write(&c.state).reset(objects, rev);

@@ -7,13 +7,21 @@
 //! Controllers so far:
 //! - [`namespace`]: empties a namespace being deleted, then releases it to the apiserver;
 //! - [`serviceaccount`]: keeps a `default` ServiceAccount in every active namespace;
-//! - [`root_ca_cert_publisher`]: keeps the `kube-root-ca.crt` ConfigMap in every namespace.
+//! - [`root_ca_cert_publisher`]: keeps the `kube-root-ca.crt` ConfigMap in every namespace;
+//! - [`replicaset`]: keeps each ReplicaSet's pods at its replica count.
+//!
+//! Controllers that watch the same resource share one watch and cache through [`informer`].
 
 pub mod client;
+pub mod events;
+pub mod informer;
 pub mod manager;
 pub mod namespace;
+pub mod pods;
 pub mod queue;
+pub mod replicaset;
 pub mod root_ca_cert_publisher;
+pub mod selector;
 pub mod serviceaccount;
 
 use std::path::PathBuf;
@@ -36,6 +44,9 @@ pub struct Options {
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: u16,
+    /// The number of replica sets that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_replicaset_syncs: u16,
 }
 
 /// What `ferrokube up` hands the in-process controller manager.
@@ -92,6 +103,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let settings = manager::Settings {
         root_ca,
         concurrent_namespace_syncs: opts.concurrent_namespace_syncs.max(1),
+        concurrent_replicaset_syncs: opts.concurrent_replicaset_syncs.max(1),
     };
     // Leader election belongs here: with several controller managers, each waits to hold the
     // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
@@ -107,6 +119,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         root_ca_file: Some(opts.root_ca_file),
         controllers: vec!["*".to_string()],
         concurrent_namespace_syncs: 10,
+        concurrent_replicaset_syncs: 5,
     })
     .await;
     if let Err(e) = &result {

@@ -2,8 +2,10 @@
 //! `cmd/kube-controller-manager/names`), its old aliases, whether `*` enables it, and how it
 //! starts. Also the `--controllers` selection and starting the selected ones side by side.
 
-use crate::{Error, Result, client, namespace, root_ca_cert_publisher, serviceaccount};
+use crate::informer::Informers;
+use crate::{Error, Result, client, namespace, replicaset, root_ca_cert_publisher, serviceaccount};
 use futures::future::BoxFuture;
+use std::sync::Arc;
 
 /// What controllers need besides a client.
 #[derive(Debug, Clone, Default)]
@@ -12,6 +14,8 @@ pub struct Settings {
     pub root_ca: Option<Vec<u8>>,
     /// How many namespaces the namespace controller empties at once.
     pub concurrent_namespace_syncs: u16,
+    /// How many ReplicaSets the replicaset controller syncs at once.
+    pub concurrent_replicaset_syncs: u16,
 }
 
 /// Why a controller could not start.
@@ -22,7 +26,9 @@ pub enum StartError {
     NoRootCa,
 }
 
-type Start = fn(kube::Client, &Settings) -> Result<BoxFuture<'static, ()>, StartError>;
+/// Starts a controller with its own client, the settings, and the process's shared informers.
+type Start =
+    fn(kube::Client, &Settings, &Arc<Informers>) -> Result<BoxFuture<'static, ()>, StartError>;
 
 /// One entry of the controller table.
 pub struct Descriptor {
@@ -47,13 +53,13 @@ pub const CONTROLLERS: &[Descriptor] = &[
         name: serviceaccount::NAME,
         aliases: &["serviceaccount"],
         enabled_by_default: true,
-        start: |client, _| Ok(Box::pin(serviceaccount::run(client))),
+        start: |client, _, _| Ok(Box::pin(serviceaccount::run(client))),
     },
     Descriptor {
         name: namespace::NAME,
         aliases: &["namespace"],
         enabled_by_default: true,
-        start: |client, settings| {
+        start: |client, settings, _| {
             Ok(Box::pin(namespace::run(
                 client,
                 settings.concurrent_namespace_syncs,
@@ -64,9 +70,21 @@ pub const CONTROLLERS: &[Descriptor] = &[
         name: root_ca_cert_publisher::NAME,
         aliases: &["root-ca-cert-publisher"],
         enabled_by_default: true,
-        start: |client, settings| {
+        start: |client, settings, _| {
             let ca = settings.root_ca.clone().ok_or(StartError::NoRootCa)?;
             Ok(Box::pin(root_ca_cert_publisher::run(client, ca)))
+        },
+    },
+    Descriptor {
+        name: replicaset::NAME,
+        aliases: &["replicaset"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(replicaset::run(
+                client,
+                informers.clone(),
+                settings.concurrent_replicaset_syncs,
+            )))
         },
     },
 ];
@@ -114,9 +132,14 @@ pub async fn run(
     controllers: &[&'static Descriptor],
 ) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
+    // As upstream, the informers watch under an identity of their own.
+    let informers = Arc::new(Informers::new(client::for_controller(
+        config,
+        "shared-informers",
+    )?));
     for &d in controllers {
         let client = client::for_controller(config, d.name)?;
-        match (d.start)(client, settings) {
+        match (d.start)(client, settings, &informers) {
             Ok(fut) => {
                 tasks.spawn(async move {
                     fut.await;
@@ -154,7 +177,8 @@ mod tests {
             vec![
                 "serviceaccount-controller",
                 "namespace-controller",
-                "root-ca-certificate-publisher-controller"
+                "root-ca-certificate-publisher-controller",
+                "replicaset-controller"
             ]
         );
     }
@@ -165,7 +189,8 @@ mod tests {
             names(&["*", "-namespace"]),
             vec![
                 "serviceaccount-controller",
-                "root-ca-certificate-publisher-controller"
+                "root-ca-certificate-publisher-controller",
+                "replicaset-controller"
             ]
         );
         assert_eq!(

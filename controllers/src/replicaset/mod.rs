@@ -1,0 +1,446 @@
+//! The replicaset controller (upstream `pkg/controller/replicaset`): keeps as many pods as a
+//! ReplicaSet asks for, creating them from its template and deleting surplus ones, adopts
+//! matching orphans and releases pods that stopped matching, and reports counts and failures
+//! in the ReplicaSet's status.
+//!
+//! Timeline of one sync: pod cache ready -> [`claim`] the namespace's active pods -> if the last
+//! sync's [`expectations`] are met and the ReplicaSet is not being deleted, [`manage`] replicas
+//! -> [`status`] written if changed -> look again when a ready pod becomes available.
+//!
+//! Syncs are triggered by the ReplicaSet's own changes and by its pods' (found through their
+//! controller reference, or, for orphans, every ReplicaSet whose selector matches them), from
+//! the shared informers.
+
+pub mod claim;
+pub mod expectations;
+pub mod manage;
+pub mod status;
+
+use crate::events::Recorder;
+use crate::informer::{Change, Informers};
+use crate::queue::{self, Backoff};
+use crate::{client, pods, selector};
+use expectations::Expectations;
+use futures::{StreamExt, stream};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The controller's name (upstream `names.ReplicaSetController`), also its event source.
+pub const NAME: &str = "replicaset-controller";
+
+const API_VERSION: &str = "apps/v1";
+const KIND: &str = "ReplicaSet";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading ReplicaSet {namespace}/{name}: {}", client::message(.source))]
+    Get {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{action} pods for ReplicaSet {namespace}/{name}: {}", client::message(.source))]
+    Pods {
+        action: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{action} pod {namespace}/{pod} for ReplicaSet {name}: {}", client::message(.source))]
+    Pod {
+        action: &'static str,
+        namespace: String,
+        name: String,
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("updating the status of ReplicaSet {namespace}/{name}: {}", client::message(.source))]
+    Status {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    fn pod(rs: &ReplicaSet, action: &'static str, pod: &str, source: kube::Error) -> Self {
+        Self::Pod {
+            action,
+            namespace: rs.metadata.namespace.clone().unwrap_or_default(),
+            name: rs.metadata.name.clone().unwrap_or_default(),
+            pod: pod.to_string(),
+            source,
+        }
+    }
+}
+
+/// What every sync shares.
+pub struct Context {
+    client: kube::Client,
+    pods: Store<Pod>,
+    replicasets: Store<ReplicaSet>,
+    expectations: Arc<Expectations>,
+    recorder: Recorder,
+    backoff: Backoff,
+}
+
+/// Runs the controller until the process stops, syncing up to `concurrency` ReplicaSets at once
+/// (`--concurrent-replicaset-syncs`).
+pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u16) {
+    let rs_informer = informers.get::<ReplicaSet>();
+    let pod_informer = informers.get::<Pod>();
+    let replicasets = rs_informer.store();
+    let expectations = Arc::new(Expectations::default());
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        pods: pod_informer.store(),
+        replicasets: replicasets.clone(),
+        expectations: expectations.clone(),
+        recorder: Recorder::new(client, NAME),
+        backoff: Backoff::default(),
+    });
+
+    let own = {
+        let (store, expectations) = (replicasets.clone(), expectations.clone());
+        rs_informer.changes().flat_map(move |change| {
+            let refs: Vec<ObjectRef<ReplicaSet>> = match change {
+                Change::Applied { new, .. } => vec![ObjectRef::from_obj(&*new)],
+                Change::Deleted(rs) => {
+                    expectations.forget(&key_of(&*rs));
+                    Vec::new()
+                }
+                Change::Relisted => store
+                    .state()
+                    .iter()
+                    .map(|rs| ObjectRef::from_obj(&**rs))
+                    .collect(),
+            };
+            stream::iter(refs)
+        })
+    };
+    let from_pods = {
+        let (store, expectations) = (replicasets.clone(), expectations);
+        pod_informer.changes().flat_map(move |change| {
+            stream::iter(replicasets_for_pod_change(&store, &expectations, change))
+        })
+    };
+    let stream = Controller::for_stream(stream::pending(), replicasets)
+        .reconcile_on(own)
+        .reconcile_on(from_pods)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .run(reconcile, error_policy, ctx);
+    queue::drive(NAME, stream).await;
+}
+
+/// `namespace/name`, the key of expectations and backoff.
+fn key_of<K: kube::Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+fn controller_key(pod: &Pod) -> Option<ObjectRef<ReplicaSet>> {
+    let r = pods::controller_ref(pod).filter(|r| r.kind == KIND && r.api_version == API_VERSION)?;
+    Some(ObjectRef::new(&r.name).within(pod.metadata.namespace.as_deref().unwrap_or_default()))
+}
+
+/// The ReplicaSets a pod change concerns: the pod's controller (before and after the change),
+/// or for an orphan every ReplicaSet of its namespace that selects it. Also notes the change
+/// against the controller's expectations.
+fn replicasets_for_pod_change(
+    store: &Store<ReplicaSet>,
+    expectations: &Expectations,
+    change: Change<Pod>,
+) -> Vec<ObjectRef<ReplicaSet>> {
+    let (pod, old, gone) = match change {
+        Change::Applied { new, old } => (new, old, false),
+        Change::Deleted(pod) => (pod, None, true),
+        Change::Relisted => {
+            return store
+                .state()
+                .iter()
+                .map(|rs| ObjectRef::from_obj(&**rs))
+                .collect();
+        }
+    };
+    let mut out = Vec::new();
+    match controller_key(&pod) {
+        Some(owner) => {
+            expectations.observe(
+                &format!(
+                    "{}/{}",
+                    owner.namespace.as_deref().unwrap_or_default(),
+                    owner.name
+                ),
+                &pod,
+                gone,
+            );
+            out.push(owner);
+        }
+        None if !gone => {
+            let namespace = pod.metadata.namespace.as_deref();
+            out.extend(
+                store
+                    .state()
+                    .iter()
+                    .filter(|rs| rs.metadata.namespace.as_deref() == namespace)
+                    .filter(|rs| {
+                        selector::matches(
+                            rs.spec.as_ref().map(|s| &s.selector),
+                            pod.metadata.labels.as_ref(),
+                        )
+                    })
+                    .map(|rs| ObjectRef::from_obj(&**rs)),
+            );
+        }
+        None => {}
+    }
+    // A pod whose controller changed concerns the one it left too.
+    if let Some(previous) = old.as_deref().and_then(controller_key)
+        && !out.contains(&previous)
+    {
+        out.push(previous);
+    }
+    out
+}
+
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = rs.metadata.namespace.clone().unwrap_or_default();
+    let name = rs.metadata.name.clone().unwrap_or_default();
+    let span = tracing::info_span!(
+        "reconcile",
+        controller = NAME,
+        namespace = %namespace,
+        name = %name,
+        uid = rs.metadata.uid.as_deref().unwrap_or_default(),
+    );
+    async move {
+        let key = key_of(&*rs);
+        // Counting pods before the pod cache is filled would create them all again.
+        let _ = ctx.pods.wait_until_ready().await;
+        let satisfied = ctx.expectations.satisfied(&key, |pod| {
+            ctx.pods.get(&ObjectRef::new(pod).within(&namespace))
+        });
+        let candidates: Vec<Arc<Pod>> = ctx
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
+            .filter(|p| pods::is_active(p))
+            .filter(|p| claim::decide(&rs, p) != claim::Claim::Ignore)
+            .collect();
+        let owned = claim::claim(&ctx, &rs, candidates).await?;
+
+        let mut failure = None;
+        if satisfied && rs.metadata.deletion_timestamp.is_none() {
+            let related = related_pods(&ctx, &rs, &owned);
+            if let Err(e) = manage::manage_replicas(&ctx, &rs, &key, &owned, &related).await {
+                failure = Some(e);
+            }
+        }
+        let now = Timestamp::now();
+        let message = failure.as_ref().map(|(_, e)| match e {
+            Error::Pods { source, .. } => client::message(source),
+            other => other.to_string(),
+        });
+        let status = status::calculate(
+            &rs,
+            &owned,
+            failure
+                .as_ref()
+                .map(|(what, _)| *what)
+                .zip(message.as_deref()),
+            now,
+        );
+        let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+        status::update(&api, &rs, status)
+            .await
+            .map_err(|source| Error::Status {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        if let Some((_, e)) = failure {
+            return Err(e);
+        }
+        ctx.backoff.forget(&key);
+        Ok(match status::next_availability(&rs, &owned, now) {
+            Some(at) => Action::requeue(
+                Duration::try_from(at.duration_since(now)).unwrap_or_default()
+                    + Duration::from_millis(10),
+            ),
+            None => Action::await_change(),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+/// The active pods of `rs` and of the ReplicaSets that share its controller (a Deployment's
+/// other ReplicaSets), for spreading what stays across nodes on scale-down.
+fn related_pods(ctx: &Context, rs: &ReplicaSet, owned: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+    let owner = rs
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.clone());
+    let Some(owner) = owner else {
+        return owned.to_vec();
+    };
+    let namespace = rs.metadata.namespace.as_deref();
+    let siblings: Vec<String> = ctx
+        .replicasets
+        .state()
+        .iter()
+        .filter(|s| s.metadata.namespace.as_deref() == namespace)
+        .filter(|s| {
+            s.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.controller == Some(true) && r.uid == owner)
+        })
+        .filter_map(|s| s.metadata.uid.clone())
+        .collect();
+    ctx.pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == namespace && pods::is_active(p))
+        .filter(|p| {
+            pods::controller_of(p, API_VERSION, KIND)
+                .is_some_and(|uid| siblings.iter().any(|s| s == uid))
+        })
+        .collect()
+}
+
+fn error_policy(rs: Arc<ReplicaSet>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = key_of(&*rs);
+    let delay = ctx.backoff.next_delay(&key);
+    tracing::warn!("Syncing ReplicaSet {key} failed: {err}. Retrying in {delay:?}.");
+    Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSetSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+        LabelSelector, ObjectMeta, OwnerReference,
+    };
+    use kube::runtime::reflector;
+    use kube::runtime::watcher;
+    use std::collections::BTreeMap;
+
+    fn labels(app: &str) -> Option<BTreeMap<String, String>> {
+        Some(BTreeMap::from([("app".to_string(), app.to_string())]))
+    }
+
+    fn rs(name: &str, app: &str) -> ReplicaSet {
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some("ns".to_string()),
+                uid: Some(format!("{name}-uid")),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                selector: LabelSelector {
+                    match_labels: labels(app),
+                    match_expressions: None,
+                },
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn pod(app: &str, controller: Option<&str>) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: ObjectMeta {
+                name: Some("p".to_string()),
+                namespace: Some("ns".to_string()),
+                labels: labels(app),
+                owner_references: controller.map(|c| {
+                    vec![OwnerReference {
+                        api_version: "apps/v1".to_string(),
+                        kind: "ReplicaSet".to_string(),
+                        name: c.to_string(),
+                        uid: format!("{c}-uid"),
+                        controller: Some(true),
+                        block_owner_deletion: Some(true),
+                    }]
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    fn names(refs: Vec<ObjectRef<ReplicaSet>>) -> Vec<String> {
+        refs.into_iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn pod_changes_reach_their_controller_or_the_replicasets_selecting_orphans() {
+        let (store, mut writer) = reflector::store::<ReplicaSet>();
+        for set in [rs("web", "web"), rs("web2", "web"), rs("db", "db")] {
+            writer.apply_watcher_event(&watcher::Event::Apply(set));
+        }
+        let e = Expectations::default();
+        let applied = |new, old| Change::Applied { new, old };
+        assert_eq!(
+            names(replicasets_for_pod_change(
+                &store,
+                &e,
+                applied(pod("web", Some("db")), None)
+            )),
+            vec!["db"]
+        );
+        let mut orphans = names(replicasets_for_pod_change(
+            &store,
+            &e,
+            applied(pod("web", None), None),
+        ));
+        orphans.sort();
+        assert_eq!(orphans, vec!["web", "web2"]);
+        // Released from web: web hears of it too.
+        assert_eq!(
+            names(replicasets_for_pod_change(
+                &store,
+                &e,
+                applied(pod("other", None), Some(pod("web", Some("web"))))
+            )),
+            vec!["web"]
+        );
+        assert_eq!(
+            names(replicasets_for_pod_change(
+                &store,
+                &e,
+                Change::Deleted(pod("web", Some("web")))
+            )),
+            vec!["web"]
+        );
+        assert!(
+            replicasets_for_pod_change(&store, &e, Change::Deleted(pod("web", None))).is_empty()
+        );
+        assert_eq!(
+            replicasets_for_pod_change(&store, &e, Change::Relisted).len(),
+            3
+        );
+    }
+}

@@ -416,9 +416,14 @@ async fn selectors_on_lists() {
 }
 
 async fn watch_lines(s: &Server, query: &str, n: usize) -> Vec<Value> {
+    watch_lines_as(s, query, "application/json", n).await
+}
+
+async fn watch_lines_as(s: &Server, query: &str, accept: &str, n: usize) -> Vec<Value> {
     let resp = s
         .http
         .get(s.url(&format!("{CMS}?watch=1&{query}")))
+        .header("Accept", accept)
         .send()
         .await
         .unwrap();
@@ -456,6 +461,19 @@ async fn watch_from_resource_version_and_bookmarks() {
     assert_eq!(events[0]["object"]["metadata"]["name"], "w2");
     assert_eq!(events[1]["type"], "DELETED");
     assert_eq!(events[1]["object"]["metadata"]["name"], "w1");
+
+    // Metadata-only watches (client-go's metadata informers, kube-rs's metadata_watcher).
+    let events = watch_lines_as(
+        &s,
+        &format!("resourceVersion={rv}"),
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        1,
+    )
+    .await;
+    assert_eq!(events[0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(events[0]["object"]["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "w2");
+    assert!(events[0]["object"].get("data").is_none());
 
     // watch-list: the state, then a bookmark marking its end.
     let events = watch_lines(

@@ -8,12 +8,15 @@
 //! - [`namespace`]: empties a namespace being deleted, then releases it to the apiserver;
 //! - [`serviceaccount`]: keeps a `default` ServiceAccount in every active namespace;
 //! - [`root_ca_cert_publisher`]: keeps the `kube-root-ca.crt` ConfigMap in every namespace;
-//! - [`replicaset`]: keeps each ReplicaSet's pods at its replica count.
+//! - [`replicaset`]: keeps each ReplicaSet's pods at its replica count;
+//! - [`garbagecollector`]: deletes what owner references say should go, in the background,
+//!   in the foreground or not at all (orphaning).
 //!
 //! Controllers that watch the same resource share one watch and cache through [`informer`].
 
 pub mod client;
 pub mod events;
+pub mod garbagecollector;
 pub mod informer;
 pub mod manager;
 pub mod namespace;
@@ -23,6 +26,7 @@ pub mod replicaset;
 pub mod root_ca_cert_publisher;
 pub mod selector;
 pub mod serviceaccount;
+pub mod workqueue;
 
 use std::path::PathBuf;
 
@@ -47,6 +51,9 @@ pub struct Options {
     /// The number of replica sets that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_replicaset_syncs: u16,
+    /// The number of garbage collector workers that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 20)]
+    pub concurrent_gc_syncs: u16,
 }
 
 /// What `ferrokube up` hands the in-process controller manager.
@@ -104,6 +111,7 @@ pub async fn run(opts: Options) -> Result<()> {
         root_ca,
         concurrent_namespace_syncs: opts.concurrent_namespace_syncs.max(1),
         concurrent_replicaset_syncs: opts.concurrent_replicaset_syncs.max(1),
+        concurrent_gc_syncs: opts.concurrent_gc_syncs.max(1),
     };
     // Leader election belongs here: with several controller managers, each waits to hold the
     // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
@@ -120,6 +128,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         controllers: vec!["*".to_string()],
         concurrent_namespace_syncs: 10,
         concurrent_replicaset_syncs: 5,
+        concurrent_gc_syncs: 20,
     })
     .await;
     if let Err(e) = &result {

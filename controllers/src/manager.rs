@@ -3,7 +3,10 @@
 //! starts. Also the `--controllers` selection and starting the selected ones side by side.
 
 use crate::informer::Informers;
-use crate::{Error, Result, client, namespace, replicaset, root_ca_cert_publisher, serviceaccount};
+use crate::{
+    Error, Result, client, garbagecollector, namespace, replicaset, root_ca_cert_publisher,
+    serviceaccount,
+};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -16,6 +19,8 @@ pub struct Settings {
     pub concurrent_namespace_syncs: u16,
     /// How many ReplicaSets the replicaset controller syncs at once.
     pub concurrent_replicaset_syncs: u16,
+    /// How many workers the garbage collector runs.
+    pub concurrent_gc_syncs: u16,
 }
 
 /// Why a controller could not start.
@@ -84,6 +89,17 @@ pub const CONTROLLERS: &[Descriptor] = &[
                 client,
                 informers.clone(),
                 settings.concurrent_replicaset_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: garbagecollector::NAME,
+        aliases: &["garbagecollector"],
+        enabled_by_default: true,
+        start: |client, settings, _| {
+            Ok(Box::pin(garbagecollector::run(
+                client,
+                settings.concurrent_gc_syncs,
             )))
         },
     },
@@ -178,7 +194,8 @@ mod tests {
                 "serviceaccount-controller",
                 "namespace-controller",
                 "root-ca-certificate-publisher-controller",
-                "replicaset-controller"
+                "replicaset-controller",
+                "garbage-collector-controller"
             ]
         );
     }
@@ -190,7 +207,8 @@ mod tests {
             vec![
                 "serviceaccount-controller",
                 "root-ca-certificate-publisher-controller",
-                "replicaset-controller"
+                "replicaset-controller",
+                "garbage-collector-controller"
             ]
         );
         assert_eq!(

@@ -24,7 +24,10 @@ use std::time::Duration;
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 pub async fn watch(scope: &Scope) -> Result<Response> {
-    let output = negotiate(&scope.headers, &scope.params, true)?;
+    // Each event carries one object, so partial metadata is asked for as
+    // `as=PartialObjectMetadata` (what client-go's and kube-rs's metadata watches send), not
+    // as the list form.
+    let output = negotiate(&scope.headers, &scope.params, false)?;
     let wp = watch_params(&scope.params)?;
     let list = list_request_for_watch(scope)?;
     let req = WatchRequest {

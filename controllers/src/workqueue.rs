@@ -1,0 +1,149 @@
+//! A work queue with client-go's guarantees, for controllers that are not built on kube-runtime's
+//! `Controller` (the garbage collector works on uids across every resource): an item queued
+//! several times before a worker takes it is processed once, an item is never processed by two
+//! workers at once, and an item queued while being processed is processed again afterwards.
+//! [`WorkQueue::retry`] queues an item again after its per-item backoff.
+
+use crate::queue::Backoff;
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+struct State<T> {
+    queue: VecDeque<T>,
+    /// Queued and not yet taken.
+    dirty: HashSet<T>,
+    /// Taken and not yet done.
+    processing: HashSet<T>,
+}
+
+/// A de-duplicating queue shared by a controller's workers.
+pub struct WorkQueue<T> {
+    state: Mutex<State<T>>,
+    ready: Notify,
+    backoff: Backoff,
+}
+
+impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                dirty: HashSet::new(),
+                processing: HashSet::new(),
+            }),
+            ready: Notify::new(),
+            backoff: Backoff::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `item` unless it is queued already.
+    pub fn add(&self, item: T) {
+        let mut state = self.lock();
+        if !state.dirty.insert(item.clone()) {
+            return;
+        }
+        if !state.processing.contains(&item) {
+            state.queue.push_back(item);
+            drop(state);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Waits for the next item; call [`WorkQueue::done`] with it when finished.
+    pub async fn take(&self) -> T {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut state = self.lock();
+                if let Some(item) = state.queue.pop_front() {
+                    state.dirty.remove(&item);
+                    state.processing.insert(item.clone());
+                    let more = !state.queue.is_empty();
+                    drop(state);
+                    if more {
+                        // Hand the rest to another idle worker.
+                        self.ready.notify_one();
+                    }
+                    return item;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks `item` processed; if it was queued meanwhile it goes back in the queue.
+    pub fn done(&self, item: &T) {
+        let mut state = self.lock();
+        state.processing.remove(item);
+        if state.dirty.contains(item) {
+            state.queue.push_back(item.clone());
+            drop(state);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Forgets `item`'s failures after it was processed successfully.
+    pub fn forget(&self, item: &T) {
+        self.backoff.forget(&item.to_string());
+    }
+
+    /// Queues `item` again after its backoff (5 ms doubling per failure, at most 1000 s).
+    pub fn retry(self: &Arc<Self>, item: T) {
+        let delay = self.backoff.next_delay(&item.to_string());
+        let queue = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.add(item);
+        });
+    }
+
+    /// How many items wait to be taken.
+    pub fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn items_are_deduplicated_and_never_processed_twice_at_once() {
+        let q = WorkQueue::<String>::new();
+        q.add("a".to_string());
+        q.add("a".to_string());
+        q.add("b".to_string());
+        assert_eq!(q.len(), 2);
+        let a = q.take().await;
+        assert_eq!(a, "a");
+        // Queued again while being processed: held back until done.
+        q.add("a".to_string());
+        assert_eq!(q.take().await, "b");
+        assert!(q.is_empty());
+        q.done(&a);
+        assert_eq!(q.take().await, "a");
+    }
+
+    #[tokio::test]
+    async fn take_waits_for_an_item() {
+        let q = WorkQueue::<String>::new();
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.take().await });
+        tokio::task::yield_now().await;
+        q.add("x".to_string());
+        assert_eq!(waiter.await.unwrap(), "x");
+    }
+}

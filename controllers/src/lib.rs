@@ -9,17 +9,20 @@
 //! - [`serviceaccount`]: keeps a `default` ServiceAccount in every active namespace;
 //! - [`root_ca_cert_publisher`]: keeps the `kube-root-ca.crt` ConfigMap in every namespace;
 //! - [`replicaset`]: keeps each ReplicaSet's pods at its replica count;
+//! - [`deployment`]: rolls Deployments out through ReplicaSets;
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
 //!
 //! Controllers that watch the same resource share one watch and cache through [`informer`].
 
 pub mod client;
+pub mod deployment;
 pub mod events;
 pub mod garbagecollector;
 pub mod informer;
 pub mod manager;
 pub mod namespace;
+pub mod ownership;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
@@ -54,6 +57,9 @@ pub struct Options {
     /// The number of garbage collector workers that are allowed to sync concurrently.
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: u16,
+    /// The number of deployment objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_deployment_syncs: u16,
 }
 
 /// What `ferrokube up` hands the in-process controller manager.
@@ -112,6 +118,7 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_namespace_syncs: opts.concurrent_namespace_syncs.max(1),
         concurrent_replicaset_syncs: opts.concurrent_replicaset_syncs.max(1),
         concurrent_gc_syncs: opts.concurrent_gc_syncs.max(1),
+        concurrent_deployment_syncs: opts.concurrent_deployment_syncs.max(1),
     };
     // Leader election belongs here: with several controller managers, each waits to hold the
     // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
@@ -129,6 +136,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_namespace_syncs: 10,
         concurrent_replicaset_syncs: 5,
         concurrent_gc_syncs: 20,
+        concurrent_deployment_syncs: 5,
     })
     .await;
     if let Err(e) = &result {

@@ -4,8 +4,8 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, client, garbagecollector, namespace, replicaset, root_ca_cert_publisher,
-    serviceaccount,
+    Error, Result, client, deployment, garbagecollector, namespace, replicaset,
+    root_ca_cert_publisher, serviceaccount,
 };
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub struct Settings {
     pub concurrent_replicaset_syncs: u16,
     /// How many workers the garbage collector runs.
     pub concurrent_gc_syncs: u16,
+    /// How many Deployments the deployment controller syncs at once.
+    pub concurrent_deployment_syncs: u16,
 }
 
 /// Why a controller could not start.
@@ -89,6 +91,18 @@ pub const CONTROLLERS: &[Descriptor] = &[
                 client,
                 informers.clone(),
                 settings.concurrent_replicaset_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: deployment::NAME,
+        aliases: &["deployment"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(deployment::run(
+                client,
+                informers.clone(),
+                settings.concurrent_deployment_syncs,
             )))
         },
     },
@@ -195,6 +209,7 @@ mod tests {
                 "namespace-controller",
                 "root-ca-certificate-publisher-controller",
                 "replicaset-controller",
+                "deployment-controller",
                 "garbage-collector-controller"
             ]
         );
@@ -208,6 +223,7 @@ mod tests {
                 "serviceaccount-controller",
                 "root-ca-certificate-publisher-controller",
                 "replicaset-controller",
+                "deployment-controller",
                 "garbage-collector-controller"
             ]
         );

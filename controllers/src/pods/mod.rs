@@ -79,11 +79,7 @@ pub fn controller_of<'a>(pod: &'a Pod, api_version: &str, kind: &str) -> Option<
 pub fn controller_ref(
     pod: &Pod,
 ) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
-    pod.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
+    crate::ownership::controller_ref(&pod.metadata)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub mod status;
 use crate::events::Recorder;
 use crate::informer::{Change, Informers};
 use crate::queue::{self, Backoff};
-use crate::{client, pods, selector};
+use crate::{client, ownership, pods, selector};
 use expectations::Expectations;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -71,18 +71,6 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-}
-
-impl Error {
-    fn pod(rs: &ReplicaSet, action: &'static str, pod: &str, source: kube::Error) -> Self {
-        Self::Pod {
-            action,
-            namespace: rs.metadata.namespace.clone().unwrap_or_default(),
-            name: rs.metadata.name.clone().unwrap_or_default(),
-            pod: pod.to_string(),
-            source,
-        }
-    }
 }
 
 /// What every sync shares.
@@ -240,7 +228,13 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
             .into_iter()
             .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
             .filter(|p| pods::is_active(p))
-            .filter(|p| claim::decide(&rs, p) != claim::Claim::Ignore)
+            .filter(|p| {
+                ownership::decide(
+                    &rs.metadata,
+                    rs.spec.as_ref().map(|s| &s.selector),
+                    &p.metadata,
+                ) != ownership::Claim::Ignore
+            })
             .collect();
         let owned = claim::claim(&ctx, &rs, candidates).await?;
 

@@ -8,7 +8,8 @@
 //! - [`namespace`]: empties a namespace being deleted, then releases it to the apiserver;
 //! - [`serviceaccount`]: keeps a `default` ServiceAccount in every active namespace;
 //! - [`root_ca_cert_publisher`]: keeps the `kube-root-ca.crt` ConfigMap in every namespace;
-//! - [`replicaset`]: keeps each ReplicaSet's pods at its replica count;
+//! - [`replicaset`]: keeps each ReplicaSet's (and ReplicationController's) pods at its
+//!   replica count;
 //! - [`deployment`]: rolls Deployments out through ReplicaSets;
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
@@ -54,6 +55,9 @@ pub struct Options {
     /// The number of replica sets that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_replicaset_syncs: u16,
+    /// The number of replication controllers that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_rc_syncs: u16,
     /// The number of garbage collector workers that are allowed to sync concurrently.
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: u16,
@@ -117,6 +121,7 @@ pub async fn run(opts: Options) -> Result<()> {
         root_ca,
         concurrent_namespace_syncs: opts.concurrent_namespace_syncs.max(1),
         concurrent_replicaset_syncs: opts.concurrent_replicaset_syncs.max(1),
+        concurrent_rc_syncs: opts.concurrent_rc_syncs.max(1),
         concurrent_gc_syncs: opts.concurrent_gc_syncs.max(1),
         concurrent_deployment_syncs: opts.concurrent_deployment_syncs.max(1),
     };
@@ -135,6 +140,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         controllers: vec!["*".to_string()],
         concurrent_namespace_syncs: 10,
         concurrent_replicaset_syncs: 5,
+        concurrent_rc_syncs: 5,
         concurrent_gc_syncs: 20,
         concurrent_deployment_syncs: 5,
     })

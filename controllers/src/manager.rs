@@ -8,6 +8,8 @@ use crate::{
     root_ca_cert_publisher, serviceaccount,
 };
 use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::ReplicationController;
 use std::sync::Arc;
 
 /// What controllers need besides a client.
@@ -19,6 +21,8 @@ pub struct Settings {
     pub concurrent_namespace_syncs: u16,
     /// How many ReplicaSets the replicaset controller syncs at once.
     pub concurrent_replicaset_syncs: u16,
+    /// How many ReplicationControllers their controller syncs at once.
+    pub concurrent_rc_syncs: u16,
     /// How many workers the garbage collector runs.
     pub concurrent_gc_syncs: u16,
     /// How many Deployments the deployment controller syncs at once.
@@ -87,10 +91,22 @@ pub const CONTROLLERS: &[Descriptor] = &[
         aliases: &["replicaset"],
         enabled_by_default: true,
         start: |client, settings, informers| {
-            Ok(Box::pin(replicaset::run(
+            Ok(Box::pin(replicaset::run::<ReplicaSet>(
                 client,
                 informers.clone(),
                 settings.concurrent_replicaset_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: replicaset::RC_NAME,
+        aliases: &["replicationcontroller"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(replicaset::run::<ReplicationController>(
+                client,
+                informers.clone(),
+                settings.concurrent_rc_syncs,
             )))
         },
     },
@@ -209,6 +225,7 @@ mod tests {
                 "namespace-controller",
                 "root-ca-certificate-publisher-controller",
                 "replicaset-controller",
+                "replicationcontroller-controller",
                 "deployment-controller",
                 "garbage-collector-controller"
             ]
@@ -223,6 +240,7 @@ mod tests {
                 "serviceaccount-controller",
                 "root-ca-certificate-publisher-controller",
                 "replicaset-controller",
+                "replicationcontroller-controller",
                 "deployment-controller",
                 "garbage-collector-controller"
             ]

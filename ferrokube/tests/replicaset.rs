@@ -234,3 +234,54 @@ fn scenario(k: &Kubectl, ns: &str) {
     ]);
     assert!(owners.lines().all(|o| o == "web"), "{owners}");
 }
+
+const REPLICATION_CONTROLLER: &str = r#"
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: legacy
+spec:
+  replicas: 2
+  template:
+    metadata:
+      labels:
+        app: legacy
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+"#;
+
+#[test]
+fn replication_controllers_keep_their_pods_too() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(&bins[1]);
+    k.ok_stdin(&["create", "-f", "-"], REPLICATION_CONTROLLER);
+    let created = eventually("the ReplicationController has two pods", || {
+        let p = pods(&k, "default", "legacy");
+        (p.len() == 2).then_some(p)
+    });
+    for (name, owner) in &created {
+        assert!(name.starts_with("legacy-"), "{name}");
+        assert_eq!(owner, "ReplicationController/legacy");
+    }
+    eventually("describe shows the creations", || {
+        let out = k.ok(&["describe", "rc", "legacy"]);
+        (out.matches("replication-controller  Created pod: legacy-")
+            .count()
+            == 2)
+            .then_some(())
+    });
+    k.ok(&["scale", "rc", "legacy", "--replicas=1"]);
+    eventually("one pod is left and counted", || {
+        let status = k.ok(&[
+            "get",
+            "rc",
+            "legacy",
+            "-o",
+            "jsonpath={.status.replicas}/{.status.observedGeneration}",
+        ]);
+        (pods(&k, "default", "legacy").len() == 1 && status == "1/2").then_some(())
+    });
+}

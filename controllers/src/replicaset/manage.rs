@@ -5,8 +5,9 @@
 //! [`ranking`](crate::pods::ranking) puts first. Each creation and deletion is recorded as an
 //! expectation and as an Event on the ReplicaSet.
 
+use super::kind::Replicated;
 use super::status::Failure;
-use super::{Context, Error};
+use super::{Context, Error, rs_kind};
 use crate::client::{self, NAMESPACE_TERMINATING_CAUSE, has_cause};
 use crate::events::EventType;
 use crate::pods::ranking::pods_to_delete;
@@ -37,8 +38,9 @@ pub fn batches(n: usize) -> Vec<usize> {
 /// Creates or deletes pods so `owned` reaches the ReplicaSet's replicas. `related` are the
 /// active pods of the ReplicaSet and its siblings, for choosing which to delete. On failure,
 /// returns what failed and the error.
-pub async fn manage_replicas(
-    ctx: &Context,
+pub async fn manage_replicas<K: Replicated>(
+    ctx: &Context<K>,
+    owner: &K,
     rs: &ReplicaSet,
     key: &str,
     owned: &[Arc<Pod>],
@@ -58,7 +60,7 @@ pub async fn manage_replicas(
         let Some(template) = rs.spec.as_ref().and_then(|s| s.template.as_ref()) else {
             return Ok(());
         };
-        let pod = pod_from_template(template, namespace, name, controller_reference(rs));
+        let pod = pod_from_template(template, namespace, name, controller_reference(owner));
         tracing::debug!("Too few replicas for ReplicaSet {namespace}/{name}: creating {missing}.");
         for size in batches(missing) {
             let params = PostParams::default();
@@ -70,7 +72,7 @@ pub async fn manage_replicas(
                     Ok(p) => {
                         let pod_name = p.metadata.name.unwrap_or_default();
                         ctx.recorder.record(
-                            rs,
+                            owner,
                             EventType::Normal,
                             "SuccessfulCreate",
                             format!("Created pod: {pod_name}"),
@@ -81,7 +83,7 @@ pub async fn manage_replicas(
                         // A namespace being deleted refuses new pods; that is no failure worth an event.
                         if !has_cause(&e, NAMESPACE_TERMINATING_CAUSE) {
                             ctx.recorder.record(
-                                rs,
+                                owner,
                                 EventType::Warning,
                                 "FailedCreate",
                                 format!("Error creating: {}", client::message(&e)),
@@ -96,6 +98,7 @@ pub async fn manage_replicas(
                 return Err((
                     Failure::Create,
                     Error::Pods {
+                        kind: rs_kind::<K>(),
                         action: "creating",
                         namespace: namespace.to_string(),
                         name: name.to_string(),
@@ -130,7 +133,7 @@ pub async fn manage_replicas(
         for (pod_name, result) in results {
             match result {
                 Ok(_) => ctx.recorder.record(
-                    rs,
+                    owner,
                     EventType::Normal,
                     "SuccessfulDelete",
                     format!("Deleted pod: {pod_name}"),
@@ -139,7 +142,7 @@ pub async fn manage_replicas(
                 Err(e) if client::is_not_found(&e) => {}
                 Err(e) => {
                     ctx.recorder.record(
-                        rs,
+                        owner,
                         EventType::Warning,
                         "FailedDelete",
                         format!("Error deleting: {}", client::message(&e)),
@@ -154,6 +157,7 @@ pub async fn manage_replicas(
             return Err((
                 Failure::Delete,
                 Error::Pods {
+                    kind: rs_kind::<K>(),
                     action: "deleting",
                     namespace: namespace.to_string(),
                     name: name.to_string(),

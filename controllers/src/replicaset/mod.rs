@@ -1,7 +1,8 @@
 //! The replicaset controller (upstream `pkg/controller/replicaset`): keeps as many pods as a
 //! ReplicaSet asks for, creating them from its template and deleting surplus ones, adopts
 //! matching orphans and releases pods that stopped matching, and reports counts and failures
-//! in the ReplicaSet's status.
+//! in the ReplicaSet's status. The same controller runs for ReplicationControllers
+//! ([`kind`]), as upstream's replication manager does.
 //!
 //! Timeline of one sync: pod cache ready -> [`claim`] the namespace's active pods -> if the last
 //! sync's [`expectations`] are met and the ReplicaSet is not being deleted, [`manage`] replicas
@@ -13,6 +14,7 @@
 
 pub mod claim;
 pub mod expectations;
+pub mod kind;
 pub mod manage;
 pub mod status;
 
@@ -23,8 +25,9 @@ use crate::{client, ownership, pods, selector};
 use expectations::Expectations;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
+use kind::Replicated;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -33,30 +36,26 @@ use std::time::Duration;
 use tracing::Instrument;
 
 /// The controller's name (upstream `names.ReplicaSetController`), also its event source.
-pub const NAME: &str = "replicaset-controller";
+pub const NAME: &str = <ReplicaSet as Replicated>::CONTROLLER;
 
-const API_VERSION: &str = "apps/v1";
-const KIND: &str = "ReplicaSet";
+/// The ReplicationController controller's name (upstream
+/// `names.ReplicationControllerController`).
+pub const RC_NAME: &str = <ReplicationController as Replicated>::CONTROLLER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading ReplicaSet {namespace}/{name}: {}", client::message(.source))]
-    Get {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("{action} pods for ReplicaSet {namespace}/{name}: {}", client::message(.source))]
+    #[error("{action} pods for {kind} {namespace}/{name}: {}", client::message(.source))]
     Pods {
+        kind: &'static str,
         action: &'static str,
         namespace: String,
         name: String,
         #[source]
         source: kube::Error,
     },
-    #[error("{action} pod {namespace}/{pod} for ReplicaSet {name}: {}", client::message(.source))]
+    #[error("{action} pod {namespace}/{pod} for {kind} {name}: {}", client::message(.source))]
     Pod {
+        kind: &'static str,
         action: &'static str,
         namespace: String,
         name: String,
@@ -64,8 +63,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("updating the status of ReplicaSet {namespace}/{name}: {}", client::message(.source))]
+    #[error("updating the status of {kind} {namespace}/{name}: {}", client::message(.source))]
     Status {
+        kind: &'static str,
         namespace: String,
         name: String,
         #[source]
@@ -74,35 +74,36 @@ pub enum Error {
 }
 
 /// What every sync shares.
-pub struct Context {
+pub struct Context<K: Replicated> {
     client: kube::Client,
     pods: Store<Pod>,
-    replicasets: Store<ReplicaSet>,
+    /// The controller's own objects (for a ReplicaSet's siblings on scale-down).
+    owners: Store<K>,
     expectations: Arc<Expectations>,
     recorder: Recorder,
     backoff: Backoff,
 }
 
-/// Runs the controller until the process stops, syncing up to `concurrency` ReplicaSets at once
-/// (`--concurrent-replicaset-syncs`).
-pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u16) {
-    let rs_informer = informers.get::<ReplicaSet>();
+/// Runs the controller for `K` until the process stops, syncing up to `concurrency` objects at
+/// once (`--concurrent-replicaset-syncs`, `--concurrent-rc-syncs`).
+pub async fn run<K: Replicated>(client: kube::Client, informers: Arc<Informers>, concurrency: u16) {
+    let rs_informer = informers.get::<K>();
     let pod_informer = informers.get::<Pod>();
     let replicasets = rs_informer.store();
     let expectations = Arc::new(Expectations::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
         pods: pod_informer.store(),
-        replicasets: replicasets.clone(),
+        owners: replicasets.clone(),
         expectations: expectations.clone(),
-        recorder: Recorder::new(client, NAME),
+        recorder: Recorder::new(client, K::EVENT_SOURCE),
         backoff: Backoff::default(),
     });
 
     let own = {
         let (store, expectations) = (replicasets.clone(), expectations.clone());
         rs_informer.changes().flat_map(move |change| {
-            let refs: Vec<ObjectRef<ReplicaSet>> = match change {
+            let refs: Vec<ObjectRef<K>> = match change {
                 Change::Applied { new, .. } => vec![ObjectRef::from_obj(&*new)],
                 Change::Deleted(rs) => {
                     expectations.forget(&key_of(&*rs));
@@ -127,8 +128,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u
         .reconcile_on(own)
         .reconcile_on(from_pods)
         .with_config(controller::Config::default().concurrency(concurrency))
-        .run(reconcile, error_policy, ctx);
-    queue::drive(NAME, stream).await;
+        .run(reconcile::<K>, error_policy::<K>, ctx);
+    queue::drive(K::CONTROLLER, stream).await;
 }
 
 /// `namespace/name`, the key of expectations and backoff.
@@ -140,19 +141,20 @@ fn key_of<K: kube::Resource>(obj: &K) -> String {
     )
 }
 
-fn controller_key(pod: &Pod) -> Option<ObjectRef<ReplicaSet>> {
-    let r = pods::controller_ref(pod).filter(|r| r.kind == KIND && r.api_version == API_VERSION)?;
+fn controller_key<K: Replicated>(pod: &Pod) -> Option<ObjectRef<K>> {
+    let r = pods::controller_ref(pod)
+        .filter(|r| r.kind == K::kind(&()) && r.api_version == K::api_version(&()))?;
     Some(ObjectRef::new(&r.name).within(pod.metadata.namespace.as_deref().unwrap_or_default()))
 }
 
 /// The ReplicaSets a pod change concerns: the pod's controller (before and after the change),
 /// or for an orphan every ReplicaSet of its namespace that selects it. Also notes the change
 /// against the controller's expectations.
-fn replicasets_for_pod_change(
-    store: &Store<ReplicaSet>,
+fn replicasets_for_pod_change<K: Replicated>(
+    store: &Store<K>,
     expectations: &Expectations,
     change: Change<Pod>,
-) -> Vec<ObjectRef<ReplicaSet>> {
+) -> Vec<ObjectRef<K>> {
     let (pod, old, gone) = match change {
         Change::Applied { new, old } => (new, old, false),
         Change::Deleted(pod) => (pod, None, true),
@@ -165,7 +167,7 @@ fn replicasets_for_pod_change(
         }
     };
     let mut out = Vec::new();
-    match controller_key(&pod) {
+    match controller_key::<K>(&pod) {
         Some(owner) => {
             expectations.observe(
                 &format!(
@@ -184,10 +186,10 @@ fn replicasets_for_pod_change(
                 store
                     .state()
                     .iter()
-                    .filter(|rs| rs.metadata.namespace.as_deref() == namespace)
+                    .filter(|rs| rs.meta().namespace.as_deref() == namespace)
                     .filter(|rs| {
                         selector::matches(
-                            rs.spec.as_ref().map(|s| &s.selector),
+                            rs.view().spec.as_ref().map(|s| &s.selector),
                             pod.metadata.labels.as_ref(),
                         )
                     })
@@ -197,7 +199,7 @@ fn replicasets_for_pod_change(
         None => {}
     }
     // A pod whose controller changed concerns the one it left too.
-    if let Some(previous) = old.as_deref().and_then(controller_key)
+    if let Some(previous) = old.as_deref().and_then(controller_key::<K>)
         && !out.contains(&previous)
     {
         out.push(previous);
@@ -205,18 +207,19 @@ fn replicasets_for_pod_change(
     out
 }
 
-async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile<K: Replicated>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<Action, Error> {
+    let rs = obj.view();
     let namespace = rs.metadata.namespace.clone().unwrap_or_default();
     let name = rs.metadata.name.clone().unwrap_or_default();
     let span = tracing::info_span!(
         "reconcile",
-        controller = NAME,
+        controller = K::CONTROLLER,
         namespace = %namespace,
         name = %name,
         uid = rs.metadata.uid.as_deref().unwrap_or_default(),
     );
     async move {
-        let key = key_of(&*rs);
+        let key = key_of(&rs);
         // Counting pods before the pod cache is filled would create them all again.
         let _ = ctx.pods.wait_until_ready().await;
         let satisfied = ctx.expectations.satisfied(&key, |pod| {
@@ -236,12 +239,13 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
                 ) != ownership::Claim::Ignore
             })
             .collect();
-        let owned = claim::claim(&ctx, &rs, candidates).await?;
+        let owned = claim::claim(&ctx, &*obj, &rs, candidates).await?;
 
         let mut failure = None;
         if satisfied && rs.metadata.deletion_timestamp.is_none() {
             let related = related_pods(&ctx, &rs, &owned);
-            if let Err(e) = manage::manage_replicas(&ctx, &rs, &key, &owned, &related).await {
+            if let Err(e) = manage::manage_replicas(&ctx, &*obj, &rs, &key, &owned, &related).await
+            {
                 failure = Some(e);
             }
         }
@@ -259,10 +263,11 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
                 .zip(message.as_deref()),
             now,
         );
-        let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-        status::update(&api, &rs, status)
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+        status::update(&api, &*obj, &rs, status)
             .await
             .map_err(|source| Error::Status {
+                kind: rs_kind::<K>(),
                 namespace: namespace.clone(),
                 name: name.clone(),
                 source,
@@ -285,7 +290,20 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
 
 /// The active pods of `rs` and of the ReplicaSets that share its controller (a Deployment's
 /// other ReplicaSets), for spreading what stays across nodes on scale-down.
-fn related_pods(ctx: &Context, rs: &ReplicaSet, owned: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+/// The kind's name for messages.
+fn rs_kind<K: Replicated>() -> &'static str {
+    if K::kind(&()) == "ReplicaSet" {
+        "ReplicaSet"
+    } else {
+        "ReplicationController"
+    }
+}
+
+fn related_pods<K: Replicated>(
+    ctx: &Context<K>,
+    rs: &ReplicaSet,
+    owned: &[Arc<Pod>],
+) -> Vec<Arc<Pod>> {
     let owner = rs
         .metadata
         .owner_references
@@ -298,34 +316,37 @@ fn related_pods(ctx: &Context, rs: &ReplicaSet, owned: &[Arc<Pod>]) -> Vec<Arc<P
     };
     let namespace = rs.metadata.namespace.as_deref();
     let siblings: Vec<String> = ctx
-        .replicasets
+        .owners
         .state()
         .iter()
-        .filter(|s| s.metadata.namespace.as_deref() == namespace)
+        .map(|s| s.meta())
+        .filter(|s| s.namespace.as_deref() == namespace)
         .filter(|s| {
-            s.metadata
-                .owner_references
+            s.owner_references
                 .iter()
                 .flatten()
                 .any(|r| r.controller == Some(true) && r.uid == owner)
         })
-        .filter_map(|s| s.metadata.uid.clone())
+        .filter_map(|s| s.uid.clone())
         .collect();
     ctx.pods
         .state()
         .into_iter()
         .filter(|p| p.metadata.namespace.as_deref() == namespace && pods::is_active(p))
         .filter(|p| {
-            pods::controller_of(p, API_VERSION, KIND)
+            pods::controller_of(p, &K::api_version(&()), &K::kind(&()))
                 .is_some_and(|uid| siblings.iter().any(|s| s == uid))
         })
         .collect()
 }
 
-fn error_policy(rs: Arc<ReplicaSet>, err: &Error, ctx: Arc<Context>) -> Action {
-    let key = key_of(&*rs);
+fn error_policy<K: Replicated>(obj: Arc<K>, err: &Error, ctx: Arc<Context<K>>) -> Action {
+    let key = key_of(&*obj);
     let delay = ctx.backoff.next_delay(&key);
-    tracing::warn!("Syncing ReplicaSet {key} failed: {err}. Retrying in {delay:?}.");
+    tracing::warn!(
+        "Syncing {} {key} failed: {err}. Retrying in {delay:?}.",
+        rs_kind::<K>()
+    );
     Action::requeue(delay)
 }
 

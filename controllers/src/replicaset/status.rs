@@ -3,6 +3,7 @@
 //! ones, `observedGeneration`, and the `ReplicaFailure` condition while creating or deleting
 //! pods fails. The status is written only when it changed.
 
+use super::kind::Replicated;
 use crate::pods;
 use crate::selector;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
@@ -111,10 +112,11 @@ pub fn next_availability(rs: &ReplicaSet, owned: &[Arc<Pod>], now: Timestamp) ->
         .min()
 }
 
-/// Writes `status` unless `rs` already has it. On a conflict the ReplicaSet is read again and
-/// the write tried once more (upstream's `statusUpdateRetries`).
-pub async fn update(
-    api: &Api<ReplicaSet>,
+/// Writes `status` unless `rs` (the view of `owner`) already has it. On a conflict the object is
+/// read again and the write tried once more (upstream's `statusUpdateRetries`).
+pub async fn update<K: Replicated>(
+    api: &Api<K>,
+    owner: &K,
     rs: &ReplicaSet,
     status: ReplicaSetStatus,
 ) -> Result<(), kube::Error> {
@@ -122,10 +124,9 @@ pub async fn update(
         return Ok(());
     }
     let name = rs.metadata.name.clone().unwrap_or_default();
-    let mut current = rs.clone();
+    let mut current = owner.with_status(status.clone());
     let mut attempt = 0;
     loop {
-        current.status = Some(status.clone());
         match api
             .replace_status(&name, &PostParams::default(), &current)
             .await
@@ -133,7 +134,7 @@ pub async fn update(
             Ok(_) => return Ok(()),
             Err(e) if attempt == 0 && crate::client::is_conflict(&e) => {
                 attempt += 1;
-                current = api.get(&name).await?;
+                current = api.get(&name).await?.with_status(status.clone());
             }
             Err(e) => return Err(e),
         }

@@ -8,6 +8,7 @@ pub mod custom_resource_definition;
 pub mod discovery;
 pub mod field_validation;
 pub mod flowcontrol;
+pub mod garbage_collector;
 pub mod namespaces;
 pub mod resource_quota;
 pub mod server_version;
@@ -25,6 +26,7 @@ pub fn cases() -> Vec<Case> {
     out.extend(custom_resource_definition::cases());
     out.extend(discovery::cases());
     out.extend(field_validation::cases());
+    out.extend(garbage_collector::cases());
     out.extend(flowcontrol::cases());
     out.extend(namespaces::cases());
     out.extend(resource_quota::cases());

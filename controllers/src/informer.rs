@@ -6,6 +6,10 @@
 //! its backoff) -> the store is ready -> every added, changed or deleted object is applied to
 //! the store and then announced -> after a relist (a broken watch, a 410) [`Change::Relisted`]
 //! tells subscribers to look at everything again, since deletions during the gap were missed.
+//!
+//! Wait for [`Informer::ready`], never for the store's own `wait_until_ready`: kube-runtime's
+//! readiness signal wakes only the last of several tasks waiting at once, and a shared store
+//! has several.
 
 use futures::{Stream, StreamExt};
 use kube::Resource;
@@ -63,6 +67,8 @@ impl<K> Watched for K where
 pub struct Informer<K: Watched> {
     store: Store<K>,
     changes: broadcast::Sender<Change<K>>,
+    /// Becomes true once the first list is in the store.
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<K: Watched> Informer<K> {
@@ -70,9 +76,11 @@ impl<K: Watched> Informer<K> {
     fn start(client: kube::Client) -> Arc<Self> {
         let (store, mut writer) = reflector::store::<K>();
         let (changes, _) = broadcast::channel(BACKLOG);
+        let (mark_synced, synced) = tokio::sync::watch::channel(false);
         let informer = Arc::new(Self {
             store: store.clone(),
             changes: changes.clone(),
+            synced,
         });
         let kind = K::kind(&());
         tokio::spawn(async move {
@@ -103,6 +111,7 @@ impl<K: Watched> Informer<K> {
                     }
                     watcher::Event::InitDone => {
                         writer.apply_watcher_event(&event);
+                        mark_synced.send_replace(true);
                         Some(Change::Relisted)
                     }
                     watcher::Event::Init | watcher::Event::InitApply(_) => {
@@ -119,9 +128,16 @@ impl<K: Watched> Informer<K> {
         informer
     }
 
-    /// The cache; ready once the first list has been applied.
+    /// The cache; complete once [`Informer::ready`] returns.
     pub fn store(&self) -> Store<K> {
         self.store.clone()
+    }
+
+    /// Waits until the first list has been applied to the store.
+    pub async fn ready(&self) {
+        let mut synced = self.synced.clone();
+        // An error means the watch task is gone, which only happens at shutdown.
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     /// Changes from now on. A subscriber that falls behind gets [`Change::Relisted`] in place

@@ -11,6 +11,9 @@
 //! - [`replicaset`]: keeps each ReplicaSet's (and ReplicationController's) pods at its
 //!   replica count;
 //! - [`deployment`]: rolls Deployments out through ReplicaSets;
+//! - [`endpoint`]: keeps each selecting Service's Endpoints;
+//! - [`endpointslice`]: keeps each selecting Service's EndpointSlices;
+//! - [`endpointslicemirroring`]: mirrors hand-written Endpoints into EndpointSlices;
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
 //!
@@ -18,6 +21,9 @@
 
 pub mod client;
 pub mod deployment;
+pub mod endpoint;
+pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod events;
 pub mod garbagecollector;
 pub mod informer;
@@ -64,6 +70,19 @@ pub struct Options {
     /// The number of deployment objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_deployment_syncs: u16,
+    /// The number of endpoint syncing operations that will be done concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_endpoint_syncs: u16,
+    /// The number of service endpoint syncing operations that will be done concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_service_endpoint_syncs: u16,
+    /// The maximum number of endpoints that will be added to an EndpointSlice.
+    #[arg(long, default_value_t = 100)]
+    pub max_endpoints_per_slice: u16,
+    /// The number of service endpoint syncing operations done concurrently by the
+    /// endpointslice-mirroring-controller.
+    #[arg(long, default_value_t = 5)]
+    pub mirroring_concurrent_service_endpoint_syncs: u16,
 }
 
 /// What `ferrokube up` hands the in-process controller manager.
@@ -124,6 +143,10 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_rc_syncs: opts.concurrent_rc_syncs.max(1),
         concurrent_gc_syncs: opts.concurrent_gc_syncs.max(1),
         concurrent_deployment_syncs: opts.concurrent_deployment_syncs.max(1),
+        concurrent_endpoint_syncs: opts.concurrent_endpoint_syncs.max(1),
+        concurrent_service_endpoint_syncs: opts.concurrent_service_endpoint_syncs.max(1),
+        max_endpoints_per_slice: opts.max_endpoints_per_slice.clamp(1, 1000),
+        mirroring_syncs: opts.mirroring_concurrent_service_endpoint_syncs.max(1),
     };
     // Leader election belongs here: with several controller managers, each waits to hold the
     // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
@@ -143,6 +166,10 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_rc_syncs: 5,
         concurrent_gc_syncs: 20,
         concurrent_deployment_syncs: 5,
+        concurrent_endpoint_syncs: 5,
+        concurrent_service_endpoint_syncs: 5,
+        max_endpoints_per_slice: 100,
+        mirroring_concurrent_service_endpoint_syncs: 5,
     })
     .await;
     if let Err(e) = &result {

@@ -4,8 +4,8 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, client, deployment, garbagecollector, namespace, replicaset,
-    root_ca_cert_publisher, serviceaccount,
+    Error, Result, client, deployment, endpoint, endpointslice, endpointslicemirroring,
+    garbagecollector, namespace, replicaset, root_ca_cert_publisher, serviceaccount,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -27,6 +27,14 @@ pub struct Settings {
     pub concurrent_gc_syncs: u16,
     /// How many Deployments the deployment controller syncs at once.
     pub concurrent_deployment_syncs: u16,
+    /// How many Services the endpoints controller syncs at once.
+    pub concurrent_endpoint_syncs: u16,
+    /// How many Services the endpointslice controller syncs at once.
+    pub concurrent_service_endpoint_syncs: u16,
+    /// The most endpoints in one EndpointSlice.
+    pub max_endpoints_per_slice: u16,
+    /// How many Endpoints the mirroring controller syncs at once.
+    pub mirroring_syncs: u16,
 }
 
 /// Why a controller could not start.
@@ -119,6 +127,43 @@ pub const CONTROLLERS: &[Descriptor] = &[
                 client,
                 informers.clone(),
                 settings.concurrent_deployment_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: endpoint::NAME,
+        aliases: &["endpoint"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(endpoint::run(
+                client,
+                informers.clone(),
+                settings.concurrent_endpoint_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: endpointslice::NAME,
+        aliases: &["endpointslice"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(endpointslice::run(
+                client,
+                informers.clone(),
+                settings.concurrent_service_endpoint_syncs,
+                settings.max_endpoints_per_slice,
+            )))
+        },
+    },
+    Descriptor {
+        name: endpointslicemirroring::NAME,
+        aliases: &["endpointslicemirroring"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(endpointslicemirroring::run(
+                client,
+                informers.clone(),
+                settings.mirroring_syncs,
             )))
         },
     },
@@ -227,6 +272,9 @@ mod tests {
                 "replicaset-controller",
                 "replicationcontroller-controller",
                 "deployment-controller",
+                "endpoints-controller",
+                "endpointslice-controller",
+                "endpointslice-mirroring-controller",
                 "garbage-collector-controller"
             ]
         );
@@ -242,6 +290,9 @@ mod tests {
                 "replicaset-controller",
                 "replicationcontroller-controller",
                 "deployment-controller",
+                "endpoints-controller",
+                "endpointslice-controller",
+                "endpointslice-mirroring-controller",
                 "garbage-collector-controller"
             ]
         );

@@ -5,8 +5,10 @@
 //! [`WorkQueue::retry`] queues an item again after its per-item backoff.
 
 use crate::queue::Backoff;
+use futures::{Stream, StreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Display;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -114,6 +116,55 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Queues the keys `map` finds in each change of `changes`, in the background.
+pub fn feed<C: Send + 'static>(
+    queue: &Arc<WorkQueue<String>>,
+    changes: impl Stream<Item = C> + Send + 'static,
+    map: impl Fn(C) -> Vec<String> + Send + 'static,
+) {
+    let queue = queue.clone();
+    tokio::spawn(async move {
+        let mut changes = std::pin::pin!(changes);
+        while let Some(change) = changes.next().await {
+            for key in map(change) {
+                queue.add(key);
+            }
+        }
+    });
+}
+
+/// Runs `workers` workers that take keys from `queue` and `sync` them, retrying failures with
+/// backoff and logging them as the sync of `what` (e.g. "the endpoints of Service").
+pub async fn process<F, Fut, E>(
+    queue: Arc<WorkQueue<String>>,
+    workers: u16,
+    what: &'static str,
+    sync: F,
+) where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: Display,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (queue, sync) = (queue.clone(), sync.clone());
+        tasks.spawn(async move {
+            loop {
+                let key = queue.take().await;
+                match sync(key.clone()).await {
+                    Ok(()) => queue.forget(&key),
+                    Err(e) => {
+                        tracing::warn!("Syncing {what} {key} failed: {e}. Retrying.");
+                        queue.retry(key.clone());
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_ferrokube");
 
 /// A sample of the passing cases: API-only ones, and quick ones that need the controllers of
-/// `ferrokube up` (garbage collector, deployment, replicaset and replication controllers).
+/// `ferrokube up` (garbage collector, deployment, replicaset, replication, endpoints and
+/// EndpointSlice controllers).
 /// Kept short of the watch case that spends a minute proving the absence of events, to keep
 /// this test under a minute.
 const PASSING_TODAY: &[&str] = &[
@@ -30,6 +31,8 @@ const PASSING_TODAY: &[&str] = &[
     "[sig-api-machinery] Garbage collector should delete RS created by deployment when not orphaning [Conformance]",
     "[sig-api-machinery] Garbage collector should orphan RS created by deployment when deleteOptions.PropagationPolicy is Orphan [Conformance]",
     "[sig-apps] ReplicationController should get and update a ReplicationController scale [Conformance]",
+    "[sig-network] EndpointSlice should create and delete Endpoints and EndpointSlices for a Service with a selector specified [Conformance]",
+    "[sig-network] EndpointSliceMirroring should mirror a custom Endpoints resource through create update and delete [Conformance]",
 ];
 
 /// Stops `ferrokube up` (and through it, etcd) when the test ends, however it ends.

@@ -108,6 +108,16 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u
     let rs_informer = informers.get::<ReplicaSet>();
     let pod_informer = informers.get::<Pod>();
     let deployments = deployment_informer.store();
+    // Subscribed before the caches fill, so no change falls between the first look and them.
+    let (own_changes, rs_changes, pod_changes) = (
+        deployment_informer.changes(),
+        rs_informer.changes(),
+        pod_informer.changes(),
+    );
+    // Counting ReplicaSets and pods before the caches are filled would create them again.
+    deployment_informer.ready().await;
+    rs_informer.ready().await;
+    pod_informer.ready().await;
     let ctx = Arc::new(Context {
         client: client.clone(),
         replicasets: rs_informer.store(),
@@ -115,25 +125,24 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u
         recorder: Recorder::new(client, NAME),
         backoff: Backoff::default(),
     });
+    // Every Deployment is looked at once at start, then on changes.
     let own = {
         let store = deployments.clone();
-        deployment_informer.changes().flat_map(move |change| {
+        stream::iter(all_of(&deployments)).chain(own_changes.flat_map(move |change| {
             stream::iter(match change {
                 Change::Applied { new, .. } => vec![ObjectRef::from_obj(&*new)],
                 Change::Deleted(_) => Vec::new(),
                 Change::Relisted => all_of(&store),
             })
-        })
+        }))
     };
     let from_sets = {
         let store = deployments.clone();
-        rs_informer
-            .changes()
-            .flat_map(move |change| stream::iter(deployments_for_rs_change(&store, change)))
+        rs_changes.flat_map(move |change| stream::iter(deployments_for_rs_change(&store, change)))
     };
     let from_pods = {
         let (store, sets) = (deployments.clone(), ctx.replicasets.clone());
-        pod_informer.changes().flat_map(move |change| {
+        pod_changes.flat_map(move |change| {
             stream::iter(match change {
                 Change::Deleted(pod) => recreate_deployment_of(&store, &sets, &pod),
                 _ => Vec::new(),
@@ -354,8 +363,6 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
         uid = d.metadata.uid.as_deref().unwrap_or_default(),
     );
     async move {
-        let _ = ctx.replicasets.wait_until_ready().await;
-        let _ = ctx.pods.wait_until_ready().await;
         let mut s = Syncer {
             ctx: &ctx,
             d: (*d).clone(),

@@ -90,6 +90,11 @@ pub async fn run<K: Replicated>(client: kube::Client, informers: Arc<Informers>,
     let rs_informer = informers.get::<K>();
     let pod_informer = informers.get::<Pod>();
     let replicasets = rs_informer.store();
+    // Subscribed before the caches fill, so no change falls between the first look and them.
+    let (rs_changes, pod_changes) = (rs_informer.changes(), pod_informer.changes());
+    // Counting pods before the pod cache is filled would create them all again.
+    rs_informer.ready().await;
+    pod_informer.ready().await;
     let expectations = Arc::new(Expectations::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -100,9 +105,15 @@ pub async fn run<K: Replicated>(client: kube::Client, informers: Arc<Informers>,
         backoff: Backoff::default(),
     });
 
+    // Every object is looked at once at start, then on changes.
+    let everything: Vec<ObjectRef<K>> = replicasets
+        .state()
+        .iter()
+        .map(|rs| ObjectRef::from_obj(&**rs))
+        .collect();
     let own = {
         let (store, expectations) = (replicasets.clone(), expectations.clone());
-        rs_informer.changes().flat_map(move |change| {
+        stream::iter(everything).chain(rs_changes.flat_map(move |change| {
             let refs: Vec<ObjectRef<K>> = match change {
                 Change::Applied { new, .. } => vec![ObjectRef::from_obj(&*new)],
                 Change::Deleted(rs) => {
@@ -116,11 +127,11 @@ pub async fn run<K: Replicated>(client: kube::Client, informers: Arc<Informers>,
                     .collect(),
             };
             stream::iter(refs)
-        })
+        }))
     };
     let from_pods = {
         let (store, expectations) = (replicasets.clone(), expectations);
-        pod_informer.changes().flat_map(move |change| {
+        pod_changes.flat_map(move |change| {
             stream::iter(replicasets_for_pod_change(&store, &expectations, change))
         })
     };
@@ -220,8 +231,6 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<A
     );
     async move {
         let key = key_of(&rs);
-        // Counting pods before the pod cache is filled would create them all again.
-        let _ = ctx.pods.wait_until_ready().await;
         let satisfied = ctx.expectations.satisfied(&key, |pod| {
             ctx.pods.get(&ObjectRef::new(pod).within(&namespace))
         });

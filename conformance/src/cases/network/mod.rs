@@ -1,6 +1,7 @@
 //! `[sig-network]` cases (upstream `test/e2e/network/`).
 
 pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod ingress;
 pub mod service;
 pub mod service_cidrs;
@@ -10,6 +11,7 @@ use super::Case;
 pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(endpointslice::cases());
+    out.extend(endpointslicemirroring::cases());
     out.extend(ingress::cases());
     out.extend(service::cases());
     out.extend(service_cidrs::cases());

@@ -1,11 +1,12 @@
 //! Shared Kubernetes API machinery used by every ferrokube component: label and field selectors,
-//! the name and label validators with upstream's messages, field-error lists, and accessors for
-//! object metadata held as JSON.
+//! the name and label validators with upstream's messages, field-error lists, accessors for
+//! object metadata held as JSON, and resource quantities.
 
 pub mod field_errors;
 pub mod fields;
 pub mod labels;
 pub mod meta;
+pub mod quantity;
 pub mod validation;
 
 pub use field_errors::{FieldError, FieldErrorKind, FieldErrors};

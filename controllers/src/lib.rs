@@ -14,6 +14,7 @@
 //! - [`endpoint`]: keeps each selecting Service's Endpoints;
 //! - [`endpointslice`]: keeps each selecting Service's EndpointSlices;
 //! - [`endpointslicemirroring`]: mirrors hand-written Endpoints into EndpointSlices;
+//! - [`resourcequota`]: keeps each ResourceQuota's usage current;
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
 //!
@@ -33,6 +34,7 @@ pub mod ownership;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod selector;
 pub mod serviceaccount;
@@ -83,6 +85,50 @@ pub struct Options {
     /// endpointslice-mirroring-controller.
     #[arg(long, default_value_t = 5)]
     pub mirroring_concurrent_service_endpoint_syncs: u16,
+    /// The number of resource quotas that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_resource_quota_syncs: u16,
+    /// The period for syncing quota usage status in the system (seconds, or a duration such as
+    /// `5m0s`).
+    #[arg(long, default_value = "5m0s", value_parser = parse_duration)]
+    pub resource_quota_sync_period: std::time::Duration,
+}
+
+/// Parses a Go-style duration (`5m0s`, `30s`, `1h`) or plain seconds.
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        number.clear();
+        total += value
+            * match unit.as_str() {
+                "h" => 3600.0,
+                "m" => 60.0,
+                "s" => 1.0,
+                "ms" => 0.001,
+                _ => return Err(format!("invalid duration {s:?}")),
+            };
+    }
+    if !number.is_empty() {
+        return Err(format!("missing unit in duration {s:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
 }
 
 /// What `ferrokube up` hands the in-process controller manager.
@@ -147,6 +193,8 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_service_endpoint_syncs: opts.concurrent_service_endpoint_syncs.max(1),
         max_endpoints_per_slice: opts.max_endpoints_per_slice.clamp(1, 1000),
         mirroring_syncs: opts.mirroring_concurrent_service_endpoint_syncs.max(1),
+        concurrent_resource_quota_syncs: opts.concurrent_resource_quota_syncs.max(1),
+        resource_quota_sync_period: opts.resource_quota_sync_period,
     };
     // Leader election belongs here: with several controller managers, each waits to hold the
     // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
@@ -170,6 +218,8 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_service_endpoint_syncs: 5,
         max_endpoints_per_slice: 100,
         mirroring_concurrent_service_endpoint_syncs: 5,
+        concurrent_resource_quota_syncs: 5,
+        resource_quota_sync_period: std::time::Duration::from_secs(300),
     })
     .await;
     if let Err(e) = &result {

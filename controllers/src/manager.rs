@@ -5,7 +5,7 @@
 use crate::informer::Informers;
 use crate::{
     Error, Result, client, deployment, endpoint, endpointslice, endpointslicemirroring,
-    garbagecollector, namespace, replicaset, root_ca_cert_publisher, serviceaccount,
+    garbagecollector, namespace, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -35,6 +35,10 @@ pub struct Settings {
     pub max_endpoints_per_slice: u16,
     /// How many Endpoints the mirroring controller syncs at once.
     pub mirroring_syncs: u16,
+    /// How many ResourceQuotas the quota controller syncs at once.
+    pub concurrent_resource_quota_syncs: u16,
+    /// How often every quota's usage is recalculated.
+    pub resource_quota_sync_period: std::time::Duration,
 }
 
 /// Why a controller could not start.
@@ -168,6 +172,19 @@ pub const CONTROLLERS: &[Descriptor] = &[
         },
     },
     Descriptor {
+        name: resourcequota::NAME,
+        aliases: &["resourcequota"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(resourcequota::run(
+                client,
+                informers.clone(),
+                settings.concurrent_resource_quota_syncs,
+                settings.resource_quota_sync_period,
+            )))
+        },
+    },
+    Descriptor {
         name: garbagecollector::NAME,
         aliases: &["garbagecollector"],
         enabled_by_default: true,
@@ -275,6 +292,7 @@ mod tests {
                 "endpoints-controller",
                 "endpointslice-controller",
                 "endpointslice-mirroring-controller",
+                "resourcequota-controller",
                 "garbage-collector-controller"
             ]
         );
@@ -293,6 +311,7 @@ mod tests {
                 "endpoints-controller",
                 "endpointslice-controller",
                 "endpointslice-mirroring-controller",
+                "resourcequota-controller",
                 "garbage-collector-controller"
             ]
         );

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_ferrokube");
 
 /// A sample of the passing cases: API-only ones, and quick ones that need the controllers of
-/// `ferrokube up` (garbage collector, deployment, replicaset, replication, endpoints and
-/// EndpointSlice controllers).
+/// `ferrokube up` (garbage collector, deployment, replicaset, replication, endpoints,
+/// EndpointSlice and resourcequota controllers).
 /// Kept short of the watch case that spends a minute proving the absence of events, to keep
 /// this test under a minute.
 const PASSING_TODAY: &[&str] = &[
@@ -33,6 +33,7 @@ const PASSING_TODAY: &[&str] = &[
     "[sig-apps] ReplicationController should get and update a ReplicationController scale [Conformance]",
     "[sig-network] EndpointSlice should create and delete Endpoints and EndpointSlices for a Service with a selector specified [Conformance]",
     "[sig-network] EndpointSliceMirroring should mirror a custom Endpoints resource through create update and delete [Conformance]",
+    "[sig-api-machinery] ResourceQuota should apply changes to a resourcequota status [Conformance]",
 ];
 
 /// Stops `ferrokube up` (and through it, etcd) when the test ends, however it ends.

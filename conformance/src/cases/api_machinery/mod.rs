@@ -11,6 +11,7 @@ pub mod flowcontrol;
 pub mod garbage_collector;
 pub mod namespaces;
 pub mod resource_quota;
+pub mod resource_quota_usage;
 pub mod server_version;
 pub mod table_conversion;
 pub mod watch;
@@ -30,6 +31,7 @@ pub fn cases() -> Vec<Case> {
     out.extend(flowcontrol::cases());
     out.extend(namespaces::cases());
     out.extend(resource_quota::cases());
+    out.extend(resource_quota_usage::cases());
     out.extend(server_version::cases());
     out.extend(table_conversion::cases());
     out.extend(watch::cases());

@@ -1,0 +1,299 @@
+//! The resourcequota controller (upstream `pkg/controller/resourcequota`): keeps every
+//! ResourceQuota's `status.hard` equal to its spec and `status.used` equal to what its namespace
+//! uses ([`usage`]). Usage is recalculated whenever an object the quotas of a namespace count
+//! is created, changed or deleted (upstream counts creations in its admission plugin and
+//! "replenishes" on deletions; without that plugin yet, this controller counts both), whenever
+//! a quota changes, and every `--resource-quota-sync-period` for all quotas.
+
+pub mod usage;
+
+use crate::client;
+use crate::informer::{Change, Informer, Informers, Watched};
+use crate::workqueue::{self, WorkQueue, feed};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota,
+    ResourceQuotaStatus, Secret, Service,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::discovery::Discovery;
+use kube::runtime::reflector::{ObjectRef, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The controller's name (upstream `names.ResourceQuotaController`).
+pub const NAME: &str = "resourcequota-controller";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("updating the status of ResourceQuota {namespace}/{name}: {}", client::message(.source))]
+    Status {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("counting {resource} in namespace {namespace}: {}", client::message(.source))]
+    Count {
+        resource: String,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+struct Context {
+    client: kube::Client,
+    quotas: Store<ResourceQuota>,
+    pods: Store<Pod>,
+    services: Store<Service>,
+    claims: Store<PersistentVolumeClaim>,
+    configmaps: Store<ConfigMap>,
+    secrets: Store<Secret>,
+    rcs: Store<ReplicationController>,
+    replicasets: Store<ReplicaSet>,
+}
+
+fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn quotas_in(quotas: &Store<ResourceQuota>, namespace: Option<&str>) -> Vec<String> {
+    quotas
+        .state()
+        .iter()
+        .filter(|q| namespace.is_none() || q.metadata.namespace.as_deref() == namespace)
+        .map(|q| key_of(&q.metadata))
+        .collect()
+}
+
+/// Queues the quotas of the namespace of every changed `K`.
+fn feed_namespace<K: Watched>(
+    queue: &Arc<WorkQueue<String>>,
+    informer: &Informer<K>,
+    quotas: Store<ResourceQuota>,
+) {
+    feed(queue, informer.changes(), move |change| match change {
+        Change::Applied { new, .. } => quotas_in(&quotas, new.meta().namespace.as_deref()),
+        Change::Deleted(obj) => quotas_in(&quotas, obj.meta().namespace.as_deref()),
+        Change::Relisted => quotas_in(&quotas, None),
+    });
+}
+
+/// Runs the controller with `workers` workers (`--concurrent-resource-quota-syncs`), looking at
+/// every quota again each `resync` (`--resource-quota-sync-period`).
+pub async fn run(client: kube::Client, informers: Arc<Informers>, workers: u16, resync: Duration) {
+    let quota_informer = informers.get::<ResourceQuota>();
+    let pods = informers.get::<Pod>();
+    let services = informers.get::<Service>();
+    let claims = informers.get::<PersistentVolumeClaim>();
+    let configmaps = informers.get::<ConfigMap>();
+    let secrets = informers.get::<Secret>();
+    let rcs = informers.get::<ReplicationController>();
+    let replicasets = informers.get::<ReplicaSet>();
+    let queue = WorkQueue::<String>::new();
+    let quotas = quota_informer.store();
+    // Subscribed before the first look, so nothing falls between.
+    feed(&queue, quota_informer.changes(), {
+        let quotas = quotas.clone();
+        move |change| match change {
+            Change::Applied { new, .. } => vec![key_of(&new.metadata)],
+            Change::Deleted(_) => Vec::new(),
+            Change::Relisted => quotas_in(&quotas, None),
+        }
+    });
+    feed_namespace(&queue, &pods, quotas.clone());
+    feed_namespace(&queue, &services, quotas.clone());
+    feed_namespace(&queue, &claims, quotas.clone());
+    feed_namespace(&queue, &configmaps, quotas.clone());
+    feed_namespace(&queue, &secrets, quotas.clone());
+    feed_namespace(&queue, &rcs, quotas.clone());
+    feed_namespace(&queue, &replicasets, quotas.clone());
+    quota_informer.ready().await;
+    pods.ready().await;
+    services.ready().await;
+    claims.ready().await;
+    configmaps.ready().await;
+    secrets.ready().await;
+    rcs.ready().await;
+    replicasets.ready().await;
+    let ctx = Arc::new(Context {
+        client,
+        quotas: quotas.clone(),
+        pods: pods.store(),
+        services: services.store(),
+        claims: claims.store(),
+        configmaps: configmaps.store(),
+        secrets: secrets.store(),
+        rcs: rcs.store(),
+        replicasets: replicasets.store(),
+    });
+    tracing::info!("Starting {NAME}.");
+    // The full resync: every quota, now and every period.
+    let resyncing = queue.clone();
+    tokio::spawn(async move {
+        loop {
+            for key in quotas_in(&quotas, None) {
+                resyncing.add(key);
+            }
+            tokio::time::sleep(resync).await;
+        }
+    });
+    workqueue::process(queue, workers, "the usage of ResourceQuota", move |key| {
+        let ctx = ctx.clone();
+        async move { sync(&ctx, &key).await }
+    })
+    .await;
+}
+
+fn count_in<K>(store: &Store<K>, namespace: &str) -> usize
+where
+    K: kube::Resource + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+        .count()
+}
+
+/// Counts objects of a `count/<resource>.<group>` key the controller has no cache for.
+async fn count_through_api(
+    client: &kube::Client,
+    resource: &str,
+    namespace: &str,
+) -> Result<Option<usize>, Error> {
+    let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
+    let err = |source| Error::Count {
+        resource: resource.to_string(),
+        namespace: namespace.to_string(),
+        source,
+    };
+    let discovery = Discovery::new(client.clone())
+        .filter(&[group])
+        .run_aggregated()
+        .await
+        .map_err(err)?;
+    let Some(found) = discovery
+        .groups()
+        .find(|g| g.name() == group)
+        .and_then(|g| {
+            g.recommended_resources()
+                .into_iter()
+                .find(|(ar, _)| ar.plural == plural)
+                .map(|(ar, _)| ar)
+        })
+    else {
+        return Ok(None);
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &found);
+    let list = api
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(err)?;
+    Ok(Some(list.items.len()))
+}
+
+async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+    let Some(quota) = ctx.quotas.get(&ObjectRef::new(name).within(namespace)) else {
+        return Ok(());
+    };
+    let spec = quota.spec.clone().unwrap_or_default();
+    let all_pods = ctx.pods.state();
+    let all_services = ctx.services.state();
+    let all_claims = ctx.claims.state();
+    let in_ns = |ns: Option<&str>| ns == Some(namespace);
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for key in spec.hard.iter().flatten().map(|(k, _)| k.as_str()) {
+        let Some(resource) = usage::counted_resource(key) else {
+            continue;
+        };
+        let n = match resource {
+            "pods" => continue,
+            "services" => count_in(&ctx.services, namespace),
+            "configmaps" => count_in(&ctx.configmaps, namespace),
+            "secrets" => count_in(&ctx.secrets, namespace),
+            "replicationcontrollers" => count_in(&ctx.rcs, namespace),
+            "resourcequotas" => count_in(&ctx.quotas, namespace),
+            "persistentvolumeclaims" => count_in(&ctx.claims, namespace),
+            "replicasets.apps" => count_in(&ctx.replicasets, namespace),
+            other => match count_through_api(&ctx.client, other, namespace).await? {
+                Some(n) => n,
+                None => continue,
+            },
+        };
+        counts.insert(resource.to_string(), n);
+    }
+    let ns = usage::Namespace {
+        pods: all_pods
+            .iter()
+            .map(|p| &**p)
+            .filter(|p| in_ns(p.metadata.namespace.as_deref()))
+            .collect(),
+        services: all_services
+            .iter()
+            .map(|s| &**s)
+            .filter(|s| in_ns(s.metadata.namespace.as_deref()))
+            .collect(),
+        claims: all_claims
+            .iter()
+            .map(|c| &**c)
+            .filter(|c| in_ns(c.metadata.namespace.as_deref()))
+            .collect(),
+        counts,
+    };
+    let used: BTreeMap<String, Quantity> = usage::calculate(&spec, &ns, Timestamp::now())
+        .into_iter()
+        .map(|(k, v)| (k, Quantity(v.canonical())))
+        .collect();
+    let status = ResourceQuotaStatus {
+        hard: spec.hard.clone(),
+        used: Some(used),
+    };
+    if same_status(quota.status.as_ref(), &status) {
+        return Ok(());
+    }
+    let mut updated = (*quota).clone();
+    updated.status = Some(status);
+    let api: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), namespace);
+    api.replace_status(name, &PostParams::default(), &updated)
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::Status {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source,
+        })
+}
+
+/// Status equality by value (`1000m` equals `1`), as upstream compares quota usage.
+fn same_status(current: Option<&ResourceQuotaStatus>, wanted: &ResourceQuotaStatus) -> bool {
+    let Some(current) = current else {
+        return false;
+    };
+    let same = |a: &Option<BTreeMap<String, Quantity>>, b: &Option<BTreeMap<String, Quantity>>| {
+        let (a, b) = (a.clone().unwrap_or_default(), b.clone().unwrap_or_default());
+        a.len() == b.len()
+            && a.iter().all(|(k, v)| {
+                b.get(k).is_some_and(|w| {
+                    match (
+                        apimachinery::quantity::Quantity::parse(&v.0),
+                        apimachinery::quantity::Quantity::parse(&w.0),
+                    ) {
+                        (Ok(x), Ok(y)) => x.nanos() == y.nanos(),
+                        _ => v == w,
+                    }
+                })
+            })
+    };
+    same(&current.hard, &wanted.hard) && same(&current.used, &wanted.used)
+}

@@ -28,7 +28,9 @@ pub mod endpointslicemirroring;
 pub mod events;
 pub mod garbagecollector;
 pub mod informer;
+pub mod leaderelection;
 pub mod manager;
+pub mod metrics;
 pub mod namespace;
 pub mod ownership;
 pub mod pods;
@@ -37,6 +39,7 @@ pub mod replicaset;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod selector;
+pub mod server;
 pub mod serviceaccount;
 pub mod workqueue;
 
@@ -92,6 +95,44 @@ pub struct Options {
     /// `5m0s`).
     #[arg(long, default_value = "5m0s", value_parser = parse_duration)]
     pub resource_quota_sync_period: std::time::Duration,
+    /// Start a leader election client and gain leadership before executing the main loop.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: bool,
+    /// The duration that non-leader candidates will wait after observing a leadership renewal
+    /// until attempting to acquire leadership of a led but unrenewed leader slot.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: std::time::Duration,
+    /// The interval between attempts by the acting master to renew a leadership slot before it
+    /// stops leading.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+    /// The duration the clients should wait between attempting acquisition and renewal of a
+    /// leadership.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: std::time::Duration,
+    /// The name of the resource object that is used for locking during leader election.
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+    /// The namespace of the resource object that is used for locking during leader election.
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+    /// The port on which to serve HTTPS (`/healthz`, `/metrics`); 0 disables it.
+    #[arg(long, default_value_t = 10257)]
+    pub secure_port: u16,
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
+    /// File containing the default x509 certificate for HTTPS.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// The candidate's identity; `<hostname>_<uuid>` when unset. `ferrokube up` keeps one
+    /// across restarts, so a restarted cluster leads again at once instead of waiting for its
+    /// previous lease to expire.
+    #[arg(skip)]
+    pub leader_elect_identity: Option<String>,
 }
 
 /// Parses a Go-style duration (`5m0s`, `30s`, `1h`) or plain seconds.
@@ -159,6 +200,12 @@ pub enum Error {
     /// A client could not be built from the configuration.
     #[error("building the API client: {0}")]
     Client(#[source] kube::Error),
+    /// The HTTPS endpoint could not start.
+    #[error("serving /healthz and /metrics: {0}")]
+    Serve(#[from] server::Error),
+    /// Another instance took the lease; the process stops so it can start over cleanly.
+    #[error("leaderelection lost")]
+    LeaderElectionLost,
     /// A file named by a flag could not be read.
     #[error("reading {path}: {source}")]
     Read {
@@ -196,10 +243,52 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_resource_quota_syncs: opts.concurrent_resource_quota_syncs.max(1),
         resource_quota_sync_period: opts.resource_quota_sync_period,
     };
-    // Leader election belongs here: with several controller managers, each waits to hold the
-    // kube-controller-manager Lease (coordination.k8s.io) before `manager::run`, and stops
-    // the controllers when it loses the lease. A single instance needs none.
-    manager::run(&config, &settings, &enabled).await
+    if opts.secure_port != 0 {
+        let addr = std::net::SocketAddr::new(opts.bind_address, opts.secure_port);
+        let (cert, key) = (
+            opts.tls_cert_file.clone(),
+            opts.tls_private_key_file.clone(),
+        );
+        // Bind now, so a port in use is reported before anything runs.
+        let listener_check = std::net::TcpListener::bind(addr)
+            .map_err(|source| server::Error::Listen { addr, source })?;
+        drop(listener_check);
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(addr, cert.as_deref(), key.as_deref()).await {
+                tracing::error!("The controller manager's HTTPS endpoint stopped: {e}.");
+            }
+        });
+    }
+    if !opts.leader_elect {
+        return manager::run(&config, &settings, &enabled).await;
+    }
+    let defaults = leaderelection::Config::new(&opts.leader_elect_resource_name);
+    let election = leaderelection::Config {
+        identity: opts
+            .leader_elect_identity
+            .clone()
+            .unwrap_or(defaults.identity.clone()),
+        namespace: opts.leader_elect_resource_namespace.clone(),
+        name: opts.leader_elect_resource_name.clone(),
+        lease_duration: opts.leader_elect_lease_duration,
+        renew_deadline: opts.leader_elect_renew_deadline,
+        retry_period: opts.leader_elect_retry_period,
+    };
+    let lease = election.name.clone();
+    let elector = leaderelection::Elector::new(
+        client::for_controller(&config, "leader-election")?,
+        election,
+    );
+    metrics::global().leading(&lease, false);
+    elector.acquire().await;
+    metrics::global().leading(&lease, true);
+    tokio::select! {
+        result = manager::run(&config, &settings, &enabled) => result,
+        _ = elector.keep() => {
+            metrics::global().leading(&lease, false);
+            Err(Error::LeaderElectionLost)
+        }
+    }
 }
 
 /// Runs every on-by-default controller inside `ferrokube up`. Nobody awaits this task's
@@ -220,6 +309,18 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         mirroring_concurrent_service_endpoint_syncs: 5,
         concurrent_resource_quota_syncs: 5,
         resource_quota_sync_period: std::time::Duration::from_secs(300),
+        leader_elect: true,
+        leader_elect_lease_duration: leaderelection::LEASE_DURATION,
+        leader_elect_renew_deadline: leaderelection::RENEW_DEADLINE,
+        leader_elect_retry_period: leaderelection::RETRY_PERIOD,
+        leader_elect_resource_name: "kube-controller-manager".to_string(),
+        leader_elect_resource_namespace: "kube-system".to_string(),
+        // Tests run several clusters side by side; a fixed port would collide.
+        secure_port: 0,
+        bind_address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        tls_cert_file: None,
+        tls_private_key_file: None,
+        leader_elect_identity: Some(format!("{}_ferrokube-up", leaderelection::hostname())),
     })
     .await;
     if let Err(e) = &result {

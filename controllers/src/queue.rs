@@ -79,6 +79,13 @@ pub async fn drive<K, E>(
     tracing::info!("Starting {controller}.");
     stream
         .for_each(|result| async move {
+            match &result {
+                Ok(_) => crate::metrics::global().sync(controller, true),
+                Err(controller::Error::ReconcilerFailed(..)) => {
+                    crate::metrics::global().sync(controller, false)
+                }
+                _ => {}
+            }
             match result {
                 Ok(_) | Err(controller::Error::ReconcilerFailed(..)) => {}
                 // A sync was scheduled for an object deleted meanwhile: nothing to do.

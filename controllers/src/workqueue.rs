@@ -23,14 +23,17 @@ struct State<T> {
 
 /// A de-duplicating queue shared by a controller's workers.
 pub struct WorkQueue<T> {
+    /// The name its metrics carry (upstream's queue names, e.g. `endpoint`).
+    name: &'static str,
     state: Mutex<State<T>>,
     ready: Notify,
     backoff: Backoff,
 }
 
 impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
-    pub fn new() -> Arc<Self> {
+    pub fn new(name: &'static str) -> Arc<Self> {
         Arc::new(Self {
+            name,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 dirty: HashSet::new(),
@@ -55,9 +58,10 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
         }
         if !state.processing.contains(&item) {
             state.queue.push_back(item);
-            drop(state);
-            self.ready.notify_one();
         }
+        crate::metrics::global().queue_add(self.name, state.queue.len());
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Waits for the next item; call [`WorkQueue::done`] with it when finished.
@@ -67,6 +71,7 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
             {
                 let mut state = self.lock();
                 if let Some(item) = state.queue.pop_front() {
+                    crate::metrics::global().queue_depth(self.name, state.queue.len());
                     state.dirty.remove(&item);
                     state.processing.insert(item.clone());
                     let more = !state.queue.is_empty();
@@ -100,6 +105,7 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
 
     /// Queues `item` again after its backoff (5 ms doubling per failure, at most 1000 s).
     pub fn retry(self: &Arc<Self>, item: T) {
+        crate::metrics::global().queue_retry(self.name);
         let delay = self.backoff.next_delay(&item.to_string());
         let queue = self.clone();
         tokio::spawn(async move {
@@ -153,7 +159,9 @@ pub async fn process<F, Fut, E>(
         tasks.spawn(async move {
             loop {
                 let key = queue.take().await;
-                match sync(key.clone()).await {
+                let result = sync(key.clone()).await;
+                crate::metrics::global().sync(queue.name, result.is_ok());
+                match result {
                     Ok(()) => queue.forget(&key),
                     Err(e) => {
                         tracing::warn!("Syncing {what} {key} failed: {e}. Retrying.");
@@ -173,7 +181,7 @@ mod tests {
 
     #[tokio::test]
     async fn items_are_deduplicated_and_never_processed_twice_at_once() {
-        let q = WorkQueue::<String>::new();
+        let q = WorkQueue::<String>::new("test");
         q.add("a".to_string());
         q.add("a".to_string());
         q.add("b".to_string());
@@ -190,7 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn take_waits_for_an_item() {
-        let q = WorkQueue::<String>::new();
+        let q = WorkQueue::<String>::new("test");
         let q2 = q.clone();
         let waiter = tokio::spawn(async move { q2.take().await });
         tokio::task::yield_now().await;

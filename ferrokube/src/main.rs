@@ -84,8 +84,21 @@ async fn shutdown_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Worker threads' stack size. Deeply nested futures (a controller's reconcile inside
+/// kube-runtime's scheduler, the apiserver's handlers) need more than the 2 MiB default in debug
+/// builds, where a stack overflow aborts every component of the process at once.
+const THREAD_STACK: usize = 8 << 20;
+
+fn main() -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> Result<()> {
     init_logging();
     let mut args: Vec<String> = std::env::args().collect();
     if let Some(component) = args.first().and_then(|a| component_of(a)) {

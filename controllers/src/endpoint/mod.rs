@@ -123,7 +123,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, workers: u16) 
     pod_informer.ready().await;
     ep_informer.ready().await;
     tracing::info!("Starting {NAME}.");
-    let queue = WorkQueue::<String>::new();
+    let queue = WorkQueue::<String>::new("endpoint");
     for ep in ctx.endpoints.state() {
         let leader = ep
             .metadata

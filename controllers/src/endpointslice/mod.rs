@@ -100,7 +100,7 @@ pub async fn run(
     slice_informer.ready().await;
     node_informer.ready().await;
     tracing::info!("Starting {NAME}.");
-    let queue = WorkQueue::<String>::new();
+    let queue = WorkQueue::<String>::new("endpoint_slice");
     for svc in ctx.services.state() {
         queue.add(key_of(&svc.metadata));
     }

@@ -84,7 +84,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, workers: u16) 
         slices: slice_informer.store(),
     });
     tracing::info!("Starting {NAME}.");
-    let queue = WorkQueue::<String>::new();
+    let queue = WorkQueue::<String>::new("endpoint_slice_mirroring");
     for ep in ctx.endpoints.state() {
         queue.add(key_of(&ep.metadata));
     }

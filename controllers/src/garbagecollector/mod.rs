@@ -78,7 +78,7 @@ pub async fn run(client: kube::Client, workers: u16) {
         client,
         graph: Mutex::new(Graph::default()),
         resources: RwLock::new(Resources::default()),
-        queue: WorkQueue::new(),
+        queue: WorkQueue::new("garbage_collector_attempt_to_delete"),
         unsynced: AtomicUsize::new(0),
         synced: Notify::new(),
     });

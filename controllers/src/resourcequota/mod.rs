@@ -98,7 +98,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, workers: u16, 
     let secrets = informers.get::<Secret>();
     let rcs = informers.get::<ReplicationController>();
     let replicasets = informers.get::<ReplicaSet>();
-    let queue = WorkQueue::<String>::new();
+    let queue = WorkQueue::<String>::new("resourcequota");
     let quotas = quota_informer.store();
     // Subscribed before the first look, so nothing falls between.
     feed(&queue, quota_informer.changes(), {

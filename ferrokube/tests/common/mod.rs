@@ -125,6 +125,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A failing test shows how the cluster ended (a crash reads as "connection refused").
+        if std::thread::panicking() {
+            let exited = self.child.try_wait().ok().flatten();
+            let log = std::fs::read_to_string(self.dir.path().join("up.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "ferrokube up ({}), last lines of its log:\n{}",
+                exited.map_or("still running".to_string(), |s| format!("exited: {s}")),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         self.terminate();
     }
 }

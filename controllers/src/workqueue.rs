@@ -124,6 +124,15 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
     }
 }
 
+/// An object's queue key, `namespace/name` (client-go's `MetaNamespaceKeyFunc`).
+pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
 /// Queues the keys `map` finds in each change of `changes`, in the background.
 pub fn feed<C: Send + 'static>(
     queue: &Arc<WorkQueue<String>>,

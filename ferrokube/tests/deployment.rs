@@ -8,17 +8,10 @@
 mod common;
 
 use common::{Cluster, Kubectl, kubectls, table};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn eventually<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::eventually(what, Duration::from_secs(40), f)
 }
 
 /// Marks every Pending pod of the namespace Running and Ready.

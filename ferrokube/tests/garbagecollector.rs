@@ -5,19 +5,8 @@
 
 mod common;
 
-use common::{Cluster, Kubectl, kubectls};
-use std::time::{Duration, Instant};
-
-fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::{Cluster, Kubectl, eventually, kubectls};
+use std::time::Duration;
 
 const SHORT: Duration = Duration::from_secs(30);
 

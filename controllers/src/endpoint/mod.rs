@@ -15,7 +15,7 @@ pub mod subsets;
 use crate::client;
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informers};
-use crate::workqueue::{self, WorkQueue, feed};
+use crate::workqueue::{self, WorkQueue, feed, key_of};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -53,14 +53,6 @@ struct Context {
     pods: Store<Pod>,
     endpoints: Store<Endpoints>,
     recorder: Recorder,
-}
-
-fn key_of(meta: &ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
 }
 
 /// Whether a Service's selector selects a pod's labels.

@@ -10,7 +10,7 @@ pub mod reconcile;
 use crate::endpoint::{self, HEADLESS, TRIGGER_TIME};
 use crate::informer::{Change, Informers};
 use crate::pods::template::controller_reference;
-use crate::workqueue::{self, WorkQueue, feed};
+use crate::workqueue::{self, WorkQueue, feed, key_of};
 use crate::{client, endpoint::subsets::has_cluster_ip};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::{EndpointPort, EndpointSlice};
@@ -47,14 +47,6 @@ struct Context {
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     max_per_slice: usize,
-}
-
-fn key_of(meta: &ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
 }
 
 /// The Service key of a slice `managed_by` a controller.

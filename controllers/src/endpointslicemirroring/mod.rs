@@ -10,7 +10,7 @@ use crate::client;
 use crate::endpointslice::{MANAGED_BY, SERVICE_NAME, desired::port_key, service_of};
 use crate::informer::{Change, Informers};
 use crate::pods::template::controller_reference;
-use crate::workqueue::{self, WorkQueue, feed};
+use crate::workqueue::{self, WorkQueue, feed, key_of};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -52,14 +52,6 @@ struct Context {
     services: Store<Service>,
     endpoints: Store<Endpoints>,
     slices: Store<EndpointSlice>,
-}
-
-fn key_of(meta: &ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
 }
 
 /// Runs the controller with `workers` workers (`--mirroring-concurrent-service-endpoint-syncs`).

@@ -145,11 +145,7 @@ pub async fn run<K: Replicated>(client: kube::Client, informers: Arc<Informers>,
 
 /// `namespace/name`, the key of expectations and backoff.
 fn key_of<K: kube::Resource>(obj: &K) -> String {
-    format!(
-        "{}/{}",
-        obj.meta().namespace.as_deref().unwrap_or_default(),
-        obj.meta().name.as_deref().unwrap_or_default()
-    )
+    crate::workqueue::key_of(obj.meta())
 }
 
 fn controller_key<K: Replicated>(pod: &Pod) -> Option<ObjectRef<K>> {

@@ -9,7 +9,7 @@ pub mod usage;
 
 use crate::client;
 use crate::informer::{Change, Informer, Informers, Watched};
-use crate::workqueue::{self, WorkQueue, feed};
+use crate::workqueue::{self, WorkQueue, feed, key_of};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota,
@@ -55,14 +55,6 @@ struct Context {
     secrets: Store<Secret>,
     rcs: Store<ReplicationController>,
     replicasets: Store<ReplicaSet>,
-}
-
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
 }
 
 fn quotas_in(quotas: &Store<ResourceQuota>, namespace: Option<&str>) -> Vec<String> {

@@ -41,6 +41,18 @@ pub fn kubectls() -> Vec<PathBuf> {
         .collect()
 }
 
+/// Calls `f` every 200 ms until it returns a value, failing the test after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A running `ferrokube up`, stopped (SIGTERM) when dropped.
 pub struct Cluster {
     child: Child,

@@ -15,6 +15,7 @@
 //! - [`endpointslice`]: keeps each selecting Service's EndpointSlices;
 //! - [`endpointslicemirroring`]: mirrors hand-written Endpoints into EndpointSlices;
 //! - [`resourcequota`]: keeps each ResourceQuota's usage current;
+//! - [`podgc`]: deletes finished pods over a threshold and pods of nodes that are gone;
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
 //!
@@ -33,6 +34,7 @@ pub mod manager;
 pub mod metrics;
 pub mod namespace;
 pub mod ownership;
+pub mod podgc;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
@@ -128,6 +130,11 @@ pub struct Options {
     /// File containing the default x509 private key matching --tls-cert-file.
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
+    /// Number of terminated pods that can exist before the terminated pod garbage collector
+    /// starts deleting terminated pods. If <= 0, the terminated pod garbage collector is
+    /// disabled.
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: i64,
     /// The candidate's identity; `<hostname>_<uuid>` when unset. `ferrokube up` keeps one
     /// across restarts, so a restarted cluster leads again at once instead of waiting for its
     /// previous lease to expire.
@@ -241,6 +248,8 @@ pub async fn run(opts: Options) -> Result<()> {
         max_endpoints_per_slice: opts.max_endpoints_per_slice.clamp(1, 1000),
         mirroring_syncs: opts.mirroring_concurrent_service_endpoint_syncs.max(1),
         concurrent_resource_quota_syncs: opts.concurrent_resource_quota_syncs.max(1),
+        terminated_pod_gc_threshold: usize::try_from(opts.terminated_pod_gc_threshold.max(0))
+            .unwrap_or(0),
         resource_quota_sync_period: opts.resource_quota_sync_period,
     };
     if opts.secure_port != 0 {
@@ -309,6 +318,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         mirroring_concurrent_service_endpoint_syncs: 5,
         concurrent_resource_quota_syncs: 5,
         resource_quota_sync_period: std::time::Duration::from_secs(300),
+        terminated_pod_gc_threshold: podgc::DEFAULT_THRESHOLD as i64,
         leader_elect: true,
         leader_elect_lease_duration: leaderelection::LEASE_DURATION,
         leader_elect_renew_deadline: leaderelection::RENEW_DEADLINE,

@@ -5,7 +5,8 @@
 use crate::informer::Informers;
 use crate::{
     Error, Result, client, deployment, endpoint, endpointslice, endpointslicemirroring,
-    garbagecollector, namespace, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
+    garbagecollector, namespace, podgc, replicaset, resourcequota, root_ca_cert_publisher,
+    serviceaccount,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub concurrent_resource_quota_syncs: u16,
     /// How often every quota's usage is recalculated.
     pub resource_quota_sync_period: std::time::Duration,
+    /// Finished pods kept before the pod collector deletes the oldest (0: all kept).
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Why a controller could not start.
@@ -185,6 +188,18 @@ pub const CONTROLLERS: &[Descriptor] = &[
         },
     },
     Descriptor {
+        name: podgc::NAME,
+        aliases: &["podgc"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(podgc::run(
+                client,
+                informers.clone(),
+                settings.terminated_pod_gc_threshold,
+            )))
+        },
+    },
+    Descriptor {
         name: garbagecollector::NAME,
         aliases: &["garbagecollector"],
         enabled_by_default: true,
@@ -293,6 +308,7 @@ mod tests {
                 "endpointslice-controller",
                 "endpointslice-mirroring-controller",
                 "resourcequota-controller",
+                "pod-garbage-collector-controller",
                 "garbage-collector-controller"
             ]
         );
@@ -312,6 +328,7 @@ mod tests {
                 "endpointslice-controller",
                 "endpointslice-mirroring-controller",
                 "resourcequota-controller",
+                "pod-garbage-collector-controller",
                 "garbage-collector-controller"
             ]
         );

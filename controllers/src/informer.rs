@@ -69,6 +69,14 @@ pub struct Informer<K: Watched> {
     changes: broadcast::Sender<Change<K>>,
     /// Becomes true once the first list is in the store.
     synced: tokio::sync::watch::Receiver<bool>,
+    /// The watch task, stopped when the last user of the informer is gone.
+    task: tokio::task::AbortHandle,
+}
+
+impl<K: Watched> Drop for Informer<K> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl<K: Watched> Informer<K> {
@@ -77,13 +85,10 @@ impl<K: Watched> Informer<K> {
         let (store, mut writer) = reflector::store::<K>();
         let (changes, _) = broadcast::channel(BACKLOG);
         let (mark_synced, synced) = tokio::sync::watch::channel(false);
-        let informer = Arc::new(Self {
-            store: store.clone(),
-            changes: changes.clone(),
-            synced,
-        });
         let kind = K::kind(&());
-        tokio::spawn(async move {
+        let (feed, reader) = (changes.clone(), store.clone());
+        let task = tokio::spawn(async move {
+            let (changes, store) = (feed, reader);
             let mut events = watcher(Api::<K>::all(client), watcher::Config::default())
                 .default_backoff()
                 .boxed();
@@ -125,7 +130,12 @@ impl<K: Watched> Informer<K> {
                 }
             }
         });
-        informer
+        Arc::new(Self {
+            store,
+            changes,
+            synced,
+            task: task.abort_handle(),
+        })
     }
 
     /// The cache; complete once [`Informer::ready`] returns.

@@ -21,6 +21,7 @@
 //!
 //! Controllers that watch the same resource share one watch and cache through [`informer`].
 
+pub mod background;
 pub mod client;
 pub mod deployment;
 pub mod endpoint;
@@ -303,7 +304,7 @@ pub async fn run(opts: Options) -> Result<()> {
 /// Runs every on-by-default controller inside `ferrokube up`. Nobody awaits this task's
 /// result there, so a failure to start is logged here.
 pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
-    let result = run(Options {
+    let options = Options {
         kubeconfig: Some(opts.kubeconfig),
         root_ca_file: Some(opts.root_ca_file),
         controllers: vec!["*".to_string()],
@@ -331,10 +332,21 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         tls_cert_file: None,
         tls_private_key_file: None,
         leader_elect_identity: Some(format!("{}_ferrokube-up", leaderelection::hostname())),
-    })
-    .await;
-    if let Err(e) = &result {
-        tracing::error!("The controller manager could not start: {e}.");
+    };
+    loop {
+        match run(options.clone()).await {
+            // A standalone manager exits and is restarted by its supervisor; inside `up`, the
+            // controllers (and their informers) stop and the manager stands for election again.
+            Err(Error::LeaderElectionLost) => {
+                tracing::warn!(
+                    "The controller manager lost its lease; standing for election again."
+                );
+            }
+            Err(e) => {
+                tracing::error!("The controller manager could not start: {e}.");
+                return Err(e);
+            }
+            Ok(()) => return Ok(()),
+        }
     }
-    result
 }

@@ -133,7 +133,8 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
     )
 }
 
-/// Queues the keys `map` finds in each change of `changes`, in the background.
+/// Queues the keys `map` finds in each change of `changes`, in the background. The task ends
+/// when the change feed does (its informer is gone).
 pub fn feed<C: Send + 'static>(
     queue: &Arc<WorkQueue<String>>,
     changes: impl Stream<Item = C> + Send + 'static,

@@ -18,6 +18,7 @@ pub mod attempt;
 pub mod graph;
 pub mod resources;
 
+use crate::background::Background;
 use crate::workqueue::WorkQueue;
 use futures::StreamExt;
 use graph::{Graph, Identity, Work};
@@ -83,14 +84,13 @@ pub async fn run(client: kube::Client, workers: u16) {
         synced: Notify::new(),
     });
     tracing::info!("Starting {NAME}.");
-    let monitors = tokio::spawn(keep_monitors(gc.clone()));
+    let _monitors = Background::spawn(keep_monitors(gc.clone()));
     wait_for_sync(&gc).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
         tasks.spawn(work(gc.clone()));
     }
     while tasks.join_next().await.is_some() {}
-    monitors.abort();
 }
 
 async fn wait_for_sync(gc: &Collector) {
@@ -115,7 +115,7 @@ async fn wait_for_sync(gc: &Collector) {
 
 /// Reads discovery now and every [`REDISCOVERY`], starting a monitor for each new resource.
 async fn keep_monitors(gc: Arc<Collector>) {
-    let mut running: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut running: HashMap<(String, String), Background> = HashMap::new();
     loop {
         match Resources::discover(&gc.client).await {
             Ok(found) => {
@@ -142,16 +142,10 @@ async fn keep_monitors(gc: Arc<Collector>) {
                         served.resource.group.clone(),
                         served.resource.plural.clone(),
                     );
-                    running.insert(key, tokio::spawn(monitor(gc.clone(), served)));
+                    running.insert(key, Background::spawn(monitor(gc.clone(), served)));
                 }
                 // Resources no longer served (a deleted CRD) stop being watched.
-                running.retain(|key, task| {
-                    let keep = wanted.contains(key);
-                    if !keep {
-                        task.abort();
-                    }
-                    keep
-                });
+                running.retain(|key, _| wanted.contains(key));
                 gc.synced.notify_waiters();
             }
             Err(e) => tracing::warn!(

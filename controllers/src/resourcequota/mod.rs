@@ -7,6 +7,7 @@
 
 pub mod usage;
 
+use crate::background::Background;
 use crate::client;
 use crate::informer::{Change, Informer, Informers, Watched};
 use crate::workqueue::{self, WorkQueue, feed, key_of};
@@ -130,7 +131,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, workers: u16, 
     tracing::info!("Starting {NAME}.");
     // The full resync: every quota, now and every period.
     let resyncing = queue.clone();
-    tokio::spawn(async move {
+    let _resync = Background::spawn(async move {
         loop {
             for key in quotas_in(&quotas, None) {
                 resyncing.add(key);

@@ -115,8 +115,33 @@ fn delete_with(policy: kube::api::PropagationPolicy, uid: Option<String>) -> Del
     }
 }
 
+/// One count of upstream's `verifyRemainingObjects`: whether the namespace holds `want` objects
+/// of `K` (unchecked when `None`), logging a mismatch as upstream does with `what`.
+async fn count_is<K>(f: &Framework, want: Option<usize>, what: &str) -> Result<bool>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let Some(want) = want else {
+        return Ok(true);
+    };
+    let got = f
+        .api::<K>()
+        .list(&ListParams::default())
+        .await
+        .with_context(|| format!("failed to list {what}"))?
+        .items
+        .len();
+    if got != want {
+        f.step(format!("expected {want} {what}, got {got} {what}"));
+    }
+    Ok(got == want)
+}
+
 /// Upstream's `verifyRemainingObjects`: counts in the whole namespace, `None` for kinds not
-/// checked. Logs each mismatch as upstream does.
+/// checked; every kind is looked at (and logged) even after a mismatch.
 async fn remaining(
     f: &Framework,
     pods: Option<usize>,
@@ -124,63 +149,13 @@ async fn remaining(
     sets: Option<usize>,
     rcs: Option<usize>,
 ) -> Result<bool> {
-    let lp = ListParams::default();
-    let mut ok = true;
-    if let Some(want) = pods {
-        let got = f
-            .api::<Pod>()
-            .list(&lp)
-            .await
-            .context("failed to list pods")?
-            .items
-            .len();
-        if got != want {
-            f.step(format!("expected {want} pods, got {got} pods"));
-            ok = false;
-        }
-    }
-    if let Some(want) = deployments {
-        let got = f
-            .api::<Deployment>()
-            .list(&lp)
-            .await
-            .context("failed to list deployments")?
-            .items
-            .len();
-        if got != want {
-            f.step(format!(
-                "expected {want} Deployments, got {got} Deployments"
-            ));
-            ok = false;
-        }
-    }
-    if let Some(want) = sets {
-        let got = f
-            .api::<ReplicaSet>()
-            .list(&lp)
-            .await
-            .context("failed to list rs")?
-            .items
-            .len();
-        if got != want {
-            f.step(format!("expected {want} rs, got {got} rs"));
-            ok = false;
-        }
-    }
-    if let Some(want) = rcs {
-        let got = f
-            .api::<ReplicationController>()
-            .list(&lp)
-            .await
-            .context("failed to list replication controllers")?
-            .items
-            .len();
-        if got != want {
-            f.step(format!("expected {want} RCs, got {got} RCs"));
-            ok = false;
-        }
-    }
-    Ok(ok)
+    let results = [
+        count_is::<Pod>(f, pods, "pods").await?,
+        count_is::<Deployment>(f, deployments, "Deployments").await?,
+        count_is::<ReplicaSet>(f, sets, "rs").await?,
+        count_is::<ReplicationController>(f, rcs, "RCs").await?,
+    ];
+    Ok(results.iter().all(|ok| *ok))
 }
 
 async fn create_deployment_and_wait_for_rs(

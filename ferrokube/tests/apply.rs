@@ -219,7 +219,17 @@ fn server_side_apply_conflicts_force_and_removal() {
                 .is_object(),
             "{mine}"
         );
-        let rv = d["metadata"]["resourceVersion"].clone();
+        // The deployment controller writes status after the apply; wait until it is done so
+        // the resourceVersion below moves only if the no-op apply writes.
+        let mut rv = d["metadata"]["resourceVersion"].clone();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let now = get(&k, &ns)["metadata"]["resourceVersion"].clone();
+            if now == rv {
+                break;
+            }
+            rv = now;
+        }
         k.ok_stdin(&["apply", "--server-side", "-f", "-"], &full);
         assert_eq!(
             get(&k, &ns)["metadata"]["resourceVersion"],

@@ -2,6 +2,7 @@
 //! the name and label validators with upstream's messages, field-error lists, accessors for
 //! object metadata held as JSON, and resource quantities.
 
+pub mod cron;
 pub mod field_errors;
 pub mod fields;
 pub mod labels;

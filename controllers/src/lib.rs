@@ -16,6 +16,7 @@
 //! - [`endpointslicemirroring`]: mirrors hand-written Endpoints into EndpointSlices;
 //! - [`resourcequota`]: keeps each ResourceQuota's usage current;
 //! - [`podgc`]: deletes finished pods over a threshold and pods of nodes that are gone;
+//! - [`disruption`]: keeps each PodDisruptionBudget's status (how many pods may be disrupted);
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
 //!
@@ -23,13 +24,16 @@
 
 pub mod background;
 pub mod client;
+pub mod cronjob;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoint;
 pub mod endpointslice;
 pub mod endpointslicemirroring;
 pub mod events;
 pub mod garbagecollector;
 pub mod informer;
+pub mod job;
 pub mod leaderelection;
 pub mod manager;
 pub mod metrics;
@@ -44,6 +48,7 @@ pub mod root_ca_cert_publisher;
 pub mod selector;
 pub mod server;
 pub mod serviceaccount;
+pub mod ttlafterfinished;
 pub mod workqueue;
 
 use std::path::PathBuf;
@@ -81,6 +86,16 @@ pub struct Options {
     /// The number of endpoint syncing operations that will be done concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: u16,
+    /// The number of job objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_job_syncs: u16,
+    /// The number of cron job objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_cron_job_syncs: u16,
+    /// The number of ttl-after-finished-controller workers that are allowed to sync
+    /// concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_ttl_after_finished_syncs: u16,
     /// The number of service endpoint syncing operations that will be done concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_service_endpoint_syncs: u16,
@@ -245,6 +260,9 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_gc_syncs: opts.concurrent_gc_syncs.max(1),
         concurrent_deployment_syncs: opts.concurrent_deployment_syncs.max(1),
         concurrent_endpoint_syncs: opts.concurrent_endpoint_syncs.max(1),
+        concurrent_job_syncs: opts.concurrent_job_syncs.max(1),
+        concurrent_cron_job_syncs: opts.concurrent_cron_job_syncs.max(1),
+        concurrent_ttl_after_finished_syncs: opts.concurrent_ttl_after_finished_syncs.max(1),
         concurrent_service_endpoint_syncs: opts.concurrent_service_endpoint_syncs.max(1),
         max_endpoints_per_slice: opts.max_endpoints_per_slice.clamp(1, 1000),
         mirroring_syncs: opts.mirroring_concurrent_service_endpoint_syncs.max(1),
@@ -314,6 +332,9 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_gc_syncs: 20,
         concurrent_deployment_syncs: 5,
         concurrent_endpoint_syncs: 5,
+        concurrent_job_syncs: 5,
+        concurrent_cron_job_syncs: 5,
+        concurrent_ttl_after_finished_syncs: 5,
         concurrent_service_endpoint_syncs: 5,
         max_endpoints_per_slice: 100,
         mirroring_concurrent_service_endpoint_syncs: 5,

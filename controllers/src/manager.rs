@@ -4,9 +4,9 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, client, deployment, endpoint, endpointslice, endpointslicemirroring,
-    garbagecollector, namespace, podgc, replicaset, resourcequota, root_ca_cert_publisher,
-    serviceaccount,
+    Error, Result, client, cronjob, deployment, disruption, endpoint, endpointslice,
+    endpointslicemirroring, garbagecollector, job, namespace, podgc, replicaset, resourcequota,
+    root_ca_cert_publisher, serviceaccount, ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -28,6 +28,12 @@ pub struct Settings {
     pub concurrent_gc_syncs: u16,
     /// How many Deployments the deployment controller syncs at once.
     pub concurrent_deployment_syncs: u16,
+    /// How many Jobs the job controller syncs at once.
+    pub concurrent_job_syncs: u16,
+    /// How many CronJobs the cronjob controller syncs at once.
+    pub concurrent_cron_job_syncs: u16,
+    /// How many finished Jobs the TTL controller deletes at once.
+    pub concurrent_ttl_after_finished_syncs: u16,
     /// How many Services the endpoints controller syncs at once.
     pub concurrent_endpoint_syncs: u16,
     /// How many Services the endpointslice controller syncs at once.
@@ -210,6 +216,48 @@ pub const CONTROLLERS: &[Descriptor] = &[
             )))
         },
     },
+    Descriptor {
+        name: job::NAME,
+        aliases: &["job"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(job::run(
+                client,
+                informers.clone(),
+                settings.concurrent_job_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: cronjob::NAME,
+        aliases: &["cronjob"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(cronjob::run(
+                client,
+                informers.clone(),
+                settings.concurrent_cron_job_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: ttlafterfinished::NAME,
+        aliases: &["ttl-after-finished"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(ttlafterfinished::run(
+                client,
+                informers.clone(),
+                settings.concurrent_ttl_after_finished_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: disruption::NAME,
+        aliases: &["disruption"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(disruption::run(client, informers.clone()))),
+    },
 ];
 
 fn lookup(name: &str) -> Option<&'static Descriptor> {
@@ -309,7 +357,11 @@ mod tests {
                 "endpointslice-mirroring-controller",
                 "resourcequota-controller",
                 "pod-garbage-collector-controller",
-                "garbage-collector-controller"
+                "garbage-collector-controller",
+                "job-controller",
+                "cronjob-controller",
+                "ttl-after-finished-controller",
+                "disruption-controller"
             ]
         );
     }
@@ -329,7 +381,11 @@ mod tests {
                 "endpointslice-mirroring-controller",
                 "resourcequota-controller",
                 "pod-garbage-collector-controller",
-                "garbage-collector-controller"
+                "garbage-collector-controller",
+                "job-controller",
+                "cronjob-controller",
+                "ttl-after-finished-controller",
+                "disruption-controller"
             ]
         );
         assert_eq!(

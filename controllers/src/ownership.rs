@@ -67,11 +67,13 @@ pub struct ClaimError {
 
 /// The objects `owner` owns among `candidates`, adopting and releasing through `api` as
 /// [`decide`] says. `still_adoptable` is asked once, before the first adoption: whether the
-/// owner as stored now is the one synced and is not being deleted.
+/// owner as stored now is the one synced and is not being deleted. A `finalizer` (the Job's
+/// tracking finalizer) is added on adoption and removed on release.
 pub async fn claim<K, F>(
     api: &Api<K>,
     owner: &ObjectMeta,
     owner_ref: OwnerReference,
+    finalizer: Option<&str>,
     selector: Option<&LabelSelector>,
     candidates: Vec<Arc<K>>,
     still_adoptable: F,
@@ -86,7 +88,7 @@ where
     for obj in candidates {
         let meta = obj.meta();
         let name = meta.name.clone().unwrap_or_default();
-        let patch = match decide(owner, selector, meta) {
+        let mut patch = match decide(owner, selector, meta) {
             Claim::Keep => {
                 owned.push(obj);
                 continue;
@@ -112,6 +114,14 @@ where
         let adopting = patch["metadata"]["ownerReferences"][0]
             .get("$patch")
             .is_none();
+        if let Some(f) = finalizer {
+            let key = if adopting {
+                "finalizers"
+            } else {
+                "$deleteFromPrimitiveList/finalizers"
+            };
+            patch["metadata"][key] = json!([f]);
+        }
         match api
             .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
             .await

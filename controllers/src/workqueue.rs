@@ -114,6 +114,15 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
         });
     }
 
+    /// Queues `item` once `delay` has passed (client-go's `AddAfter`).
+    pub fn add_after(self: &Arc<Self>, item: T, delay: std::time::Duration) {
+        let queue = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.add(item);
+        });
+    }
+
     /// How many items wait to be taken.
     pub fn len(&self) -> usize {
         self.lock().queue.len()

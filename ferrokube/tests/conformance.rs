@@ -14,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_ferrokube");
 
 /// A sample of the passing cases: API-only ones, and quick ones that need the controllers of
 /// `ferrokube up` (garbage collector, deployment, replicaset, replication, endpoints,
-/// EndpointSlice and resourcequota controllers).
+/// EndpointSlice, resourcequota, disruption, namespace and root CA publisher controllers).
 /// Kept short of the watch case that spends a minute proving the absence of events, to keep
 /// this test under a minute.
 const PASSING_TODAY: &[&str] = &[
@@ -31,9 +31,13 @@ const PASSING_TODAY: &[&str] = &[
     "[sig-api-machinery] Garbage collector should delete RS created by deployment when not orphaning [Conformance]",
     "[sig-api-machinery] Garbage collector should orphan RS created by deployment when deleteOptions.PropagationPolicy is Orphan [Conformance]",
     "[sig-apps] ReplicationController should get and update a ReplicationController scale [Conformance]",
+    "[sig-apps] DisruptionController should create a PodDisruptionBudget [Conformance]",
+    "[sig-apps] DisruptionController Listing PodDisruptionBudgets for all namespaces should list and delete a collection of PodDisruptionBudgets [Conformance]",
     "[sig-network] EndpointSlice should create and delete Endpoints and EndpointSlices for a Service with a selector specified [Conformance]",
     "[sig-network] EndpointSliceMirroring should mirror a custom Endpoints resource through create update and delete [Conformance]",
     "[sig-api-machinery] ResourceQuota should apply changes to a resourcequota status [Conformance]",
+    "[sig-api-machinery] Namespaces [Serial] should ensure that all services are removed when a namespace is deleted [Conformance]",
+    "[sig-auth] ServiceAccounts should guarantee kube-root-ca.crt exist in any namespace [Conformance]",
 ];
 
 /// Stops `ferrokube up` (and through it, etcd) when the test ends, however it ends.

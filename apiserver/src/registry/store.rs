@@ -800,6 +800,12 @@ impl Store {
             .or(match opts.orphan_dependents {
                 Some(true) => Some("Orphan"),
                 Some(false) => Some("Background"),
+                // A finalizer already asking for foreground deletion overrides the default.
+                None if self.strategy.orphans_by_default()
+                    && !finalizers.iter().any(|f| f == "foregroundDeletion") =>
+                {
+                    Some("Orphan")
+                }
                 None => None,
             });
         let mut set = |add: Option<&str>, remove: &str| {

@@ -35,6 +35,13 @@ pub trait Strategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether a delete without a propagation policy orphans the object's dependents (upstream's
+    /// `DefaultGarbageCollectionPolicy` of `OrphanDependents`, which batch/v1 Jobs keep for
+    /// compatibility) instead of leaving them to background collection.
+    fn orphans_by_default(&self) -> bool {
+        false
+    }
+
     /// Whether an update moves `metadata.generation` on: by default when anything but
     /// metadata and status changed.
     fn generation_changes(&self, new: &Value, old: &Value) -> bool {

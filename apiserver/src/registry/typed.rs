@@ -63,10 +63,29 @@ where
     }
     let mut unknown_fields = Vec::new();
     unknown(&body, &value, "", &mut unknown_fields);
+    drop_empty_metadata(&mut value);
     Ok(Decoded {
         value,
         unknown_fields,
     })
+}
+
+/// Leaves out the empty lists and maps of `metadata`, as upstream's encoding does (they are
+/// `omitempty`): a patch removing the last finalizer leaves no `finalizers: []` behind.
+fn drop_empty_metadata(value: &mut Value) {
+    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["finalizers", "ownerReferences", "labels", "annotations"] {
+        let empty = match meta.get(key) {
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove(key);
+        }
+    }
 }
 
 /// Whether `v` is a list of managedFields entries whose fields have the types upstream's
@@ -260,6 +279,18 @@ mod tests {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
     use serde_json::json;
+
+    #[test]
+    fn empty_metadata_lists_and_maps_are_left_out() {
+        let body = json!({"metadata": {"name": "c", "finalizers": [], "labels": {},
+            "annotations": {"a": "b"}, "ownerReferences": []}});
+        let d = round_trip::<ConfigMap>(body).unwrap();
+        assert_eq!(
+            d.value["metadata"],
+            json!({"name": "c", "annotations": {"a": "b"}})
+        );
+        assert!(d.unknown_fields.is_empty());
+    }
 
     #[test]
     fn finds_unknown_fields_and_drops_them() {

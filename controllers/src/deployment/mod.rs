@@ -266,6 +266,7 @@ impl Syncer<'_> {
             &api,
             &self.d.metadata,
             controller_reference(&self.d),
+            None,
             sel,
             candidates,
             check,

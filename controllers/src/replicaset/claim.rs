@@ -39,6 +39,7 @@ pub async fn claim<K: Replicated>(
         &pods,
         &rs.metadata,
         controller_reference(owner),
+        None,
         rs.spec.as_ref().map(|s| &s.selector),
         candidates,
         check,

@@ -1,16 +1,21 @@
-//! `[sig-api-machinery] Namespaces [Serial]` API cases (upstream
-//! `test/e2e/apimachinery/namespace.go`): patch, status, update and the `finalize`
-//! subresource. The deletion cases there need the namespace controller and are not here yet.
+//! `[sig-api-machinery] Namespaces [Serial]` cases (upstream
+//! `test/e2e/apimachinery/namespace.go`): patch, status, update, the `finalize` subresource,
+//! and deleting a namespace's Services with it (the namespace controller). The case deleting a
+//! namespace's pods needs a kubelet to finish them and is not here yet.
 
 use crate::case_fn;
 use crate::cases::{Case, Describe};
-use crate::framework::wait::retry_on_conflict;
+use crate::framework::wait::{poll, retry_on_conflict};
 use crate::framework::{Framework, PodSecurityLevel, api, new_uuid, rand_string};
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{
+    Namespace, NamespaceCondition, Service, ServiceAccount, ServicePort, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const D: Describe = Describe::new("namespaces").with_pod_security(PodSecurityLevel::Baseline);
 
@@ -32,7 +37,82 @@ pub fn cases() -> Vec<Case> {
             "[sig-api-machinery] Namespaces [Serial] should apply a finalizer to a Namespace [Conformance]",
             case_fn!(finalize_namespace),
         ),
+        D.case(
+            "[sig-api-machinery] Namespaces [Serial] should ensure that all services are removed when a namespace is deleted [Conformance]",
+            case_fn!(services_removed),
+        ),
     ]
+}
+
+/// Upstream's `ensureServicesAreRemovedWhenNamespaceIsDeleted`.
+async fn services_removed(f: &Framework) -> Result<()> {
+    f.step("Creating a test namespace");
+    let ns = f.create_namespace("nsdeletetest", BTreeMap::new()).await?;
+    let name = ns.metadata.name.clone().unwrap_or_default();
+
+    f.step("Waiting for a default service account to be provisioned in namespace");
+    let accounts: Api<ServiceAccount> = f.api_in(&name);
+    poll(
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+        async || Ok(accounts.get_opt("default").await?.is_some()),
+    )
+    .await
+    .context("waiting for the default ServiceAccount")?;
+
+    f.step("Creating a service in the namespace");
+    let services: Api<Service> = f.api_in(&name);
+    let service = Service {
+        metadata: ObjectMeta {
+            name: Some("test-service".into()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([
+                ("foo".into(), "bar".into()),
+                ("baz".into(), "blah".into()),
+            ])),
+            ports: Some(vec![ServicePort {
+                port: 80,
+                target_port: Some(IntOrString::Int(80)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .with_context(|| format!("failed to create service test-service in namespace: {name}"))?;
+
+    f.step("Deleting the namespace");
+    let namespaces = f.api_all::<Namespace>();
+    namespaces
+        .delete(&name, &DeleteParams::default())
+        .await
+        .with_context(|| format!("failed to delete namespace: {name}"))?;
+
+    f.step("Waiting for the namespace to be removed.");
+    poll(
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        async || Ok(namespaces.get_opt(&name).await?.is_none()),
+    )
+    .await
+    .with_context(|| format!("namespace {name} was not removed"))?;
+
+    f.step("Recreating the namespace");
+    let again = f.create_namespace("nsdeletetest", BTreeMap::new()).await?;
+    let again = again.metadata.name.unwrap_or_default();
+
+    f.step("Verifying there is no service in the namespace");
+    let services: Api<Service> = f.api_in(&again);
+    ensure!(
+        services.get_opt("test-service").await?.is_none(),
+        "found service test-service in namespace {again}"
+    );
+    Ok(())
 }
 
 async fn patch_namespace(f: &Framework) -> Result<()> {

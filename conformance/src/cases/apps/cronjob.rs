@@ -1,13 +1,16 @@
-//! `[sig-apps] CronJob` API case (upstream `test/e2e/apps/cronjob.go`). The cases that need the
-//! CronJob and Job controllers are not here yet.
+//! `[sig-apps] CronJob` cases (upstream `test/e2e/apps/cronjob.go`): the API operations, and
+//! the concurrency policies and suspension, which need the CronJob and Job controllers but no
+//! running pods (a Job whose pods stay Pending is active, which is all these cases look at).
 
 use crate::case_fn;
 use crate::cases::{Case, Describe};
-use crate::framework::wait::retry_on_conflict;
+use crate::framework::wait::{poll, retry_on_conflict};
 use crate::framework::watch::{EventType, Watch};
 use crate::framework::{Framework, PodSecurityLevel, api};
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, CronJobStatus, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{
+    CronJob, CronJobSpec, CronJobStatus, Job, JobSpec, JobTemplateSpec,
+};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
 };
@@ -22,11 +25,253 @@ const D: Describe = Describe::new("cronjob").with_pod_security(PodSecurityLevel:
 /// Upstream's `imageutils.GetE2EImage(imageutils.BusyBox)`; nothing runs it here.
 const BUSYBOX_IMAGE: &str = "registry.k8s.io/e2e-test-images/busybox:1.37.0-1";
 
+/// How long the cases wait for the controller (upstream `cronJobTimeout`).
+const TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How often they look (upstream `framework.Poll`).
+const POLL: Duration = Duration::from_secs(2);
+
 pub fn cases() -> Vec<Case> {
-    vec![D.case(
-        "[sig-apps] CronJob should support CronJob API operations [Conformance]",
-        case_fn!(api_operations),
-    )]
+    vec![
+        D.case(
+            "[sig-apps] CronJob should support CronJob API operations [Conformance]",
+            case_fn!(api_operations),
+        ),
+        D.case(
+            "[sig-apps] CronJob should schedule multiple jobs concurrently [Conformance]",
+            case_fn!(concurrent),
+        ),
+        D.case(
+            "[sig-apps] CronJob should not schedule jobs when suspended [Slow] [Conformance]",
+            case_fn!(suspended),
+        ),
+        D.case(
+            "[sig-apps] CronJob should not schedule new jobs when ForbidConcurrent [Slow] [Conformance]",
+            case_fn!(forbid),
+        ),
+        D.case(
+            "[sig-apps] CronJob should replace jobs when ReplaceConcurrent [Conformance]",
+            case_fn!(replace),
+        ),
+    ]
+}
+
+/// Upstream's `sleepCommand`.
+fn sleep_command() -> Vec<String> {
+    vec!["sleep".into(), "300".into()]
+}
+
+/// Upstream's `jobutil.IsJobFinished`.
+fn job_finished(job: &Job) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        })
+}
+
+fn active_count(cj: &CronJob) -> usize {
+    cj.status
+        .as_ref()
+        .and_then(|s| s.active.as_ref())
+        .map_or(0, Vec::len)
+}
+
+/// Upstream's `waitForActiveJobs`: until the CronJob lists at least `want` active Jobs.
+async fn wait_for_active(f: &Framework, name: &str, want: usize) -> Result<()> {
+    let cjs = f.api::<CronJob>();
+    poll(POLL, TIMEOUT, async || {
+        Ok(active_count(&cjs.get(name).await?) >= want)
+    })
+    .await
+}
+
+/// Upstream's `deleteCronJob`: in the background, so its Jobs and pods go too.
+async fn delete_cronjob(f: &Framework, name: &str) -> Result<()> {
+    let params = DeleteParams {
+        propagation_policy: Some(kube::api::PropagationPolicy::Background),
+        ..Default::default()
+    };
+    f.api::<CronJob>()
+        .delete(name, &params)
+        .await
+        .with_context(|| format!("deleting CronJob {name}"))?;
+    Ok(())
+}
+
+/// The Jobs of the namespace that have not finished.
+async fn unfinished_jobs(f: &Framework) -> Result<Vec<Job>> {
+    let jobs = f.api::<Job>().list(&ListParams::default()).await?;
+    Ok(jobs
+        .items
+        .into_iter()
+        .filter(|j| !job_finished(j))
+        .collect())
+}
+
+async fn create(f: &Framework, cj: &CronJob) -> Result<CronJob> {
+    f.api::<CronJob>()
+        .create(&PostParams::default(), cj)
+        .await
+        .with_context(|| format!("Failed to create CronJob in namespace {}", f.ns()))
+}
+
+async fn concurrent(f: &Framework) -> Result<()> {
+    f.step("Creating a cronjob");
+    let cj = test_cron_job(
+        "concurrent",
+        "*/1 * * * ?",
+        "Allow",
+        sleep_command(),
+        None,
+        None,
+    );
+    let cj = create(f, &cj).await?;
+    let name = cj.metadata.name.clone().unwrap_or_default();
+
+    f.step("Ensuring more than one job is running at a time");
+    wait_for_active(f, &name, 2)
+        .await
+        .context("Failed to wait for active jobs")?;
+
+    f.step("Ensuring at least two running jobs exists by listing jobs explicitly");
+    let active = unfinished_jobs(f).await?;
+    ensure!(
+        active.len() >= 2,
+        "expected at least 2 active jobs, got {}",
+        active.len()
+    );
+
+    f.step("Removing cronjob");
+    delete_cronjob(f, &name).await
+}
+
+async fn suspended(f: &Framework) -> Result<()> {
+    f.step("Creating a suspended cronjob");
+    let mut cj = test_cron_job(
+        "suspended",
+        "*/1 * * * ?",
+        "Allow",
+        sleep_command(),
+        None,
+        None,
+    );
+    if let Some(spec) = cj.spec.as_mut() {
+        spec.suspend = Some(true);
+    }
+    let cj = create(f, &cj).await?;
+    let name = cj.metadata.name.clone().unwrap_or_default();
+
+    f.step("Ensuring no jobs are scheduled");
+    let cjs = f.api::<CronJob>();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        let current = cjs.get(&name).await?;
+        ensure!(
+            active_count(&current) == 0,
+            "expected no active jobs, got {}",
+            active_count(&current)
+        );
+        tokio::time::sleep(POLL).await;
+    }
+
+    f.step("Ensuring no job exists by listing jobs explicitly");
+    let jobs = f.api::<Job>().list(&ListParams::default()).await?;
+    ensure!(
+        jobs.items.is_empty(),
+        "expected no jobs, got {}",
+        jobs.items.len()
+    );
+
+    f.step("Removing cronjob");
+    delete_cronjob(f, &name).await
+}
+
+/// Creates a CronJob with `policy` and waits until it runs exactly one Job; returns its name.
+async fn one_scheduled(f: &Framework, base: &str, policy: &str) -> Result<String> {
+    f.step(format!("Creating a {policy}Concurrent cronjob"));
+    let cj = test_cron_job(base, "*/1 * * * ?", policy, sleep_command(), None, None);
+    let cj = create(f, &cj).await?;
+    let name = cj.metadata.name.clone().unwrap_or_default();
+
+    f.step("Ensuring a job is scheduled");
+    wait_for_active(f, &name, 1)
+        .await
+        .with_context(|| format!("Failed to schedule CronJob {name}"))?;
+
+    f.step("Ensuring exactly one is scheduled");
+    let current = f.api::<CronJob>().get(&name).await?;
+    ensure!(
+        active_count(&current) == 1,
+        "expected 1 active job, got {}",
+        active_count(&current)
+    );
+    Ok(name)
+}
+
+async fn forbid(f: &Framework) -> Result<()> {
+    let name = one_scheduled(f, "forbid", "Forbid").await?;
+
+    f.step("Ensuring exactly one running job exists by listing jobs explicitly");
+    let active = unfinished_jobs(f).await?;
+    ensure!(
+        active.len() == 1,
+        "expected 1 active job, got {}",
+        active.len()
+    );
+
+    f.step("Ensuring no more jobs are scheduled");
+    let cjs = f.api::<CronJob>();
+    poll(POLL, TIMEOUT, async || {
+        let current = cjs.get(&name).await?;
+        let n = active_count(&current);
+        if n >= 2 {
+            f.log(format!("unexpected active job number: {n}"));
+        }
+        Ok(n < 2)
+    })
+    .await?;
+
+    f.step("Removing cronjob");
+    delete_cronjob(f, &name).await
+}
+
+async fn replace(f: &Framework) -> Result<()> {
+    let name = one_scheduled(f, "replace", "Replace").await?;
+
+    f.step("Ensuring exactly one running job exists by listing jobs explicitly");
+    let jobs = f.api::<Job>().list(&ListParams::default()).await?;
+    let active: Vec<&Job> = jobs.items.iter().filter(|j| !job_finished(j)).collect();
+    ensure!(
+        active.len() == 1,
+        "expected 1 active job, got {}",
+        active.len()
+    );
+    let previous = jobs.items[0].metadata.name.clone().unwrap_or_default();
+
+    f.step("Ensuring the job is replaced with a new one");
+    let job_api = f.api::<Job>();
+    poll(POLL, TIMEOUT, async || {
+        let jobs = job_api.list(&ListParams::default()).await?;
+        // Jobs being deleted are ignored: deletion is asynchronous.
+        let alive: Vec<&Job> = jobs
+            .items
+            .iter()
+            .filter(|j| j.metadata.deletion_timestamp.is_none())
+            .collect();
+        if alive.len() > 1 {
+            bail!("more than one job is running: {}", alive.len());
+        }
+        Ok(alive
+            .first()
+            .is_some_and(|j| j.metadata.name.as_deref() != Some(previous.as_str())))
+    })
+    .await
+    .with_context(|| format!("Failed to replace CronJob {previous}"))?;
+
+    f.step("Removing cronjob");
+    delete_cronjob(f, &name).await
 }
 
 /// Upstream's `newTestCronJob`.

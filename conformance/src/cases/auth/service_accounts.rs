@@ -1,15 +1,16 @@
 //! `[sig-auth] ServiceAccounts` API cases (upstream `test/e2e/auth/service_accounts.go`): the
-//! ServiceAccount API, its `token` subresource and TokenReview. The cases that mount tokens
-//! into running pods need a kubelet and are not here yet.
+//! ServiceAccount API, its `token` subresource and TokenReview, and the `kube-root-ca.crt`
+//! ConfigMap kept in every namespace. The cases that mount tokens into running pods need a
+//! kubelet and are not here yet.
 
 use crate::case_fn;
 use crate::cases::{Case, Describe};
-use crate::framework::wait::retry_on_conflict;
+use crate::framework::wait::{poll, retry_on_conflict};
 use crate::framework::watch::{EventType, Watch};
 use crate::framework::{Framework, PodSecurityLevel, rand_string};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenReview, TokenReviewSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::api::{
     DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchParams,
 };
@@ -32,7 +33,83 @@ pub fn cases() -> Vec<Case> {
             "[sig-auth] ServiceAccounts should create a serviceAccountToken and ensure a successful TokenReview [Conformance]",
             case_fn!(token_and_review),
         ),
+        D.case(
+            "[sig-auth] ServiceAccounts should guarantee kube-root-ca.crt exist in any namespace [Conformance]",
+            case_fn!(root_ca_everywhere),
+        ),
     ]
+}
+
+/// The ConfigMap the root CA publisher keeps in every namespace.
+const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// Waits (upstream's `wait.ForeverTestTimeout`, 30 s) until `done` holds for the namespace's
+/// root CA ConfigMap.
+async fn wait_for_root_ca(
+    f: &Framework,
+    done: impl Fn(&ConfigMap) -> bool,
+    what: &str,
+) -> Result<()> {
+    let api = f.api::<ConfigMap>();
+    poll(
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+        async || match api.get_opt(ROOT_CA).await? {
+            Some(cm) if done(&cm) => Ok(true),
+            Some(_) => {
+                f.step("root ca configmap is not reconciled yet, retrying");
+                Ok(false)
+            }
+            None => {
+                f.step("root ca configmap not found, retrying");
+                Ok(false)
+            }
+        },
+    )
+    .await
+    .with_context(|| format!("waiting for {what}"))
+}
+
+async fn root_ca_everywhere(f: &Framework) -> Result<()> {
+    let ns = f.ns();
+    wait_for_root_ca(f, |_| true, "the root ca configmap").await?;
+    f.log(format!("Got root ca configmap in namespace {ns:?}"));
+
+    let api = f.api::<ConfigMap>();
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    api.delete(ROOT_CA, &now)
+        .await
+        .context("deleting the root ca configmap")?;
+    f.log(format!("Deleted root ca configmap in namespace {ns:?}"));
+    f.step("waiting for a new root ca configmap created");
+    wait_for_root_ca(f, |_| true, "a new root ca configmap").await?;
+    f.log(format!("Recreated root ca configmap in namespace {ns:?}"));
+
+    let emptied = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(ROOT_CA.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("ca.crt".to_string(), String::new())])),
+        ..Default::default()
+    };
+    api.replace(ROOT_CA, &PostParams::default(), &emptied)
+        .await
+        .context("updating the root ca configmap")?;
+    f.log(format!("Updated root ca configmap in namespace {ns:?}"));
+    f.step("waiting for the root ca configmap reconciled");
+    let reconciled = |cm: &ConfigMap| {
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("ca.crt"))
+            .is_some_and(|v| !v.is_empty())
+    };
+    wait_for_root_ca(f, reconciled, "the root ca configmap reconciled").await?;
+    f.log(format!("Reconciled root ca configmap in namespace {ns:?}"));
+    Ok(())
 }
 
 async fn lifecycle(f: &Framework) -> Result<()> {

@@ -2,7 +2,6 @@
 //! parses it; time zones go in `spec.timeZone`, not in the schedule (`TZ=` is kept only on
 //! objects that already had it).
 
-use super::cron_schedule;
 use super::jobs::validate_job_spec;
 use crate::registry::resources::apps::common::{self, go_label_selector, int_at, invalid_rendered};
 use crate::registry::resources::apps::pod_template;
@@ -12,6 +11,7 @@ use crate::registry::{
     strategy::{Decoded, Strategy},
     typed,
 };
+use apimachinery::cron as cron_schedule;
 use apimachinery::{FieldError, FieldErrors, meta};
 use k8s_openapi::api::batch::v1::CronJob;
 use serde_json::{Value, json};

@@ -84,6 +84,10 @@ impl Strategy for Jobs {
         true
     }
 
+    fn orphans_by_default(&self) -> bool {
+        true
+    }
+
     fn default(&self, obj: &mut Value) {
         let spec = meta::nested_mut(obj, &["spec"]);
         if !spec.is_object() {

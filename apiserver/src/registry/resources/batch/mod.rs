@@ -1,7 +1,6 @@
 //! The `batch` group (`/apis/batch/v1`): Jobs and CronJobs, and the cron schedule syntax
 //! CronJobs are validated with.
 
-pub mod cron_schedule;
 pub mod cronjobs;
 pub mod jobs;
 

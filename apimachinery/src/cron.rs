@@ -2,7 +2,9 @@
 //! fields (minute, hour, day of month, month, day of week) with `*`, `?`, lists, ranges,
 //! steps and month/day names; the `@yearly`/`@annually`/`@monthly`/`@weekly`/`@daily`/
 //! `@midnight`/`@hourly` descriptors; `@every <duration>`; and a `TZ=`/`CRON_TZ=` prefix.
-//! Errors carry the library's messages, which upstream returns verbatim.
+//! Errors carry the library's messages, which upstream returns verbatim. A parsed schedule
+//! holds each field as a set of bits, as the library does, for the CronJob controller to find
+//! the next time in.
 //!
 //! Time zones are checked against the IANA database under `/usr/share/zoneinfo` (the
 //! apiserver upstream embeds one); on a host without it every well-formed name is accepted.
@@ -65,23 +67,68 @@ const DAYS_OF_WEEK: Bounds = Bounds {
     ],
 };
 
-/// Checks a schedule; the error is the message upstream shows after `Invalid value: "...": `.
-pub fn parse_standard(spec: &str) -> Result<(), String> {
+/// Set in a day-of-month or day-of-week field written as `*` or `?` (without a step): then a
+/// day must match both day fields, otherwise either.
+pub const STAR: u64 = 1 << 63;
+
+/// A parsed schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Five fields (or a descriptor standing for them), each a set of bits: bit `n` set when
+    /// value `n` matches, plus [`STAR`] for the day fields.
+    Fields {
+        /// The zone of a `TZ=`/`CRON_TZ=` prefix.
+        location: Option<String>,
+        minute: u64,
+        hour: u64,
+        day_of_month: u64,
+        month: u64,
+        day_of_week: u64,
+    },
+    /// `@every <duration>`: a fixed delay, whole seconds, at least one.
+    Every { seconds: u64 },
+}
+
+impl Schedule {
+    /// Whether a day matches both day fields, or (when neither is a star) either.
+    pub fn day_matches(&self, day_of_month: u8, day_of_week: u8) -> bool {
+        let Schedule::Fields {
+            day_of_month: dom,
+            day_of_week: dow,
+            ..
+        } = self
+        else {
+            return true;
+        };
+        let dom_hit = dom & (1 << day_of_month) != 0;
+        let dow_hit = dow & (1 << day_of_week) != 0;
+        if dom & STAR != 0 || dow & STAR != 0 {
+            dom_hit && dow_hit
+        } else {
+            dom_hit || dow_hit
+        }
+    }
+}
+
+/// Parses a schedule; the error is the message upstream shows after `Invalid value: "...": `.
+pub fn parse_standard(spec: &str) -> Result<Schedule, String> {
     if spec.is_empty() {
         return Err("empty spec string".to_string());
     }
     let mut spec = spec;
+    let mut location = None;
     if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
         let eq = spec.find('=').unwrap_or(0);
-        let (location, rest) = match spec.find(' ') {
+        let (name, rest) = match spec.find(' ') {
             Some(i) => (&spec[eq + 1..i], spec[i..].trim()),
             None => (&spec[eq + 1..], ""),
         };
-        load_location(location).map_err(|e| format!("provided bad location {location}: {e}"))?;
+        load_location(name).map_err(|e| format!("provided bad location {name}: {e}"))?;
+        location = Some(name.to_string());
         spec = rest;
     }
     if spec.starts_with('@') {
-        return parse_descriptor(spec);
+        return parse_descriptor(spec, location);
     }
     let fields: Vec<&str> = spec.split_whitespace().collect();
     if fields.len() != 5 {
@@ -92,19 +139,37 @@ pub fn parse_standard(spec: &str) -> Result<(), String> {
         ));
     }
     let bounds = [&MINUTES, &HOURS, &DAYS_OF_MONTH, &MONTHS, &DAYS_OF_WEEK];
-    for (field, b) in fields.iter().zip(bounds) {
+    let mut bits = [0u64; 5];
+    for ((field, b), out) in fields.iter().zip(bounds).zip(bits.iter_mut()) {
         for expr in field.split(',').filter(|e| !e.is_empty()) {
-            check_range(expr, b)?;
+            *out |= get_range(expr, b)?;
         }
     }
-    Ok(())
+    let [minute, hour, day_of_month, month, day_of_week] = bits;
+    Ok(Schedule::Fields {
+        location,
+        minute,
+        hour,
+        day_of_month,
+        month,
+        day_of_week,
+    })
 }
 
-fn check_range(expr: &str, b: &Bounds) -> Result<(), String> {
+/// The bits `min..=max` every `step`.
+fn bits(min: u64, max: u64, step: u64) -> u64 {
+    (min..=max)
+        .step_by(step as usize)
+        .fold(0, |acc, v| acc | 1 << v)
+}
+
+fn get_range(expr: &str, b: &Bounds) -> Result<u64, String> {
     let range_and_step: Vec<&str> = expr.split('/').collect();
     let low_and_high: Vec<&str> = range_and_step[0].split('-').collect();
     let single = low_and_high.len() == 1;
+    let mut extra = 0;
     let (start, mut end) = if low_and_high[0] == "*" || low_and_high[0] == "?" {
+        extra = STAR;
         (b.min, b.max)
     } else {
         let start = int_or_name(low_and_high[0], b)?;
@@ -121,6 +186,10 @@ fn check_range(expr: &str, b: &Bounds) -> Result<(), String> {
             // "N/step" means "N-max/step".
             if single {
                 end = b.max;
+            }
+            // A stepped star is no wildcard for the day rule.
+            if step > 1 {
+                extra = 0;
             }
             step
         }
@@ -146,7 +215,7 @@ fn check_range(expr: &str, b: &Bounds) -> Result<(), String> {
     if step == 0 {
         return Err(format!("step of range should be a positive number: {expr}"));
     }
-    Ok(())
+    Ok(bits(start, end, step) | extra)
 }
 
 fn int_or_name(expr: &str, b: &Bounds) -> Result<u64, String> {
@@ -181,18 +250,47 @@ fn go_quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
-fn parse_descriptor(spec: &str) -> Result<(), String> {
-    match spec {
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
-            Ok(())
+fn parse_descriptor(spec: &str, location: Option<String>) -> Result<Schedule, String> {
+    let all = |b: &Bounds| bits(b.min, b.max, 1);
+    let (minute, hour, day_of_month, month, day_of_week) = match spec {
+        "@yearly" | "@annually" => (1, 1, 1 << 1, 1 << 1, all(&DAYS_OF_WEEK) | STAR),
+        "@monthly" => (1, 1, 1 << 1, all(&MONTHS) | STAR, all(&DAYS_OF_WEEK) | STAR),
+        "@weekly" => (1, 1, all(&DAYS_OF_MONTH) | STAR, all(&MONTHS) | STAR, 1),
+        "@daily" | "@midnight" => (
+            1,
+            1,
+            all(&DAYS_OF_MONTH) | STAR,
+            all(&MONTHS) | STAR,
+            all(&DAYS_OF_WEEK) | STAR,
+        ),
+        "@hourly" => (
+            1,
+            all(&HOURS) | STAR,
+            all(&DAYS_OF_MONTH) | STAR,
+            all(&MONTHS) | STAR,
+            all(&DAYS_OF_WEEK) | STAR,
+        ),
+        _ => {
+            let Some(d) = spec.strip_prefix("@every ") else {
+                return Err(format!("unrecognized descriptor: {spec}"));
+            };
+            let nanos =
+                parse_duration(d).map_err(|e| format!("failed to parse duration {spec}: {e}"))?;
+            // The library rounds to whole seconds and waits at least one.
+            let seconds = ((nanos + 500_000_000) / 1_000_000_000).max(1);
+            return Ok(Schedule::Every {
+                seconds: u64::try_from(seconds).unwrap_or(1),
+            });
         }
-        _ => match spec.strip_prefix("@every ") {
-            Some(d) => parse_duration(d)
-                .map(|_| ())
-                .map_err(|e| format!("failed to parse duration {spec}: {e}")),
-            None => Err(format!("unrecognized descriptor: {spec}")),
-        },
-    }
+    };
+    Ok(Schedule::Fields {
+        location,
+        minute,
+        hour,
+        day_of_month,
+        month,
+        day_of_week,
+    })
 }
 
 /// Go's `time.ParseDuration`, returning nanoseconds.
@@ -305,7 +403,7 @@ mod tests {
             "@every 1.5s",
             "CRON_TZ=UTC 0 * * * *",
         ] {
-            assert_eq!(parse_standard(ok), Ok(()), "{ok}");
+            assert!(parse_standard(ok).is_ok(), "{ok}");
         }
     }
 
@@ -342,6 +440,37 @@ mod tests {
         for (spec, msg) in cases {
             assert_eq!(parse_standard(spec), Err(msg.to_string()), "{spec}");
         }
+    }
+
+    #[test]
+    fn fields_become_bits_with_the_day_rule() {
+        let Ok(s @ Schedule::Fields { .. }) = parse_standard("*/15 0,12 1 jan-mar mon") else {
+            panic!("not fields");
+        };
+        let Schedule::Fields {
+            minute,
+            hour,
+            month,
+            ..
+        } = &s
+        else {
+            unreachable!()
+        };
+        assert_eq!(*minute, 1 | 1 << 15 | 1 << 30 | 1 << 45);
+        assert_eq!(*hour, 1 | 1 << 12);
+        assert_eq!(*month, 0b1110);
+        // Neither day field is a star: the 1st or any Monday.
+        assert!(s.day_matches(1, 3));
+        assert!(s.day_matches(9, 1));
+        assert!(!s.day_matches(9, 2));
+        // A star day of week: the day of month alone decides.
+        let daily = parse_standard("0 0 1 * ?").unwrap();
+        assert!(daily.day_matches(1, 3));
+        assert!(!daily.day_matches(2, 3));
+        assert_eq!(
+            parse_standard("@every 1.6s"),
+            Ok(Schedule::Every { seconds: 2 })
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub mod leaderelection;
 pub mod manager;
 pub mod metrics;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod ownership;
 pub mod podgc;
 pub mod pods;
@@ -48,6 +50,8 @@ pub mod root_ca_cert_publisher;
 pub mod selector;
 pub mod server;
 pub mod serviceaccount;
+pub mod tainteviction;
+pub mod taints;
 pub mod ttlafterfinished;
 pub mod workqueue;
 
@@ -151,6 +155,8 @@ pub struct Options {
     /// disabled.
     #[arg(long, default_value_t = 12500)]
     pub terminated_pod_gc_threshold: i64,
+    #[command(flatten)]
+    pub nodes: NodeOptions,
     /// The candidate's identity; `<hostname>_<uuid>` when unset. `ferrokube up` keeps one
     /// across restarts, so a restarted cluster leads again at once instead of waiting for its
     /// previous lease to expire.
@@ -159,6 +165,129 @@ pub struct Options {
 }
 
 /// Parses a Go-style duration (`5m0s`, `30s`, `1h`) or plain seconds.
+/// The flags of the node lifecycle and node IPAM controllers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeOptions {
+    /// The period for syncing NodeStatus in NodeController.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: std::time::Duration,
+    /// Amount of time which we allow running Node to be unresponsive before marking it
+    /// unhealthy.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: std::time::Duration,
+    /// Amount of time which we allow starting Node to be unresponsive before marking it
+    /// unhealthy.
+    #[arg(long, default_value = "1m0s", value_parser = parse_duration)]
+    pub node_startup_grace_period: std::time::Duration,
+    /// Number of nodes per second on which pods are deleted in case of node failure when a
+    /// zone is healthy.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f32,
+    /// Number of nodes per second on which pods are deleted in case of node failure when a
+    /// zone is unhealthy.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+    /// Number of nodes from which we treat the cluster as large for the eviction logic.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: u32,
+    /// Fraction of Nodes in a zone which needs to be not Ready (minimum 3) for zone to be
+    /// treated as unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
+    /// Should CIDRs for Pods be allocated and set on the cloud provider.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allocate_node_cidrs: bool,
+    /// CIDR Range for Pods in cluster (one, or one per IP family, comma separated).
+    #[arg(long, default_value = "")]
+    pub cluster_cidr: String,
+    /// Mask size for node cidr in cluster (single-stack clusters).
+    #[arg(long, default_value_t = 0)]
+    pub node_cidr_mask_size: u8,
+    /// Mask size for IPv4 node cidr in dual-stack cluster. Default is 24.
+    #[arg(long, default_value_t = 0)]
+    pub node_cidr_mask_size_ipv4: u8,
+    /// Mask size for IPv6 node cidr in dual-stack cluster. Default is 64.
+    #[arg(long, default_value_t = 0)]
+    pub node_cidr_mask_size_ipv6: u8,
+    /// CIDR Range for Services in cluster (kept out of the pod CIDRs).
+    #[arg(long, default_value = "")]
+    pub service_cluster_ip_range: String,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        let defaults = nodelifecycle::Settings::default();
+        Self {
+            node_monitor_period: defaults.monitor_period,
+            node_monitor_grace_period: defaults.monitor_grace,
+            node_startup_grace_period: defaults.startup_grace,
+            node_eviction_rate: defaults.eviction_rate,
+            secondary_node_eviction_rate: defaults.secondary_eviction_rate,
+            large_cluster_size_threshold: defaults.large_cluster_threshold as u32,
+            unhealthy_zone_threshold: defaults.unhealthy_zone_threshold,
+            allocate_node_cidrs: false,
+            cluster_cidr: String::new(),
+            node_cidr_mask_size: 0,
+            node_cidr_mask_size_ipv4: 0,
+            node_cidr_mask_size_ipv6: 0,
+            service_cluster_ip_range: String::new(),
+        }
+    }
+}
+
+impl NodeOptions {
+    fn lifecycle(&self) -> nodelifecycle::Settings {
+        nodelifecycle::Settings {
+            monitor_period: self.node_monitor_period,
+            monitor_grace: self.node_monitor_grace_period,
+            startup_grace: self.node_startup_grace_period,
+            eviction_rate: self.node_eviction_rate,
+            secondary_eviction_rate: self.secondary_node_eviction_rate,
+            large_cluster_threshold: self.large_cluster_size_threshold as usize,
+            unhealthy_zone_threshold: self.unhealthy_zone_threshold,
+        }
+    }
+
+    fn ipam(&self) -> Result<nodeipam::Settings> {
+        let cidrs = |flag: &'static str, value: &str| -> Result<Vec<ipnet::IpNet>> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse().map_err(|_| Error::Flag {
+                        flag,
+                        message: format!("{s:?} is not a CIDR"),
+                    })
+                })
+                .collect()
+        };
+        let cluster_cidrs = cidrs("--cluster-cidr", &self.cluster_cidr)?;
+        let single = self.node_cidr_mask_size;
+        let v4 = cluster_cidrs
+            .iter()
+            .any(|c| matches!(c, ipnet::IpNet::V4(_)));
+        let v6 = cluster_cidrs
+            .iter()
+            .any(|c| matches!(c, ipnet::IpNet::V6(_)));
+        if single != 0 && v4 && v6 {
+            return Err(Error::Flag {
+                flag: "--node-cidr-mask-size",
+                message: "usage of --node-cidr-mask-size is not allowed with dual-stack clusters"
+                    .to_string(),
+            });
+        }
+        let pick = |family: u8| if single != 0 { single } else { family };
+        Ok(nodeipam::Settings {
+            allocate: self.allocate_node_cidrs,
+            cluster_cidrs,
+            mask_v4: pick(self.node_cidr_mask_size_ipv4),
+            mask_v6: pick(self.node_cidr_mask_size_ipv6),
+            service_cidrs: cidrs("--service-cluster-ip-range", &self.service_cluster_ip_range)?,
+        })
+    }
+}
+
 fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(secs));
@@ -202,11 +331,18 @@ pub struct InProcessOptions {
     pub kubeconfig: PathBuf,
     /// The cluster CA certificate (PEM), published as `kube-root-ca.crt`.
     pub root_ca_file: PathBuf,
+    /// Where node pod CIDRs come from; none disables their allocation.
+    pub cluster_cidr: Option<String>,
+    /// The Service range, kept out of the pod CIDRs.
+    pub service_cluster_ip_range: String,
 }
 
 /// Why the controller manager could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A flag's value is unusable.
+    #[error("invalid {flag}: {message}")]
+    Flag { flag: &'static str, message: String },
     /// `--controllers` names a controller that does not exist.
     #[error("{0:?} is not in the list of known controllers")]
     UnknownController(String),
@@ -270,6 +406,8 @@ pub async fn run(opts: Options) -> Result<()> {
         terminated_pod_gc_threshold: usize::try_from(opts.terminated_pod_gc_threshold.max(0))
             .unwrap_or(0),
         resource_quota_sync_period: opts.resource_quota_sync_period,
+        node_lifecycle: opts.nodes.lifecycle(),
+        node_ipam: opts.nodes.ipam()?,
     };
     if opts.secure_port != 0 {
         let addr = std::net::SocketAddr::new(opts.bind_address, opts.secure_port);
@@ -341,6 +479,12 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_resource_quota_syncs: 5,
         resource_quota_sync_period: std::time::Duration::from_secs(300),
         terminated_pod_gc_threshold: podgc::DEFAULT_THRESHOLD as i64,
+        nodes: NodeOptions {
+            allocate_node_cidrs: opts.cluster_cidr.is_some(),
+            cluster_cidr: opts.cluster_cidr.clone().unwrap_or_default(),
+            service_cluster_ip_range: opts.service_cluster_ip_range.clone(),
+            ..NodeOptions::default()
+        },
         leader_elect: true,
         leader_elect_lease_duration: leaderelection::LEASE_DURATION,
         leader_elect_renew_deadline: leaderelection::RENEW_DEADLINE,

@@ -5,8 +5,9 @@
 use crate::informer::Informers;
 use crate::{
     Error, Result, client, cronjob, deployment, disruption, endpoint, endpointslice,
-    endpointslicemirroring, garbagecollector, job, namespace, podgc, replicaset, resourcequota,
-    root_ca_cert_publisher, serviceaccount, ttlafterfinished,
+    endpointslicemirroring, garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc,
+    replicaset, resourcequota, root_ca_cert_publisher, serviceaccount, tainteviction,
+    ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -48,6 +49,10 @@ pub struct Settings {
     pub resource_quota_sync_period: std::time::Duration,
     /// Finished pods kept before the pod collector deletes the oldest (0: all kept).
     pub terminated_pod_gc_threshold: usize,
+    /// The node lifecycle controller's timing and pace.
+    pub node_lifecycle: nodelifecycle::Settings,
+    /// Where node pod CIDRs come from.
+    pub node_ipam: nodeipam::Settings,
 }
 
 /// Why a controller could not start.
@@ -217,6 +222,36 @@ pub const CONTROLLERS: &[Descriptor] = &[
         },
     },
     Descriptor {
+        name: nodeipam::NAME,
+        aliases: &["nodeipam"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(nodeipam::run(
+                client,
+                informers.clone(),
+                settings.node_ipam.clone(),
+            )))
+        },
+    },
+    Descriptor {
+        name: nodelifecycle::NAME,
+        aliases: &["nodelifecycle"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(nodelifecycle::run(
+                client,
+                informers.clone(),
+                settings.node_lifecycle.clone(),
+            )))
+        },
+    },
+    Descriptor {
+        name: tainteviction::NAME,
+        aliases: &[],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(tainteviction::run(client, informers.clone()))),
+    },
+    Descriptor {
         name: job::NAME,
         aliases: &["job"],
         enabled_by_default: true,
@@ -358,6 +393,9 @@ mod tests {
                 "resourcequota-controller",
                 "pod-garbage-collector-controller",
                 "garbage-collector-controller",
+                "node-ipam-controller",
+                "node-lifecycle-controller",
+                "taint-eviction-controller",
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",
@@ -382,6 +420,9 @@ mod tests {
                 "resourcequota-controller",
                 "pod-garbage-collector-controller",
                 "garbage-collector-controller",
+                "node-ipam-controller",
+                "node-lifecycle-controller",
+                "taint-eviction-controller",
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",

@@ -28,7 +28,7 @@ enum Command {
     /// Run kube-apiserver.
     Apiserver(Box<ApiserverArgs>),
     /// Run kube-controller-manager.
-    ControllerManager(controllers::Options),
+    ControllerManager(Box<controllers::Options>),
     /// Run kube-scheduler.
     Scheduler,
     /// Run the kubelet.
@@ -119,9 +119,9 @@ async fn run() -> Result<()> {
         Command::Apiserver(a) => apiserver::run(a.options, shutdown_signal())
             .await
             .context("kube-apiserver"),
-        Command::ControllerManager(o) => {
-            controllers::run(o).await.context("kube-controller-manager")
-        }
+        Command::ControllerManager(o) => controllers::run(*o)
+            .await
+            .context("kube-controller-manager"),
         Command::Scheduler => scheduler::run().context("kube-scheduler"),
         Command::Kubelet => kubelet::run().context("kubelet"),
         Command::Proxy => proxy::run().context("kube-proxy"),

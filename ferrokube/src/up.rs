@@ -30,6 +30,9 @@ pub struct UpArgs {
     /// The range ClusterIPs are allocated from.
     #[arg(long, default_value = "10.0.0.0/24")]
     pub service_cluster_ip_range: String,
+    /// The range node pod CIDRs (a /24 each) are cut from.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pub cluster_cidr: String,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -180,6 +183,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let controllers = tokio::spawn(controllers::run_in_process(controllers::InProcessOptions {
         kubeconfig: cm_config.clone(),
         root_ca_file: pki.ca.cert.clone(),
+        cluster_cidr: Some(args.cluster_cidr.clone()),
+        service_cluster_ip_range: args.service_cluster_ip_range.clone(),
     }));
     println!(
         "ferrokube is up ({:.1}s). To use it:\n",

@@ -19,6 +19,9 @@ metadata:
   name: on-real
 spec:
   nodeName: real
+  # No kubelet reports for the node, so it turns unreachable; the pod rides that out.
+  tolerations:
+  - {operator: Exists, effect: NoExecute}
   containers:
   - {name: c, image: nginx}
 ---

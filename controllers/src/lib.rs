@@ -24,7 +24,9 @@
 
 pub mod background;
 pub mod client;
+pub mod clusterroleaggregation;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoint;
@@ -90,6 +92,9 @@ pub struct Options {
     /// The number of endpoint syncing operations that will be done concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: u16,
+    /// The number of daemonset objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 2)]
+    pub concurrent_daemonset_syncs: u16,
     /// The number of job objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_job_syncs: u16,
@@ -396,6 +401,7 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_gc_syncs: opts.concurrent_gc_syncs.max(1),
         concurrent_deployment_syncs: opts.concurrent_deployment_syncs.max(1),
         concurrent_endpoint_syncs: opts.concurrent_endpoint_syncs.max(1),
+        concurrent_daemonset_syncs: opts.concurrent_daemonset_syncs.max(1),
         concurrent_job_syncs: opts.concurrent_job_syncs.max(1),
         concurrent_cron_job_syncs: opts.concurrent_cron_job_syncs.max(1),
         concurrent_ttl_after_finished_syncs: opts.concurrent_ttl_after_finished_syncs.max(1),
@@ -470,6 +476,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_gc_syncs: 20,
         concurrent_deployment_syncs: 5,
         concurrent_endpoint_syncs: 5,
+        concurrent_daemonset_syncs: 2,
         concurrent_job_syncs: 5,
         concurrent_cron_job_syncs: 5,
         concurrent_ttl_after_finished_syncs: 5,

@@ -4,10 +4,10 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, client, cronjob, deployment, disruption, endpoint, endpointslice,
-    endpointslicemirroring, garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc,
-    replicaset, resourcequota, root_ca_cert_publisher, serviceaccount, tainteviction,
-    ttlafterfinished,
+    Error, Result, client, clusterroleaggregation, cronjob, daemonset, deployment, disruption,
+    endpoint, endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
+    nodelifecycle, podgc, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
+    tainteviction, ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -29,6 +29,8 @@ pub struct Settings {
     pub concurrent_gc_syncs: u16,
     /// How many Deployments the deployment controller syncs at once.
     pub concurrent_deployment_syncs: u16,
+    /// How many DaemonSets their controller syncs at once.
+    pub concurrent_daemonset_syncs: u16,
     /// How many Jobs the job controller syncs at once.
     pub concurrent_job_syncs: u16,
     /// How many CronJobs the cronjob controller syncs at once.
@@ -222,6 +224,17 @@ pub const CONTROLLERS: &[Descriptor] = &[
         },
     },
     Descriptor {
+        name: clusterroleaggregation::NAME,
+        aliases: &["clusterrole-aggregation"],
+        enabled_by_default: true,
+        start: |client, _, informers| {
+            Ok(Box::pin(clusterroleaggregation::run(
+                client,
+                informers.clone(),
+            )))
+        },
+    },
+    Descriptor {
         name: nodeipam::NAME,
         aliases: &["nodeipam"],
         enabled_by_default: true,
@@ -250,6 +263,18 @@ pub const CONTROLLERS: &[Descriptor] = &[
         aliases: &[],
         enabled_by_default: true,
         start: |client, _, informers| Ok(Box::pin(tainteviction::run(client, informers.clone()))),
+    },
+    Descriptor {
+        name: daemonset::NAME,
+        aliases: &["daemonset"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(daemonset::run(
+                client,
+                informers.clone(),
+                settings.concurrent_daemonset_syncs,
+            )))
+        },
     },
     Descriptor {
         name: job::NAME,
@@ -393,9 +418,11 @@ mod tests {
                 "resourcequota-controller",
                 "pod-garbage-collector-controller",
                 "garbage-collector-controller",
+                "clusterrole-aggregation-controller",
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
+                "daemonset-controller",
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",
@@ -420,9 +447,11 @@ mod tests {
                 "resourcequota-controller",
                 "pod-garbage-collector-controller",
                 "garbage-collector-controller",
+                "clusterrole-aggregation-controller",
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
+                "daemonset-controller",
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",

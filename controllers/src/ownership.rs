@@ -142,6 +142,53 @@ where
     Ok(owned)
 }
 
+/// The pods of `owner`'s namespace it owns among the cached `pods` (finished ones included),
+/// claimed with `selector` as [`claim`] does; before the first adoption `owner` is read again,
+/// so one deleted or recreated meanwhile takes no pods. `finalizer` as for [`claim`].
+pub async fn claim_pods<K>(
+    client: &kube::Client,
+    owner: &K,
+    selector: Option<&LabelSelector>,
+    finalizer: Option<&str>,
+    pods: &kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Pod>,
+) -> Result<Vec<Arc<k8s_openapi::api::core::v1::Pod>>, ClaimError>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let meta = owner.meta();
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    let name = meta.name.as_deref().unwrap_or_default();
+    let candidates = pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|p| decide(meta, selector, &p.metadata) != Claim::Ignore)
+        .collect();
+    let owners: Api<K> = Api::namespaced(client.clone(), namespace);
+    let check = async {
+        match owners.get_opt(name).await {
+            Ok(Some(fresh)) => {
+                Ok(fresh.meta().uid == meta.uid && fresh.meta().deletion_timestamp.is_none())
+            }
+            Ok(None) => Ok(false),
+            Err(source) => Err(ClaimError {
+                action: "reading",
+                name: name.to_string(),
+                source,
+            }),
+        }
+    };
+    let api = Api::namespaced(client.clone(), namespace);
+    let owner_ref = crate::pods::template::controller_reference(owner);
+    claim(
+        &api, meta, owner_ref, finalizer, selector, candidates, check,
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

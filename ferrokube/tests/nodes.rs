@@ -8,8 +8,6 @@
 mod common;
 
 use common::{Cluster, Kubectl, kubectls};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn now() -> String {
@@ -137,31 +135,7 @@ fn a_silent_node_is_tainted_and_its_intolerant_pods_evicted() {
     assert_eq!(beta, "linux");
 
     // One kubelet keeps renewing its Lease; the other has gone quiet.
-    let stop = Arc::new(AtomicBool::new(false));
-    let kubeconfig = cluster.kubeconfig();
-    let bin = bins.last().unwrap().clone();
-    let heartbeat = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let _ = std::process::Command::new(&bin)
-                    .arg("--kubeconfig")
-                    .arg(&kubeconfig)
-                    .args([
-                        "patch",
-                        "lease",
-                        "alive",
-                        "-n",
-                        "kube-node-lease",
-                        "--type=merge",
-                        "-p",
-                    ])
-                    .arg(format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, now()))
-                    .output();
-                std::thread::sleep(Duration::from_secs(5));
-            }
-        })
-    };
+    let heartbeat = common::heartbeats(&cluster, bins.last().unwrap(), &["alive"]);
 
     let ready = eventually("the silent node's Ready condition Unknown", || {
         let out = jsonpath(
@@ -269,6 +243,5 @@ fn a_silent_node_is_tainted_and_its_intolerant_pods_evicted() {
             .is_empty()
             .then_some(())
     });
-    stop.store(true, Ordering::Relaxed);
-    heartbeat.join().unwrap();
+    drop(heartbeat);
 }

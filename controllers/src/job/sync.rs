@@ -9,9 +9,8 @@ use super::pods::{self as job_pods, IndexFailures, has_finalizer};
 use super::tracking::{self, MAX_UNCOUNTED};
 use super::{Context, Error, MANAGED_BY, backoff, success_policy};
 use crate::events::EventType;
-use crate::ownership::{self, ClaimError};
+use crate::ownership;
 use crate::pods::ranking::pods_to_delete;
-use crate::pods::template::controller_reference;
 use crate::pods::{self, is_active};
 use k8s_openapi::api::batch::v1::{Job, JobStatus};
 use k8s_openapi::api::core::v1::Pod;
@@ -807,52 +806,20 @@ async fn write_status(ctx: &Context, job: &Job) -> Result<Job, Error> {
         })
 }
 
-/// The Job's pods (finished ones included), adopting orphans its selector matches and
-/// releasing pods that stopped matching.
+/// The Job's pods (finished ones included), adopting orphans its selector matches (with the
+/// tracking finalizer) and releasing pods that stopped matching.
 async fn claim(ctx: &Context, job: &Job) -> Result<Vec<Arc<Pod>>, Error> {
-    let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
-    let name = job.metadata.name.as_deref().unwrap_or_default();
     let selector = job.spec.as_ref().and_then(|s| s.selector.as_ref());
-    let candidates: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|p| {
-            ownership::decide(&job.metadata, selector, &p.metadata) != ownership::Claim::Ignore
+    let finalizer = Some(job_pods::TRACKING_FINALIZER);
+    ownership::claim_pods(&ctx.client, job, selector, finalizer, &ctx.pods)
+        .await
+        .map_err(|e| Error::Pod {
+            action: e.action,
+            namespace: job.metadata.namespace.clone().unwrap_or_default(),
+            name: job.metadata.name.clone().unwrap_or_default(),
+            pod: e.name,
+            source: e.source,
         })
-        .collect();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    let check = async {
-        match jobs.get_opt(name).await {
-            Ok(Some(fresh)) => Ok(fresh.metadata.uid == job.metadata.uid
-                && fresh.metadata.deletion_timestamp.is_none()),
-            Ok(None) => Ok(false),
-            Err(source) => Err(ClaimError {
-                action: "reading",
-                name: name.to_string(),
-                source,
-            }),
-        }
-    };
-    ownership::claim(
-        &pods,
-        &job.metadata,
-        controller_reference(job),
-        Some(job_pods::TRACKING_FINALIZER),
-        selector,
-        candidates,
-        check,
-    )
-    .await
-    .map_err(|e| Error::Pod {
-        action: e.action,
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        pod: e.name,
-        source: e.source,
-    })
 }
 
 /// Removes the tracking finalizer from pods of a Job that is gone, so they can be deleted.

@@ -270,3 +270,82 @@ pub fn table(out: &str) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Plays the kubelets of `nodes`: creates their Leases in `kube-node-lease` and renews them
+/// every few seconds until the returned guard is dropped, so the node lifecycle controller
+/// keeps them ready.
+#[allow(dead_code)] // not every test binary plays kubelets
+pub fn heartbeats(cluster: &Cluster, kubectl: &Path, nodes: &[&str]) -> Heartbeats {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (kubeconfig, bin) = (cluster.kubeconfig(), kubectl.to_path_buf());
+    let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+    let now = || {
+        k8s_openapi::jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+            .to_string()
+    };
+    let run = move |args: &[&str], stdin: Option<String>| {
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--kubeconfig").arg(&kubeconfig).args(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Ok(mut child) = cmd.spawn() {
+            if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+                use std::io::Write;
+                let _ = input.write_all(text.as_bytes());
+            }
+            let _ = child.wait();
+        }
+    };
+    for node in &nodes {
+        let lease = format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: {node}\n  namespace: kube-node-lease\nspec:\n  holderIdentity: {node}\n  leaseDurationSeconds: 40\n  renewTime: \"{}\"\n",
+            now()
+        );
+        run(&["apply", "-f", "-"], Some(lease));
+    }
+    let task = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for node in &nodes {
+                    let patch = format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, now());
+                    run(
+                        &[
+                            "patch",
+                            "lease",
+                            node,
+                            "-n",
+                            "kube-node-lease",
+                            "--type=merge",
+                            "-p",
+                            &patch,
+                        ],
+                        None,
+                    );
+                }
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        })
+    };
+    Heartbeats {
+        stop,
+        task: Some(task),
+    }
+}
+
+/// Stops the heartbeats when dropped.
+pub struct Heartbeats {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Heartbeats {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(task) = self.task.take() {
+            let _ = task.join();
+        }
+    }
+}

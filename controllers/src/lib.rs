@@ -32,6 +32,7 @@ pub mod disruption;
 pub mod endpoint;
 pub mod endpointslice;
 pub mod endpointslicemirroring;
+pub mod ephemeral;
 pub mod events;
 pub mod garbagecollector;
 pub mod informer;
@@ -45,13 +46,18 @@ pub mod nodelifecycle;
 pub mod ownership;
 pub mod podgc;
 pub mod pods;
+pub mod protection;
+pub mod pvcprotection;
+pub mod pvprotection;
 pub mod queue;
 pub mod replicaset;
 pub mod resourcequota;
+pub mod revisions;
 pub mod root_ca_cert_publisher;
 pub mod selector;
 pub mod server;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod tainteviction;
 pub mod taints;
 pub mod ttlafterfinished;
@@ -95,6 +101,9 @@ pub struct Options {
     /// The number of daemonset objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 2)]
     pub concurrent_daemonset_syncs: u16,
+    /// The number of statefulset objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_statefulset_syncs: u16,
     /// The number of job objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_job_syncs: u16,
@@ -402,6 +411,7 @@ pub async fn run(opts: Options) -> Result<()> {
         concurrent_deployment_syncs: opts.concurrent_deployment_syncs.max(1),
         concurrent_endpoint_syncs: opts.concurrent_endpoint_syncs.max(1),
         concurrent_daemonset_syncs: opts.concurrent_daemonset_syncs.max(1),
+        concurrent_statefulset_syncs: opts.concurrent_statefulset_syncs.max(1),
         concurrent_job_syncs: opts.concurrent_job_syncs.max(1),
         concurrent_cron_job_syncs: opts.concurrent_cron_job_syncs.max(1),
         concurrent_ttl_after_finished_syncs: opts.concurrent_ttl_after_finished_syncs.max(1),
@@ -477,6 +487,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_deployment_syncs: 5,
         concurrent_endpoint_syncs: 5,
         concurrent_daemonset_syncs: 2,
+        concurrent_statefulset_syncs: 5,
         concurrent_job_syncs: 5,
         concurrent_cron_job_syncs: 5,
         concurrent_ttl_after_finished_syncs: 5,

@@ -5,9 +5,9 @@
 use crate::informer::Informers;
 use crate::{
     Error, Result, client, clusterroleaggregation, cronjob, daemonset, deployment, disruption,
-    endpoint, endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
-    nodelifecycle, podgc, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
-    tainteviction, ttlafterfinished,
+    endpoint, endpointslice, endpointslicemirroring, ephemeral, garbagecollector, job, namespace,
+    nodeipam, nodelifecycle, podgc, pvcprotection, pvprotection, replicaset, resourcequota,
+    root_ca_cert_publisher, serviceaccount, statefulset, tainteviction, ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -31,6 +31,8 @@ pub struct Settings {
     pub concurrent_deployment_syncs: u16,
     /// How many DaemonSets their controller syncs at once.
     pub concurrent_daemonset_syncs: u16,
+    /// How many StatefulSets their controller syncs at once.
+    pub concurrent_statefulset_syncs: u16,
     /// How many Jobs the job controller syncs at once.
     pub concurrent_job_syncs: u16,
     /// How many CronJobs the cronjob controller syncs at once.
@@ -265,6 +267,24 @@ pub const CONTROLLERS: &[Descriptor] = &[
         start: |client, _, informers| Ok(Box::pin(tainteviction::run(client, informers.clone()))),
     },
     Descriptor {
+        name: ephemeral::NAME,
+        aliases: &["ephemeral-volume"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(ephemeral::run(client, informers.clone()))),
+    },
+    Descriptor {
+        name: pvcprotection::NAME,
+        aliases: &["pvc-protection"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(pvcprotection::run(client, informers.clone()))),
+    },
+    Descriptor {
+        name: pvprotection::NAME,
+        aliases: &["pv-protection"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(pvprotection::run(client, informers.clone()))),
+    },
+    Descriptor {
         name: daemonset::NAME,
         aliases: &["daemonset"],
         enabled_by_default: true,
@@ -273,6 +293,18 @@ pub const CONTROLLERS: &[Descriptor] = &[
                 client,
                 informers.clone(),
                 settings.concurrent_daemonset_syncs,
+            )))
+        },
+    },
+    Descriptor {
+        name: statefulset::NAME,
+        aliases: &["statefulset"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(statefulset::run(
+                client,
+                informers.clone(),
+                settings.concurrent_statefulset_syncs,
             )))
         },
     },
@@ -422,7 +454,11 @@ mod tests {
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
+                "ephemeral-volume-controller",
+                "persistentvolumeclaim-protection-controller",
+                "persistentvolume-protection-controller",
                 "daemonset-controller",
+                "statefulset-controller",
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",
@@ -451,7 +487,11 @@ mod tests {
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
+                "ephemeral-volume-controller",
+                "persistentvolumeclaim-protection-controller",
+                "persistentvolume-protection-controller",
                 "daemonset-controller",
+                "statefulset-controller",
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",

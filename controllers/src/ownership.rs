@@ -35,6 +35,16 @@ pub fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .find(|r| r.controller == Some(true))
 }
 
+/// The `namespace/name` key of the `kind` (of `api_version`) controlling the object `meta`.
+pub fn controller_key(meta: &ObjectMeta, api_version: &str, kind: &str) -> Option<String> {
+    let r = controller_ref(meta).filter(|r| r.kind == kind && r.api_version == api_version)?;
+    Some(format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        r.name
+    ))
+}
+
 /// The decision for the object `obj` and the controller `owner` selecting with `selector`
 /// (upstream's `ClaimObject`).
 pub fn decide(owner: &ObjectMeta, selector: Option<&LabelSelector>, obj: &ObjectMeta) -> Claim {

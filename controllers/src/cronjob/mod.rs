@@ -118,11 +118,5 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u
 
 /// The key of the CronJob controlling `job`, if one does.
 fn owner_key(job: &Job) -> Option<String> {
-    let r = ownership::controller_ref(&job.metadata)
-        .filter(|r| r.kind == "CronJob" && r.api_version == "batch/v1")?;
-    Some(format!(
-        "{}/{}",
-        job.metadata.namespace.as_deref().unwrap_or_default(),
-        r.name
-    ))
+    ownership::controller_key(&job.metadata, "batch/v1", "CronJob")
 }

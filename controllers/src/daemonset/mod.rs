@@ -2,7 +2,7 @@
 //! node it belongs on ([`placement`]), pinned there by node affinity on the node's name, and
 //! none elsewhere. Failed pods are replaced, extra pods on a node removed, and a changed
 //! template rolled out node by node within `maxUnavailable` ([`rolling`]), each template kept
-//! as a ControllerRevision ([`history`]).
+//! as a ControllerRevision ([`revisions`](crate::revisions)).
 //!
 //! Timeline of one sync ([`sync`]): caches ready -> claim the DaemonSet's pods -> current
 //! revision found or made -> per node: create, keep or delete -> rolling update -> status
@@ -11,7 +11,6 @@
 //! Syncs are triggered by the DaemonSet's changes, its pods' (through their controller
 //! reference) and every node change (a node may start or stop fitting).
 
-pub mod history;
 pub mod placement;
 pub mod rolling;
 pub mod sync;
@@ -43,8 +42,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("too many hash collisions for the template of DaemonSet {namespace}/{name}")]
-    Collisions { namespace: String, name: String },
+    #[error("DaemonSet {namespace}/{name}: {source}")]
+    Revision {
+        namespace: String,
+        name: String,
+        #[source]
+        source: crate::revisions::RevisionError,
+    },
 }
 
 /// What every sync shares.
@@ -146,11 +150,5 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u
 
 /// The key of the DaemonSet controlling `pod`, if one does.
 fn owner_key(pod: &Pod) -> Option<String> {
-    let r = ownership::controller_ref(&pod.metadata)
-        .filter(|r| r.kind == "DaemonSet" && r.api_version == "apps/v1")?;
-    Some(format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-        r.name
-    ))
+    ownership::controller_key(&pod.metadata, "apps/v1", "DaemonSet")
 }

@@ -1,7 +1,6 @@
 //! One sync of one DaemonSet (upstream `syncDaemonSet`, `manage` and `updateDaemonSetStatus`);
 //! see the module documentation of [`super`] for its steps.
 
-use super::history::{self, HASH_LABEL};
 use super::placement::{self, Fit};
 use super::rolling::{self, OnNode};
 use super::{Context, Error, TEMPLATE_GENERATION};
@@ -9,7 +8,8 @@ use crate::events::EventType;
 use crate::ownership;
 use crate::pods::template::{controller_reference, pod_from_template};
 use crate::replicaset::manage::batches;
-use crate::{client, pods};
+use crate::revisions::{self as history, HASH_LABEL};
+use crate::{client, pods, revisions};
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
@@ -123,14 +123,20 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
         ctx.pods.get(&ObjectRef::new(pod).within(namespace))
     });
     let pods = claim(ctx, &ds).await?;
-    let (current, old_revisions) = current_revision(ctx, &mut ds).await?;
+    let (current, old_revisions) = revisions::current(&ctx.client, &ctx.revisions, &mut ds)
+        .await
+        .map_err(|source| Error::Revision {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source,
+        })?;
     let hash = current
         .metadata
         .labels
         .as_ref()
         .and_then(|l| l.get(HASH_LABEL))
         .cloned()
-        .unwrap_or_else(|| history::hash_of(&ds));
+        .unwrap_or_else(|| revisions::hash_of(&ds));
     let template_spec = {
         let mut spec = ds
             .spec
@@ -410,80 +416,6 @@ async fn claim(ctx: &Context, ds: &DaemonSet) -> Result<Vec<Arc<Pod>>, Error> {
         .map_err(|e| api_error(ds, e.action, e.source))
 }
 
-/// The revision of the current template, made or renumbered to be the newest, and the others
-/// (upstream `constructHistory`). A name taken by another template bumps the collision count.
-async fn current_revision(
-    ctx: &Context,
-    ds: &mut DaemonSet,
-) -> Result<(ControllerRevision, Vec<Arc<ControllerRevision>>), Error> {
-    let namespace = ds.metadata.namespace.clone().unwrap_or_default();
-    let uid = ds.metadata.uid.clone();
-    let owned: Vec<Arc<ControllerRevision>> = ctx
-        .revisions
-        .state()
-        .into_iter()
-        .filter(|r| r.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter(|r| {
-            ownership::controller_ref(&r.metadata).is_some_and(|o| Some(&o.uid) == uid.as_ref())
-        })
-        .collect();
-    let newest = owned.iter().map(|r| r.revision).max().unwrap_or(0);
-    let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &namespace);
-    let matching = owned
-        .iter()
-        .filter(|r| history::matches(r, ds))
-        .max_by_key(|r| r.revision)
-        .cloned();
-    let others: Vec<Arc<ControllerRevision>> = owned
-        .iter()
-        .filter(|r| {
-            matching
-                .as_ref()
-                .is_none_or(|m| m.metadata.uid != r.metadata.uid)
-        })
-        .cloned()
-        .collect();
-    if let Some(current) = matching {
-        let mut current = (*current).clone();
-        if current.revision < newest {
-            // Rolled back to an older template: it becomes the newest revision again.
-            current.revision = newest + 1;
-            let name = current.metadata.name.clone().unwrap_or_default();
-            current = api
-                .replace(&name, &PostParams::default(), &current)
-                .await
-                .map_err(|e| api_error(ds, "renumbering a ControllerRevision", e))?;
-        }
-        return Ok((current, others));
-    }
-    for _ in 0..10 {
-        let wanted = history::new_revision(ds, newest + 1);
-        match api.create(&PostParams::default(), &wanted).await {
-            Ok(created) => return Ok((created, others)),
-            Err(e) if client::is_already_exists(&e) => {
-                let name = wanted.metadata.name.clone().unwrap_or_default();
-                let existing = api
-                    .get(&name)
-                    .await
-                    .map_err(|e| api_error(ds, "reading a ControllerRevision", e))?;
-                let ours = ownership::controller_ref(&existing.metadata)
-                    .is_some_and(|o| Some(&o.uid) == uid.as_ref());
-                if ours && history::matches(&existing, ds) {
-                    return Ok((existing, others));
-                }
-                // Another template under this hash: hash again with one more collision.
-                let status = ds.status.get_or_insert_with(Default::default);
-                status.collision_count = Some(status.collision_count.unwrap_or(0) + 1);
-            }
-            Err(e) => return Err(api_error(ds, "creating a ControllerRevision", e)),
-        }
-    }
-    Err(Error::Collisions {
-        namespace,
-        name: ds.metadata.name.clone().unwrap_or_default(),
-    })
-}
-
 /// Writes the status counts (upstream `updateDaemonSetStatus`) when they changed.
 async fn write_status(
     ctx: &Context,
@@ -583,20 +515,7 @@ async fn clean_up_history(
         .filter_map(|p| hash_of_pod(p).map(str::to_string))
         .collect();
     let current_name = current.metadata.name.clone().unwrap_or_default();
-    let api: Api<ControllerRevision> = Api::namespaced(
-        ctx.client.clone(),
-        ds.metadata.namespace.as_deref().unwrap_or_default(),
-    );
-    for old in history::to_clean_up(others, &current_name, &live, limit) {
-        let name = old.metadata.name.clone().unwrap_or_default();
-        if let Err(e) = api.delete(&name, &DeleteParams::default()).await
-            && !client::is_not_found(&e)
-        {
-            tracing::warn!(
-                "The {} could not delete ControllerRevision {name}: {}.",
-                super::NAME,
-                client::message(&e)
-            );
-        }
-    }
+    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let doomed = history::to_clean_up(others, &current_name, &live, limit);
+    revisions::delete(&ctx.client, namespace, doomed, super::NAME).await;
 }

@@ -130,13 +130,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, concurrency: u
 
 /// The key of the Job controlling `pod`, if a Job does.
 fn controller_key(pod: &Pod) -> Option<String> {
-    let r = ownership::controller_ref(&pod.metadata)
-        .filter(|r| r.kind == "Job" && r.api_version == "batch/v1")?;
-    Some(format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-        r.name
-    ))
+    ownership::controller_key(&pod.metadata, "batch/v1", "Job")
 }
 
 /// The Jobs a pod change concerns: its controller before and after, or for an orphan every

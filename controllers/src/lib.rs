@@ -26,6 +26,7 @@ pub mod background;
 pub mod client;
 pub mod clusterroleaggregation;
 pub mod cronjob;
+pub mod csrsigning;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
@@ -98,6 +99,17 @@ pub struct Options {
     /// The number of endpoint syncing operations that will be done concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: u16,
+    /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped
+    /// certificates.
+    #[arg(long)]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped
+    /// certificates.
+    #[arg(long)]
+    pub cluster_signing_key_file: Option<PathBuf>,
+    /// The max length of duration signed certificates will be given.
+    #[arg(long, default_value = "8760h0m0s", value_parser = parse_duration)]
+    pub cluster_signing_duration: std::time::Duration,
     /// The number of daemonset objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 2)]
     pub concurrent_daemonset_syncs: u16,
@@ -345,6 +357,9 @@ pub struct InProcessOptions {
     pub kubeconfig: PathBuf,
     /// The cluster CA certificate (PEM), published as `kube-root-ca.crt`.
     pub root_ca_file: PathBuf,
+    /// The cluster CA (certificate and key) that signs approved CertificateSigningRequests.
+    pub cluster_signing_cert_file: Option<PathBuf>,
+    pub cluster_signing_key_file: Option<PathBuf>,
     /// Where node pod CIDRs come from; none disables their allocation.
     pub cluster_cidr: Option<String>,
     /// The Service range, kept out of the pod CIDRs.
@@ -422,6 +437,11 @@ pub async fn run(opts: Options) -> Result<()> {
         terminated_pod_gc_threshold: usize::try_from(opts.terminated_pod_gc_threshold.max(0))
             .unwrap_or(0),
         resource_quota_sync_period: opts.resource_quota_sync_period,
+        csr_signing: csrsigning::Settings {
+            cert_file: opts.cluster_signing_cert_file.clone(),
+            key_file: opts.cluster_signing_key_file.clone(),
+            duration: opts.cluster_signing_duration,
+        },
         node_lifecycle: opts.nodes.lifecycle(),
         node_ipam: opts.nodes.ipam()?,
     };
@@ -486,6 +506,9 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         concurrent_gc_syncs: 20,
         concurrent_deployment_syncs: 5,
         concurrent_endpoint_syncs: 5,
+        cluster_signing_cert_file: opts.cluster_signing_cert_file.clone(),
+        cluster_signing_key_file: opts.cluster_signing_key_file.clone(),
+        cluster_signing_duration: csrsigning::Settings::default().duration,
         concurrent_daemonset_syncs: 2,
         concurrent_statefulset_syncs: 5,
         concurrent_job_syncs: 5,

@@ -4,10 +4,11 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, client, clusterroleaggregation, cronjob, daemonset, deployment, disruption,
-    endpoint, endpointslice, endpointslicemirroring, ephemeral, garbagecollector, job, namespace,
-    nodeipam, nodelifecycle, podgc, pvcprotection, pvprotection, replicaset, resourcequota,
-    root_ca_cert_publisher, serviceaccount, statefulset, tainteviction, ttlafterfinished,
+    Error, Result, client, clusterroleaggregation, cronjob, csrsigning, daemonset, deployment,
+    disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral, garbagecollector, job,
+    namespace, nodeipam, nodelifecycle, podgc, pvcprotection, pvprotection, replicaset,
+    resourcequota, root_ca_cert_publisher, serviceaccount, statefulset, tainteviction,
+    ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub resource_quota_sync_period: std::time::Duration,
     /// Finished pods kept before the pod collector deletes the oldest (0: all kept).
     pub terminated_pod_gc_threshold: usize,
+    /// The CA that signs CertificateSigningRequests, if any.
+    pub csr_signing: csrsigning::Settings,
     /// The node lifecycle controller's timing and pace.
     pub node_lifecycle: nodelifecycle::Settings,
     /// Where node pod CIDRs come from.
@@ -233,6 +236,18 @@ pub const CONTROLLERS: &[Descriptor] = &[
             Ok(Box::pin(clusterroleaggregation::run(
                 client,
                 informers.clone(),
+            )))
+        },
+    },
+    Descriptor {
+        name: csrsigning::NAME,
+        aliases: &["csrsigning"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(csrsigning::run(
+                client,
+                informers.clone(),
+                settings.csr_signing.clone(),
             )))
         },
     },
@@ -451,6 +466,7 @@ mod tests {
                 "pod-garbage-collector-controller",
                 "garbage-collector-controller",
                 "clusterrole-aggregation-controller",
+                "certificatesigningrequest-signing-controller",
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
@@ -484,6 +500,7 @@ mod tests {
                 "pod-garbage-collector-controller",
                 "garbage-collector-controller",
                 "clusterrole-aggregation-controller",
+                "certificatesigningrequest-signing-controller",
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",

@@ -183,6 +183,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let controllers = tokio::spawn(controllers::run_in_process(controllers::InProcessOptions {
         kubeconfig: cm_config.clone(),
         root_ca_file: pki.ca.cert.clone(),
+        cluster_signing_cert_file: Some(pki.ca.cert.clone()),
+        cluster_signing_key_file: Some(pki.ca.key.clone()),
         cluster_cidr: Some(args.cluster_cidr.clone()),
         service_cluster_ip_range: args.service_cluster_ip_range.clone(),
     }));

@@ -16,7 +16,7 @@ pub const SUSPENDED: &str = "Suspended";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
     pub type_: &'static str,
-    pub reason: &'static str,
+    pub reason: String,
     pub message: String,
 }
 

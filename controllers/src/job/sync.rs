@@ -86,16 +86,13 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
         .filter(|p| !job_pods::is_succeeded(p) && job_pods::is_failed(&job, p))
         .filter(|p| failure_policy::judge(&job, p) != Verdict::Ignore)
         .collect();
-    let uncounted_of =
-        |f: fn(&k8s_openapi::api::batch::v1::UncountedTerminatedPods) -> &Option<Vec<String>>| {
-            uncounted
-                .as_ref()
-                .and_then(|u| f(u).as_ref())
-                .map_or(0, Vec::len) as i32
-        };
+    let (uncounted_succeeded, uncounted_failed) = uncounted.as_ref().map_or((0, 0), |u| {
+        let len = |l: &Option<Vec<String>>| l.as_ref().map_or(0, Vec::len) as i32;
+        (len(&u.succeeded), len(&u.failed))
+    });
     let mut succeeded =
-        status.succeeded.unwrap_or(0) + new_succeeded.len() as i32 + uncounted_of(|u| &u.succeeded);
-    let failed = status.failed.unwrap_or(0) + new_failed.len() as i32 + uncounted_of(|u| &u.failed);
+        status.succeeded.unwrap_or(0) + new_succeeded.len() as i32 + uncounted_succeeded;
+    let failed = status.failed.unwrap_or(0) + new_failed.len() as i32 + uncounted_failed;
     let mut ready = active_pods.iter().filter(|p| pods::is_ready(p)).count() as i32;
 
     let status = job.status.get_or_insert_with(Default::default);
@@ -116,7 +113,7 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
             .find_map(|p| match failure_policy::judge(&job, p) {
                 Verdict::FailJob(message) => Some(Finish {
                     type_: FAILURE_TARGET,
-                    reason: "PodFailurePolicy",
+                    reason: "PodFailurePolicy".to_string(),
                     message,
                 }),
                 _ => None,
@@ -179,7 +176,7 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
         {
             finish = Some(Finish {
                 type_: SUCCESS_CRITERIA_MET,
-                reason: "SuccessPolicy",
+                reason: "SuccessPolicy".to_string(),
                 message,
             });
         }
@@ -231,7 +228,7 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
         if complete {
             finish = Some(Finish {
                 type_: SUCCESS_CRITERIA_MET,
-                reason: "CompletionsReached",
+                reason: "CompletionsReached".to_string(),
                 message: "Reached expected number of succeeded pods".to_string(),
             });
         } else if managed {
@@ -304,7 +301,7 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
 fn already_decided(status: &JobStatus) -> Option<Finish> {
     let from = |c: &k8s_openapi::api::batch::v1::JobCondition, type_| Finish {
         type_,
-        reason: leak_reason(c.reason.as_deref().unwrap_or_default()),
+        reason: c.reason.clone().unwrap_or_default(),
         message: c.message.clone().unwrap_or_default(),
     };
     if let Some(c) = conditions::true_condition(Some(status), FAILURE_TARGET) {
@@ -313,25 +310,10 @@ fn already_decided(status: &JobStatus) -> Option<Finish> {
     conditions::true_condition(Some(status), SUCCESS_CRITERIA_MET).map(|c| from(c, COMPLETE))
 }
 
-/// The reasons the controller writes, as static strings; a reason written by someone else
-/// keeps a generic one.
-fn leak_reason(reason: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "BackoffLimitExceeded",
-        "DeadlineExceeded",
-        "PodFailurePolicy",
-        "MaxFailedIndexesExceeded",
-        "FailedIndexes",
-        "CompletionsReached",
-        "SuccessPolicy",
-    ];
-    KNOWN.iter().find(|k| **k == reason).copied().unwrap_or("")
-}
-
-fn failure(reason: &'static str, message: &str) -> Finish {
+fn failure(reason: &str, message: &str) -> Finish {
     Finish {
         type_: FAILURE_TARGET,
-        reason,
+        reason: reason.to_string(),
         message: message.to_string(),
     }
 }
@@ -700,7 +682,7 @@ async fn track_and_flush(
     if let Some(f) = finish.as_mut() {
         let interim = f.type_;
         if interim == FAILURE_TARGET || interim == SUCCESS_CRITERIA_MET {
-            if conditions::set(status, interim, "True", f.reason, &f.message, now) {
+            if conditions::set(status, interim, "True", &f.reason, &f.message, now) {
                 needs_flush = true;
             }
             f.type_ = if interim == FAILURE_TARGET {
@@ -752,7 +734,7 @@ async fn track_and_flush(
             }
         } else {
             ctx.recorder
-                .record(&job, EventType::Warning, f.reason, f.message.clone());
+                .record(&job, EventType::Warning, &f.reason, f.message.clone());
         }
     }
     Ok(())
@@ -772,7 +754,7 @@ fn enact_finished(
     if tracking::uncounted_len(status.uncounted_terminated_pods.as_ref()) > 0 || terminating > 0 {
         return false;
     }
-    conditions::set(status, f.type_, "True", f.reason, &f.message, now);
+    conditions::set(status, f.type_, "True", &f.reason, &f.message, now);
     if f.type_ == COMPLETE {
         status.completion_time = Some(Time(now));
     }

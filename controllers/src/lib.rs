@@ -48,6 +48,7 @@ pub mod ownership;
 pub mod podgc;
 pub mod pods;
 pub mod protection;
+pub mod pvbinder;
 pub mod pvcprotection;
 pub mod pvprotection;
 pub mod queue;

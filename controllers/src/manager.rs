@@ -6,7 +6,7 @@ use crate::informer::Informers;
 use crate::{
     Error, Result, client, clusterroleaggregation, cronjob, csrsigning, daemonset, deployment,
     disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral, garbagecollector, job,
-    namespace, nodeipam, nodelifecycle, podgc, pvcprotection, pvprotection, replicaset,
+    namespace, nodeipam, nodelifecycle, podgc, pvbinder, pvcprotection, pvprotection, replicaset,
     resourcequota, root_ca_cert_publisher, serviceaccount, statefulset, tainteviction,
     ttlafterfinished,
 };
@@ -300,6 +300,12 @@ pub const CONTROLLERS: &[Descriptor] = &[
         start: |client, _, informers| Ok(Box::pin(pvprotection::run(client, informers.clone()))),
     },
     Descriptor {
+        name: pvbinder::NAME,
+        aliases: &["persistentvolume-binder"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(pvbinder::run(client, informers.clone()))),
+    },
+    Descriptor {
         name: daemonset::NAME,
         aliases: &["daemonset"],
         enabled_by_default: true,
@@ -473,6 +479,7 @@ mod tests {
                 "ephemeral-volume-controller",
                 "persistentvolumeclaim-protection-controller",
                 "persistentvolume-protection-controller",
+                "persistentvolume-binder-controller",
                 "daemonset-controller",
                 "statefulset-controller",
                 "job-controller",
@@ -507,6 +514,7 @@ mod tests {
                 "ephemeral-volume-controller",
                 "persistentvolumeclaim-protection-controller",
                 "persistentvolume-protection-controller",
+                "persistentvolume-binder-controller",
                 "daemonset-controller",
                 "statefulset-controller",
                 "job-controller",

@@ -133,6 +133,20 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
     }
 }
 
+/// The tracing span of one sync of the object `meta` by `controller`.
+pub fn reconcile_span(
+    controller: &str,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> tracing::Span {
+    tracing::info_span!(
+        "reconcile",
+        controller = controller,
+        namespace = meta.namespace.as_deref().unwrap_or_default(),
+        name = meta.name.as_deref().unwrap_or_default(),
+        uid = meta.uid.as_deref().unwrap_or_default(),
+    )
+}
+
 /// An object's queue key, `namespace/name` (client-go's `MetaNamespaceKeyFunc`).
 pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
     format!(

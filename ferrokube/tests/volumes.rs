@@ -1,7 +1,7 @@
 //! The volume controllers inside `ferrokube up`, driven with both kubectl binaries: a pod's
 //! generic ephemeral volume gets its claim (owned by the pod, gone with it), a claim of that name
 //! the pod does not own is reported, a claim in use stays Terminating until its pod goes, and a
-//! volume stays Terminating while it is Bound.
+//! volume stays Terminating while it is Bound to a claim.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
@@ -150,7 +150,7 @@ fn volume_controllers_create_and_protect_claims_and_volumes() {
         k.ok(&["create", "namespace", &ns]);
         ephemeral_volumes(&k, &ns);
         claim_protection(&k, &ns);
-        volume_protection(&k, &format!("pv-{i}"));
+        volume_protection(&k, &ns, &format!("pv-{i}"));
     }
 }
 
@@ -246,25 +246,21 @@ fn claim_protection(k: &Kubectl, ns: &str) {
     gone(k, &pvc, "the claim goes once its pod is gone");
 }
 
-fn volume_protection(k: &Kubectl, name: &str) {
-    k.ok_stdin(&["create", "-f", "-"], &volume(name));
+fn volume_protection(k: &Kubectl, ns: &str, name: &str) {
+    // Its own class keeps the namespace's other claims off it.
+    let pv = volume(name).replace("spec:\n", &format!("spec:\n  storageClassName: {name}\n"));
+    k.ok_stdin(&["create", "-f", "-"], &pv);
     let pv = ["pv", name];
     protected(k, &pv, PV_FINALIZER);
-    let phase = |phase: &str| {
-        k.ok(&[
-            "patch",
-            "pv",
-            name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"status":{{"phase":"{phase}"}}}}"#),
-        ]);
-    };
-    // Played by hand: no volume binder runs.
-    phase("Bound");
+    let holder =
+        claim("holder").replace("spec:\n", &format!("spec:\n  storageClassName: {name}\n"));
+    k.ok_stdin(&["create", "-n", ns, "-f", "-"], &holder);
+    eventually("the volume binds", SHORT, || {
+        (jsonpath(k, &pv, "{.status.phase}") == "Bound").then_some(())
+    });
     k.ok(&["delete", "pv", name, "--wait=false"]);
     stays_terminating(k, &pv);
-    phase("Released");
+    // Released once its claim is gone, and then free to go.
+    k.ok(&["delete", "pvc", "holder", "-n", ns]);
     gone(k, &pv, "the volume goes once it is not bound");
 }

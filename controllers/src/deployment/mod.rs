@@ -356,13 +356,7 @@ impl Syncer<'_> {
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = d.metadata.namespace.clone().unwrap_or_default();
     let name = d.metadata.name.clone().unwrap_or_default();
-    let span = tracing::info_span!(
-        "reconcile",
-        controller = NAME,
-        namespace = %namespace,
-        name = %name,
-        uid = d.metadata.uid.as_deref().unwrap_or_default(),
-    );
+    let span = crate::workqueue::reconcile_span(NAME, &d.metadata);
     async move {
         let mut s = Syncer {
             ctx: &ctx,

@@ -249,13 +249,7 @@ async fn sync(ctx: &Arc<Context>, key: &str) -> Result<(), Error> {
     let Some(pdb) = ctx.pdbs.get(&ObjectRef::new(name).within(namespace)) else {
         return Ok(());
     };
-    let span = tracing::info_span!(
-        "reconcile",
-        controller = NAME,
-        namespace = %namespace,
-        name = %name,
-        uid = pdb.metadata.uid.as_deref().unwrap_or_default(),
-    );
+    let span = crate::workqueue::reconcile_span(NAME, &pdb.metadata);
     async move {
         match try_sync(ctx, &pdb).await {
             Ok(()) => Ok(()),

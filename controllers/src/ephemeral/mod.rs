@@ -196,13 +196,7 @@ async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
     let Some(pod) = ctx.pods.get(&ObjectRef::new(name).within(namespace)) else {
         return Ok(());
     };
-    let span = tracing::info_span!(
-        "reconcile",
-        controller = NAME,
-        namespace = %namespace,
-        name = %name,
-        uid = pod.metadata.uid.as_deref().unwrap_or_default(),
-    );
+    let span = crate::workqueue::reconcile_span(NAME, &pod.metadata);
     sync_pod(ctx, &pod, key).instrument(span).await
 }
 

@@ -217,13 +217,7 @@ async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
     let Some(claim) = ctx.claims.get(&ObjectRef::new(name).within(namespace)) else {
         return Ok(());
     };
-    let span = tracing::info_span!(
-        "reconcile",
-        controller = NAME,
-        namespace = %namespace,
-        name = %name,
-        uid = claim.metadata.uid.as_deref().unwrap_or_default(),
-    );
+    let span = crate::workqueue::reconcile_span(NAME, &claim.metadata);
     sync_claim(ctx, &claim, key).instrument(span).await
 }
 

@@ -218,13 +218,7 @@ async fn reconcile<K: Replicated>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<A
     let rs = obj.view();
     let namespace = rs.metadata.namespace.clone().unwrap_or_default();
     let name = rs.metadata.name.clone().unwrap_or_default();
-    let span = tracing::info_span!(
-        "reconcile",
-        controller = K::CONTROLLER,
-        namespace = %namespace,
-        name = %name,
-        uid = rs.metadata.uid.as_deref().unwrap_or_default(),
-    );
+    let span = crate::workqueue::reconcile_span(K::CONTROLLER, &rs.metadata);
     async move {
         let key = key_of(&rs);
         let satisfied = ctx.expectations.satisfied(&key, |pod| {

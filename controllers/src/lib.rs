@@ -23,6 +23,7 @@
 //! Controllers that watch the same resource share one watch and cache through [`informer`].
 
 pub mod background;
+pub mod bootstrap;
 pub mod client;
 pub mod clusterroleaggregation;
 pub mod cronjob;
@@ -500,7 +501,10 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
     let options = Options {
         kubeconfig: Some(opts.kubeconfig),
         root_ca_file: Some(opts.root_ca_file),
-        controllers: vec!["*".to_string()],
+        // As kubeadm runs it: the defaults and the bootstrap token controllers.
+        controllers: ["*", "bootstrapsigner", "tokencleaner"]
+            .map(String::from)
+            .to_vec(),
         concurrent_namespace_syncs: 10,
         concurrent_replicaset_syncs: 5,
         concurrent_rc_syncs: 5,

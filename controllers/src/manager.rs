@@ -4,11 +4,11 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, client, clusterroleaggregation, cronjob, csrsigning, daemonset, deployment,
-    disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral, garbagecollector, job,
-    namespace, nodeipam, nodelifecycle, podgc, pvbinder, pvcprotection, pvprotection, replicaset,
-    resourcequota, root_ca_cert_publisher, serviceaccount, statefulset, tainteviction,
-    ttlafterfinished,
+    Error, Result, bootstrap, client, clusterroleaggregation, cronjob, csrsigning, daemonset,
+    deployment, disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral,
+    garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc, pvbinder, pvcprotection,
+    pvprotection, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount, statefulset,
+    tainteviction, ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -237,6 +237,22 @@ pub const CONTROLLERS: &[Descriptor] = &[
                 client,
                 informers.clone(),
             )))
+        },
+    },
+    Descriptor {
+        name: bootstrap::signer::NAME,
+        aliases: &["bootstrapsigner"],
+        enabled_by_default: false,
+        start: |client, _, informers| {
+            Ok(Box::pin(bootstrap::signer::run(client, informers.clone())))
+        },
+    },
+    Descriptor {
+        name: bootstrap::cleaner::NAME,
+        aliases: &["tokencleaner"],
+        enabled_by_default: false,
+        start: |client, _, informers| {
+            Ok(Box::pin(bootstrap::cleaner::run(client, informers.clone())))
         },
     },
     Descriptor {

@@ -47,6 +47,10 @@ struct Inner {
     component: &'static str,
     /// Events already written, by what makes two of them the same: their name and count.
     seen: Mutex<HashMap<String, (String, i32)>>,
+    /// Held while an event is written: one at a time, as client-go's broadcaster writes them,
+    /// so a repeat recorded while the first is still being created counts instead of making
+    /// a second event.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -63,6 +67,7 @@ impl Recorder {
                 client,
                 component,
                 seen: Mutex::new(HashMap::new()),
+                writing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -151,6 +156,7 @@ impl Inner {
         reason: &str,
         message: &str,
     ) -> Result<(), kube::Error> {
+        let _one_at_a_time = self.writing.lock().await;
         let namespace = regarding
             .namespace
             .clone()

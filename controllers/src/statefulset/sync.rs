@@ -411,11 +411,7 @@ async fn write_status(
         current_revision: Some(current_revision),
         update_revision: Some(update.to_string()),
         observed_generation: set.metadata.generation,
-        collision_count: set
-            .status
-            .as_ref()
-            .and_then(|s| s.collision_count)
-            .or(old.collision_count),
+        collision_count: old.collision_count,
         conditions: old.conditions.clone(),
     };
     if Some(&next) == set.status.as_ref() {

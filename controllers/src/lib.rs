@@ -17,6 +17,7 @@
 //! - [`resourcequota`]: keeps each ResourceQuota's usage current;
 //! - [`podgc`]: deletes finished pods over a threshold and pods of nodes that are gone;
 //! - [`disruption`]: keeps each PodDisruptionBudget's status (how many pods may be disrupted);
+//! - [`podautoscaler`]: scales HorizontalPodAutoscalers' targets from their pods' metrics;
 //! - [`garbagecollector`]: deletes what owner references say should go, in the background,
 //!   in the foreground or not at all (orphaning).
 //!
@@ -27,6 +28,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod clusterroleaggregation;
 pub mod cronjob;
+pub mod csrcleaner;
 pub mod csrsigning;
 pub mod daemonset;
 pub mod deployment;
@@ -40,12 +42,14 @@ pub mod garbagecollector;
 pub mod informer;
 pub mod job;
 pub mod leaderelection;
+pub mod legacytokencleaner;
 pub mod manager;
 pub mod metrics;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod ownership;
+pub mod podautoscaler;
 pub mod podgc;
 pub mod pods;
 pub mod protection;
@@ -57,12 +61,14 @@ pub mod replicaset;
 pub mod resourcequota;
 pub mod revisions;
 pub mod root_ca_cert_publisher;
+pub mod scale;
 pub mod selector;
 pub mod server;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod tainteviction;
 pub mod taints;
+pub mod ttl;
 pub mod ttlafterfinished;
 pub mod workqueue;
 
@@ -145,6 +151,10 @@ pub struct Options {
     /// `5m0s`).
     #[arg(long, default_value = "5m0s", value_parser = parse_duration)]
     pub resource_quota_sync_period: std::time::Duration,
+    /// The period of time since the last usage of a legacy service account token before it
+    /// can be deleted.
+    #[arg(long, default_value = "8760h0m0s", value_parser = parse_duration)]
+    pub legacy_service_account_token_clean_up_period: std::time::Duration,
     /// Start a leader election client and gain leadership before executing the main loop.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub leader_elect: bool,
@@ -183,6 +193,27 @@ pub struct Options {
     /// disabled.
     #[arg(long, default_value_t = 12500)]
     pub terminated_pod_gc_threshold: i64,
+    /// The period for syncing the number of pods in horizontal pod autoscaler.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
+    /// The period for which autoscaler will look backwards and not scale down below any
+    /// recommendation it made during that period.
+    #[arg(long, default_value = "5m0s", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_downscale_stabilization: std::time::Duration,
+    /// The minimum change (from 1.0) in the desired-to-actual metrics ratio for the horizontal
+    /// pod autoscaler to consider scaling.
+    #[arg(long, default_value_t = 0.1)]
+    pub horizontal_pod_autoscaler_tolerance: f64,
+    /// The period after pod start when CPU samples might be skipped.
+    #[arg(long, default_value = "5m0s", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_cpu_initialization_period: std::time::Duration,
+    /// The period after pod start during which readiness changes will be treated as initial
+    /// readiness.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub horizontal_pod_autoscaler_initial_readiness_delay: std::time::Duration,
+    /// The number of horizontal pod autoscaler objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_horizontal_pod_autoscaler_syncs: u16,
     #[command(flatten)]
     pub nodes: NodeOptions,
     /// The candidate's identity; `<hostname>_<uuid>` when unset. `ferrokube up` keeps one
@@ -439,6 +470,7 @@ pub async fn run(opts: Options) -> Result<()> {
         terminated_pod_gc_threshold: usize::try_from(opts.terminated_pod_gc_threshold.max(0))
             .unwrap_or(0),
         resource_quota_sync_period: opts.resource_quota_sync_period,
+        legacy_token_clean_up_period: opts.legacy_service_account_token_clean_up_period,
         csr_signing: csrsigning::Settings {
             cert_file: opts.cluster_signing_cert_file.clone(),
             key_file: opts.cluster_signing_key_file.clone(),
@@ -446,6 +478,14 @@ pub async fn run(opts: Options) -> Result<()> {
         },
         node_lifecycle: opts.nodes.lifecycle(),
         node_ipam: opts.nodes.ipam()?,
+        horizontal_pod_autoscaling: podautoscaler::Settings {
+            sync_period: opts.horizontal_pod_autoscaler_sync_period,
+            downscale_stabilization: opts.horizontal_pod_autoscaler_downscale_stabilization,
+            tolerance: opts.horizontal_pod_autoscaler_tolerance,
+            cpu_initialization_period: opts.horizontal_pod_autoscaler_cpu_initialization_period,
+            initial_readiness_delay: opts.horizontal_pod_autoscaler_initial_readiness_delay,
+            workers: opts.concurrent_horizontal_pod_autoscaler_syncs.max(1),
+        },
     };
     if opts.secure_port != 0 {
         let addr = std::net::SocketAddr::new(opts.bind_address, opts.secure_port);
@@ -524,7 +564,19 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
         mirroring_concurrent_service_endpoint_syncs: 5,
         concurrent_resource_quota_syncs: 5,
         resource_quota_sync_period: std::time::Duration::from_secs(300),
+        legacy_service_account_token_clean_up_period: std::time::Duration::from_secs(
+            365 * 24 * 3600,
+        ),
         terminated_pod_gc_threshold: podgc::DEFAULT_THRESHOLD as i64,
+        horizontal_pod_autoscaler_sync_period: podautoscaler::Settings::default().sync_period,
+        horizontal_pod_autoscaler_downscale_stabilization: podautoscaler::Settings::default()
+            .downscale_stabilization,
+        horizontal_pod_autoscaler_tolerance: podautoscaler::Settings::default().tolerance,
+        horizontal_pod_autoscaler_cpu_initialization_period: podautoscaler::Settings::default()
+            .cpu_initialization_period,
+        horizontal_pod_autoscaler_initial_readiness_delay: podautoscaler::Settings::default()
+            .initial_readiness_delay,
+        concurrent_horizontal_pod_autoscaler_syncs: podautoscaler::Settings::default().workers,
         nodes: NodeOptions {
             allocate_node_cidrs: opts.cluster_cidr.is_some(),
             cluster_cidr: opts.cluster_cidr.clone().unwrap_or_default(),

@@ -4,11 +4,11 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, bootstrap, client, clusterroleaggregation, cronjob, csrsigning, daemonset,
-    deployment, disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral,
-    garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc, pvbinder, pvcprotection,
-    pvprotection, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount, statefulset,
-    tainteviction, ttlafterfinished,
+    Error, Result, bootstrap, client, clusterroleaggregation, cronjob, csrcleaner, csrsigning,
+    daemonset, deployment, disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral,
+    garbagecollector, job, legacytokencleaner, namespace, nodeipam, nodelifecycle, podautoscaler,
+    podgc, pvbinder, pvcprotection, pvprotection, replicaset, resourcequota,
+    root_ca_cert_publisher, serviceaccount, statefulset, tainteviction, ttl, ttlafterfinished,
 };
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -54,12 +54,17 @@ pub struct Settings {
     pub resource_quota_sync_period: std::time::Duration,
     /// Finished pods kept before the pod collector deletes the oldest (0: all kept).
     pub terminated_pod_gc_threshold: usize,
+    /// How long a legacy service account token goes unused before it is invalidated, and
+    /// then before it is deleted.
+    pub legacy_token_clean_up_period: std::time::Duration,
     /// The CA that signs CertificateSigningRequests, if any.
     pub csr_signing: csrsigning::Settings,
     /// The node lifecycle controller's timing and pace.
     pub node_lifecycle: nodelifecycle::Settings,
     /// Where node pod CIDRs come from.
     pub node_ipam: nodeipam::Settings,
+    /// The horizontal pod autoscaler's sync period, windows and tolerance.
+    pub horizontal_pod_autoscaling: podautoscaler::Settings,
 }
 
 /// Why a controller could not start.
@@ -268,6 +273,30 @@ pub const CONTROLLERS: &[Descriptor] = &[
         },
     },
     Descriptor {
+        name: csrcleaner::NAME,
+        aliases: &["csrcleaner"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(csrcleaner::run(client, informers.clone()))),
+    },
+    Descriptor {
+        name: legacytokencleaner::NAME,
+        aliases: &["legacy-service-account-token-cleaner"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(legacytokencleaner::run(
+                client,
+                informers.clone(),
+                settings.legacy_token_clean_up_period,
+            )))
+        },
+    },
+    Descriptor {
+        name: ttl::NAME,
+        aliases: &["ttl"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(ttl::run(client, informers.clone()))),
+    },
+    Descriptor {
         name: nodeipam::NAME,
         aliases: &["nodeipam"],
         enabled_by_default: true,
@@ -387,6 +416,18 @@ pub const CONTROLLERS: &[Descriptor] = &[
         enabled_by_default: true,
         start: |client, _, informers| Ok(Box::pin(disruption::run(client, informers.clone()))),
     },
+    Descriptor {
+        name: podautoscaler::NAME,
+        aliases: &["horizontalpodautoscaling"],
+        enabled_by_default: true,
+        start: |client, settings, informers| {
+            Ok(Box::pin(podautoscaler::run(
+                client,
+                informers.clone(),
+                settings.horizontal_pod_autoscaling.clone(),
+            )))
+        },
+    },
 ];
 
 fn lookup(name: &str) -> Option<&'static Descriptor> {
@@ -489,6 +530,9 @@ mod tests {
                 "garbage-collector-controller",
                 "clusterrole-aggregation-controller",
                 "certificatesigningrequest-signing-controller",
+                "certificatesigningrequest-cleaner-controller",
+                "legacy-serviceaccount-token-cleaner-controller",
+                "ttl-controller",
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
@@ -501,7 +545,8 @@ mod tests {
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",
-                "disruption-controller"
+                "disruption-controller",
+                "horizontal-pod-autoscaler-controller"
             ]
         );
     }
@@ -524,6 +569,9 @@ mod tests {
                 "garbage-collector-controller",
                 "clusterrole-aggregation-controller",
                 "certificatesigningrequest-signing-controller",
+                "certificatesigningrequest-cleaner-controller",
+                "legacy-serviceaccount-token-cleaner-controller",
+                "ttl-controller",
                 "node-ipam-controller",
                 "node-lifecycle-controller",
                 "taint-eviction-controller",
@@ -536,7 +584,8 @@ mod tests {
                 "job-controller",
                 "cronjob-controller",
                 "ttl-after-finished-controller",
-                "disruption-controller"
+                "disruption-controller",
+                "horizontal-pod-autoscaler-controller"
             ]
         );
         assert_eq!(

@@ -1,7 +1,9 @@
 //! The controller manager's metrics, in the Prometheus text format on `/metrics`: syncs by
 //! controller and result, work queue depth, adds and retries (upstream's `workqueue_*` names),
-//! and whether this instance leads (`leader_election_master_status`). One registry per
-//! process, as client-go's default registry is.
+//! how long items wait in a queue and how long their syncs take (upstream's
+//! `workqueue_queue_duration_seconds` and `workqueue_work_duration_seconds` histograms), and
+//! whether this instance leads (`leader_election_master_status`). One registry per process, as
+//! client-go's default registry is.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -15,6 +17,83 @@ pub struct Metrics {
     queues: Mutex<BTreeMap<String, (u64, u64, usize)>>,
     /// lease name -> whether held.
     leading: Mutex<BTreeMap<String, bool>>,
+    /// queue name -> time from add to take.
+    waits: Mutex<BTreeMap<String, Histogram>>,
+    /// queue name -> time one sync took.
+    work: Mutex<BTreeMap<String, Histogram>>,
+}
+
+/// client-go's workqueue buckets: ten powers of ten from 10 ns to 10 s, labelled as
+/// Prometheus' Go client prints them.
+const BUCKETS: [(f64, &str); 10] = [
+    (1e-8, "1e-08"),
+    (1e-7, "1e-07"),
+    (1e-6, "1e-06"),
+    (1e-5, "1e-05"),
+    (1e-4, "0.0001"),
+    (1e-3, "0.001"),
+    (1e-2, "0.01"),
+    (1e-1, "0.1"),
+    (1.0, "1"),
+    (10.0, "10"),
+];
+
+/// Observations in [`BUCKETS`] (each counted in the first bucket it fits), their sum and count.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        if let Some(i) = BUCKETS.iter().position(|(le, _)| seconds <= *le) {
+            self.buckets[i] += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, metric: &str, name: &str) {
+        let mut cumulative = 0;
+        for (n, (_, le)) in self.buckets.iter().zip(BUCKETS) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "{metric}_bucket{{name=\"{name}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{metric}_bucket{{name=\"{name}\",le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{metric}_sum{{name=\"{name}\"}} {}", self.sum);
+        let _ = writeln!(out, "{metric}_count{{name=\"{name}\"}} {}", self.count);
+    }
+}
+
+/// Records, when dropped, how long a sync by a controller not built on [`crate::workqueue`]
+/// took.
+pub struct WorkTimer {
+    queue: &'static str,
+    started: std::time::Instant,
+}
+
+impl WorkTimer {
+    pub fn start(queue: &'static str) -> Self {
+        Self {
+            queue,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for WorkTimer {
+    fn drop(&mut self) {
+        global().work_duration(self.queue, self.started.elapsed());
+    }
 }
 
 /// The process's registry.
@@ -50,6 +129,22 @@ impl Metrics {
 
     pub fn queue_depth(&self, name: &str, depth: usize) {
         lock(&self.queues).entry(name.to_string()).or_default().2 = depth;
+    }
+
+    /// Records how long an item of the queue `name` waited before a worker took it.
+    pub fn queue_duration(&self, name: &str, waited: std::time::Duration) {
+        lock(&self.waits)
+            .entry(name.to_string())
+            .or_default()
+            .observe(waited.as_secs_f64());
+    }
+
+    /// Records how long one sync of an item of the queue `name` took.
+    pub fn work_duration(&self, name: &str, took: std::time::Duration) {
+        lock(&self.work)
+            .entry(name.to_string())
+            .or_default()
+            .observe(took.as_secs_f64());
     }
 
     pub fn leading(&self, lease: &str, leads: bool) {
@@ -95,6 +190,25 @@ impl Metrics {
                 let _ = writeln!(out, "{metric}{{name=\"{name}\"}} {value}");
             }
         }
+        drop(queues);
+        for (metric, help, histograms) in [
+            (
+                "workqueue_queue_duration_seconds",
+                "How long in seconds an item stays in workqueue before being requested.",
+                &self.waits,
+            ),
+            (
+                "workqueue_work_duration_seconds",
+                "How long in seconds processing an item from workqueue takes.",
+                &self.work,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {metric} {help}");
+            let _ = writeln!(out, "# TYPE {metric} histogram");
+            for (name, h) in lock(histograms).iter() {
+                h.render(&mut out, metric, name);
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP leader_election_master_status Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master."
@@ -124,7 +238,21 @@ mod tests {
         m.queue_add("endpoint", 3);
         m.queue_retry("endpoint");
         m.leading("kube-controller-manager", true);
+        m.work_duration("endpoint", std::time::Duration::from_millis(5));
+        m.work_duration("endpoint", std::time::Duration::from_secs(20));
+        m.queue_duration("endpoint", std::time::Duration::from_nanos(5));
         let text = m.render();
+        for line in [
+            "workqueue_work_duration_seconds_bucket{name=\"endpoint\",le=\"0.001\"} 0",
+            "workqueue_work_duration_seconds_bucket{name=\"endpoint\",le=\"0.01\"} 1",
+            "workqueue_work_duration_seconds_bucket{name=\"endpoint\",le=\"10\"} 1",
+            "workqueue_work_duration_seconds_bucket{name=\"endpoint\",le=\"+Inf\"} 2",
+            "workqueue_work_duration_seconds_sum{name=\"endpoint\"} 20.005",
+            "workqueue_work_duration_seconds_count{name=\"endpoint\"} 2",
+            "workqueue_queue_duration_seconds_bucket{name=\"endpoint\",le=\"1e-08\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
         assert!(text.contains("ferrokube_controller_syncs_total{controller=\"deployment-controller\",result=\"success\"} 2"), "{text}");
         assert!(text.contains("ferrokube_controller_syncs_total{controller=\"deployment-controller\",result=\"error\"} 1"));
         assert!(text.contains("workqueue_adds_total{name=\"endpoint\"} 1"));

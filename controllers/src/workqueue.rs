@@ -6,11 +6,12 @@
 
 use crate::queue::Backoff;
 use futures::{Stream, StreamExt};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Display;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::Notify;
 
 struct State<T> {
@@ -19,6 +20,8 @@ struct State<T> {
     dirty: HashSet<T>,
     /// Taken and not yet done.
     processing: HashSet<T>,
+    /// When each queued item entered the queue.
+    since: HashMap<T, Instant>,
 }
 
 /// A de-duplicating queue shared by a controller's workers.
@@ -38,6 +41,7 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
                 queue: VecDeque::new(),
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
+                since: HashMap::new(),
             }),
             ready: Notify::new(),
             backoff: Backoff::default(),
@@ -57,6 +61,7 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
             return;
         }
         if !state.processing.contains(&item) {
+            state.since.insert(item.clone(), Instant::now());
             state.queue.push_back(item);
         }
         crate::metrics::global().queue_add(self.name, state.queue.len());
@@ -71,7 +76,11 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
             {
                 let mut state = self.lock();
                 if let Some(item) = state.queue.pop_front() {
-                    crate::metrics::global().queue_depth(self.name, state.queue.len());
+                    let metrics = crate::metrics::global();
+                    metrics.queue_depth(self.name, state.queue.len());
+                    if let Some(since) = state.since.remove(&item) {
+                        metrics.queue_duration(self.name, since.elapsed());
+                    }
                     state.dirty.remove(&item);
                     state.processing.insert(item.clone());
                     let more = !state.queue.is_empty();
@@ -92,6 +101,7 @@ impl<T: Hash + Eq + Clone + Display + Send + 'static> WorkQueue<T> {
         let mut state = self.lock();
         state.processing.remove(item);
         if state.dirty.contains(item) {
+            state.since.insert(item.clone(), Instant::now());
             state.queue.push_back(item.clone());
             drop(state);
             self.ready.notify_one();
@@ -192,8 +202,11 @@ pub async fn process<F, Fut, E>(
         tasks.spawn(async move {
             loop {
                 let key = queue.take().await;
+                let started = Instant::now();
                 let result = sync(key.clone()).await;
-                crate::metrics::global().sync(queue.name, result.is_ok());
+                let metrics = crate::metrics::global();
+                metrics.work_duration(queue.name, started.elapsed());
+                metrics.sync(queue.name, result.is_ok());
                 match result {
                     Ok(()) => queue.forget(&key),
                     Err(e) => {

@@ -166,3 +166,68 @@ fn approved_requests_are_signed_by_the_cluster_ca() {
         ""
     );
 }
+
+/// The CSR cleaner deletes a request denied more than an hour ago and keeps one just denied
+/// and one just issued.
+#[test]
+fn the_cleaner_deletes_requests_answered_long_ago() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.first().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["old", "fresh", "issued"] {
+        let req = request(dir.path(), name, &format!("/CN={name}"));
+        k.ok_stdin(&["apply", "-f", "-"], &manifest(name, &req, "client auth"));
+    }
+    k.ok(&["certificate", "deny", "fresh"]);
+    k.ok(&["certificate", "approve", "issued"]);
+    // Denied two hours ago, as a client writing the approval subresource may record it.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "csr", "old", "-o", "json"])).unwrap();
+    let two_hours_ago =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(2);
+    old["status"] = serde_json::json!({"conditions": [{
+        "type": "Denied",
+        "status": "True",
+        "reason": "Test",
+        "message": "denied long ago",
+        "lastUpdateTime": two_hours_ago.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }]});
+    let file = dir.path().join("old.json");
+    std::fs::write(&file, old.to_string()).unwrap();
+    k.ok(&[
+        "replace",
+        "--raw",
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/old/approval",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    common::eventually(
+        "the old request's deletion",
+        Duration::from_secs(30),
+        || {
+            let out = k.run(&["get", "csr", "old"]);
+            out.stderr.contains("NotFound").then_some(())
+        },
+    );
+    common::eventually("the certificate", Duration::from_secs(30), || {
+        let out = k.ok(&[
+            "get",
+            "csr",
+            "issued",
+            "-o",
+            "jsonpath={.status.certificate}",
+        ]);
+        (!out.is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let names = k.ok(&["get", "csr", "-o", "name"]);
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        [
+            "certificatesigningrequest.certificates.k8s.io/fresh",
+            "certificatesigningrequest.certificates.k8s.io/issued"
+        ],
+        "{names}"
+    );
+}

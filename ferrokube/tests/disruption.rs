@@ -555,3 +555,211 @@ spec:
         "CalculateExpectedPodCountFailed: Failed to calculate the number of expected pods: configmaps does not implement the scale subresource"
     );
 }
+
+const EVICTABLE: &str = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: evict-node}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: guard}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: guarded}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: guarded-1, labels: {app: guarded}}
+spec: {nodeName: evict-node, containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: guarded-2, labels: {app: guarded}}
+spec: {nodeName: evict-node, containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: guarded-pending, labels: {app: guarded}}
+spec: {nodeName: evict-node, containers: [{name: c, image: nginx}]}
+"#;
+
+/// POSTs an Eviction of `pod` (named `body_name` in the body) through `kubectl create --raw`.
+fn evict(k: &Kubectl, ns: &str, pod: &str, body_name: &str, query: &str) -> common::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eviction.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{body_name}","namespace":"{ns}"}}}}"#
+        ),
+    )
+    .unwrap();
+    k.run(&[
+        "create",
+        "--raw",
+        &format!("/api/v1/namespaces/{ns}/pods/{pod}/eviction{query}"),
+        "-f",
+        file.to_str().unwrap(),
+    ])
+}
+
+/// `deletionTimestamp-is-set reason-of-DisruptionTarget` of a pod.
+fn disruption(k: &Kubectl, ns: &str, pod: &str) -> String {
+    k.ok(&[
+        "get",
+        "pod",
+        pod,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}|{.status.conditions[?(@.type==\"DisruptionTarget\")].reason}",
+    ])
+}
+
+/// The eviction API against budgets: refused with 429 while the budget allows nothing
+/// (`kubectl drain` reports and retries), allowed once it does, recording the pod as disrupted
+/// and marking it; pending pods go regardless; dry runs change nothing; bad requests are
+/// refused.
+#[test]
+fn evictions_respect_budgets() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    let ns = "evict";
+    k.ok(&["create", "namespace", ns]);
+    k.ok_stdin(&["apply", "-n", ns, "-f", "-"], EVICTABLE);
+    set_ready(&k, ns, "guarded-1", true);
+    set_ready(&k, ns, "guarded-2", true);
+    wait_counts(&k, ns, "guard", "3 2 2 0 InsufficientPods");
+
+    let refused = evict(&k, ns, "guarded-1", "guarded-1", "");
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains(
+            "(TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget."
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(disruption(&k, ns, "guarded-1"), "|");
+
+    // A pending pod disrupts nothing.
+    let pending = evict(&k, ns, "guarded-pending", "guarded-pending", "");
+    assert!(pending.ok, "{}", pending.stderr);
+    let marked = disruption(&k, ns, "guarded-pending");
+    assert!(
+        marked.ends_with("|EvictionByEvictionAPI") && !marked.starts_with('|'),
+        "{marked}"
+    );
+
+    // kubectl drain cordons the node and keeps retrying the refused evictions.
+    let drain = k.run(&[
+        "drain",
+        "evict-node",
+        "--force",
+        "--timeout=7s",
+        "--pod-selector=app=guarded",
+    ]);
+    assert!(!drain.ok);
+    assert!(
+        drain.stderr.contains(
+            "(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget."
+        ),
+        "{}",
+        drain.stderr
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "node",
+            "evict-node",
+            "-o",
+            "jsonpath={.spec.unschedulable}"
+        ]),
+        "true"
+    );
+
+    k.ok(&[
+        "patch",
+        "pdb",
+        "guard",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minAvailable":1}}"#,
+    ]);
+    let allowed = || {
+        k.ok(&[
+            "get",
+            "pdb",
+            "guard",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.disruptionsAllowed}",
+        ])
+    };
+    eventually("one disruption allowed", || {
+        (allowed() == "1").then_some(())
+    });
+
+    let dry = evict(&k, ns, "guarded-1", "guarded-1", "?dryRun=All");
+    assert!(dry.ok, "{}", dry.stderr);
+    assert_eq!(disruption(&k, ns, "guarded-1"), "|");
+    assert_eq!(allowed(), "1");
+
+    let evicted = evict(&k, ns, "guarded-1", "guarded-1", "");
+    assert!(evicted.ok, "{}", evicted.stderr);
+    let marked = disruption(&k, ns, "guarded-1");
+    assert!(
+        marked.ends_with("|EvictionByEvictionAPI") && !marked.starts_with('|'),
+        "{marked}"
+    );
+    let disrupted = k.ok(&[
+        "get",
+        "pdb",
+        "guard",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.status.disruptionsAllowed}",
+    ]);
+    assert_eq!(disrupted, "0");
+    let second = evict(&k, ns, "guarded-2", "guarded-2", "");
+    assert!(
+        second
+            .stderr
+            .contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{}",
+        second.stderr
+    );
+
+    // Bad requests change nothing.
+    let mismatch = evict(&k, ns, "guarded-2", "guarded-1", "");
+    assert!(
+        mismatch
+            .stderr
+            .contains("(BadRequest): name in URL does not match name in Eviction object"),
+        "{}",
+        mismatch.stderr
+    );
+    let missing = evict(&k, ns, "nope", "nope", "");
+    assert!(
+        missing.stderr.contains(r#"pods "nope" not found"#),
+        "{}",
+        missing.stderr
+    );
+    k.ok_stdin(
+        &["apply", "-n", ns, "-f", "-"],
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: second}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: guarded}}\n",
+    );
+    let two = evict(&k, ns, "guarded-2", "guarded-2", "");
+    assert!(
+        two.stderr.contains("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."),
+        "{}",
+        two.stderr
+    );
+    assert_eq!(disruption(&k, ns, "guarded-2"), "|");
+}

@@ -133,6 +133,16 @@ fn a_silent_node_is_tainted_and_its_intolerant_pods_evicted() {
         "{.metadata.labels.beta\\.kubernetes\\.io/os}",
     );
     assert_eq!(beta, "linux");
+    // The TTL controller: a small cluster's kubelets use their own cache TTL.
+    let ttl = eventually("the TTL annotation", || {
+        let out = jsonpath(
+            &k,
+            &["nodes"],
+            "{.items[*].metadata.annotations.node\\.alpha\\.kubernetes\\.io/ttl}",
+        );
+        (out.split_whitespace().count() == 2).then_some(out)
+    });
+    assert_eq!(ttl, "0 0");
 
     // One kubelet keeps renewing its Lease; the other has gone quiet.
     let heartbeat = common::heartbeats(&cluster, bins.last().unwrap(), &["alive"]);

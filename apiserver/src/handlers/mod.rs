@@ -6,6 +6,7 @@ mod binding;
 pub mod body;
 mod create;
 mod delete;
+mod eviction;
 mod get;
 mod list;
 pub mod negotiate;
@@ -176,6 +177,7 @@ async fn dispatch(scope: &Scope, body: Body) -> Result<Response> {
             scale::scale(scope, body::read(body).await?).await
         }
         (Verb::Create, "binding") => binding::bind(scope, body::read(body).await?).await,
+        (Verb::Create, "eviction") => eviction::evict(scope, body::read(body).await?).await,
         // The legacy `bindings` collection is a way of writing pods/binding, not a store.
         (Verb::Create, "") if scope.endpoint.info.kind == "Binding" => {
             binding::bind(scope, body::read(body).await?).await

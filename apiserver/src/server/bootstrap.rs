@@ -1,7 +1,8 @@
 //! Objects every cluster has, created on start when missing: the system namespaces, the
 //! system PriorityClasses, the API Priority and Fairness FlowSchemas and priority levels, the
-//! local APIServices of the served group-versions, and the `default/kubernetes` Service with
-//! its Endpoints and EndpointSlice pointing at this apiserver.
+//! local APIServices of the served group-versions, the `default/kubernetes` Service with its
+//! Endpoints and EndpointSlice pointing at this apiserver, and the ConfigMap recording since
+//! when legacy service account token usage is tracked.
 
 use super::State;
 use crate::admission;
@@ -356,6 +357,24 @@ pub async fn run(
         )
         .await?;
     }
+    // Upstream's legacy token tracking controller: the legacy token cleaner waits a whole
+    // clean-up period after this day before it invalidates anything.
+    ensure(
+        state,
+        "",
+        "v1",
+        "configmaps",
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "kube-apiserver-legacy-service-account-token-tracking",
+                "namespace": "kube-system",
+            },
+            "data": {"since": crate::clock::today()},
+        }),
+    )
+    .await?;
     ensure_flow_control(state).await?;
     ensure_local_apiservices(state).await?;
     ensure_service_cidr(state, services).await?;

@@ -24,30 +24,43 @@ pub struct Etcd {
 }
 
 impl Etcd {
+    /// Starts etcd on free ports. A port another test took between [`free_port`] and etcd's
+    /// bind makes etcd exit; then it starts again on other ports. Readiness is read from this
+    /// etcd's own log, since a port that answers may be another test's etcd.
     pub fn start() -> Etcd {
-        let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = (free_port(), free_port());
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-        let child = Command::new("etcd")
-            .arg(format!("--data-dir={}", dir.path().join("data").display()))
-            .arg(format!("--listen-client-urls={url}"))
-            .arg(format!("--advertise-client-urls={url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=default={peer_url}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("etcd on PATH (install etcd-server)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let (client, peer) = (free_port(), free_port());
+            let url = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let log_path = dir.path().join("etcd.log");
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new("etcd")
+                .arg(format!("--data-dir={}", dir.path().join("data").display()))
+                .arg(format!("--listen-client-urls={url}"))
+                .arg(format!("--advertise-client-urls={url}"))
+                .arg(format!("--listen-peer-urls={peer_url}"))
+                .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+                .arg(format!("--initial-cluster=default={peer_url}"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("etcd on PATH (install etcd-server)");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if log.contains("ready to serve client requests") {
+                    return Etcd { child, url, dir };
+                }
+                assert!(Instant::now() < deadline, "etcd did not start:\n{log}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        Etcd { child, url, dir }
+        panic!("etcd did not start on five pairs of free ports");
     }
 
     pub async fn client(&self) -> etcd_client::Client {
@@ -97,24 +110,20 @@ impl Server {
         let etcd = Etcd::start();
         let dir = tempfile::tempdir().unwrap();
         let tokens: PathBuf = dir.path().join("tokens.csv");
-        std::fs::write(&tokens, format!("{TOKEN},admin,1,system:masters\n")).unwrap();
-        let port = free_port();
-        let opts = apiserver::Options {
-            etcd_servers: vec![etcd.url.clone()],
-            etcd_compaction_interval: o.compaction_interval,
-            secure_port: port,
-            bind_address: "127.0.0.1".parse().unwrap(),
-            token_auth_file: Some(tokens),
-            ..Default::default()
-        };
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            apiserver::run(opts, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("apiserver runs");
-        });
+        // A token only this server knows, so readiness is not read from another test's
+        // apiserver that holds the port this one failed to bind.
+        let probe = format!(
+            "probe-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        std::fs::write(
+            &tokens,
+            format!("{TOKEN},admin,1,system:masters\n{probe},probe,2,system:masters\n"),
+        )
+        .unwrap();
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
         let http = reqwest::Client::builder()
@@ -123,17 +132,46 @@ impl Server {
             .default_headers(headers)
             .build()
             .unwrap();
-        let base = format!("https://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-                && r.status().is_success()
-            {
-                break;
+        let (base, stop, task) = 'attempts: loop {
+            let port = free_port();
+            let opts = apiserver::Options {
+                etcd_servers: vec![etcd.url.clone()],
+                etcd_compaction_interval: o.compaction_interval,
+                secure_port: port,
+                bind_address: "127.0.0.1".parse().unwrap(),
+                token_auth_file: Some(tokens.clone()),
+                ..Default::default()
+            };
+            let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                if let Err(e) = apiserver::run(opts, async move {
+                    let _ = rx.await;
+                })
+                .await
+                {
+                    eprintln!("The test apiserver stopped: {e}");
+                }
+            });
+            let base = format!("https://127.0.0.1:{port}");
+            loop {
+                if task.is_finished() {
+                    // Most likely the port was taken meanwhile: try another.
+                    continue 'attempts;
+                }
+                if let Ok(r) = http
+                    .get(format!("{base}/readyz"))
+                    .bearer_auth(&probe)
+                    .send()
+                    .await
+                    && r.status().is_success()
+                {
+                    break 'attempts (base, stop, task);
+                }
+                assert!(Instant::now() < deadline, "apiserver did not become ready");
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            assert!(Instant::now() < deadline, "apiserver did not become ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        };
         Server {
             etcd,
             base,

@@ -1,8 +1,9 @@
 //! The daemonset controller (upstream `pkg/controller/daemon`): one pod of a DaemonSet on every
 //! node it belongs on ([`placement`]), pinned there by node affinity on the node's name, and
 //! none elsewhere. Failed pods are replaced, extra pods on a node removed, and a changed
-//! template rolled out node by node within `maxUnavailable` ([`rolling`]), each template kept
-//! as a ControllerRevision ([`revisions`](crate::revisions)).
+//! template rolled out node by node within `maxUnavailable`, or with `maxSurge` by starting
+//! the new pod beside the old one ([`rolling`]), each template kept as a ControllerRevision
+//! ([`revisions`](crate::revisions)).
 //!
 //! Timeline of one sync ([`sync`]): caches ready -> claim the DaemonSet's pods -> current
 //! revision found or made -> per node: create, keep or delete -> rolling update -> status

@@ -100,6 +100,23 @@ fn hash_of_pod(pod: &Pod) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Upstream's order of a node's daemon pods (`podByCreationTimestampAndPhase`): scheduled pods
+/// first, then the oldest, then by name.
+fn oldest_first(pods: &mut [&Arc<Pod>]) {
+    pods.sort_by_key(|p| {
+        let unscheduled = p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .is_none_or(str::is_empty);
+        (
+            unscheduled,
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.metadata.name.clone(),
+        )
+    });
+}
+
 fn is_current(pod: &Pod, hash: &str, generation: Option<i64>) -> bool {
     hash_of_pod(pod) == Some(hash)
         || (hash_of_pod(pod).is_none()
@@ -154,9 +171,21 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
         }
     }
 
+    let min_ready = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
     let mut sync_error = None;
     if satisfied && ds.metadata.deletion_timestamp.is_none() {
-        let (create, delete) = plan(ctx, &ds, &template_spec, &nodes, &by_node);
+        let manage = Manage {
+            ds: &ds,
+            spec: &template_spec,
+            hash: &hash,
+            min_ready,
+            now: Timestamp::now(),
+        };
+        let (create, delete) = plan(ctx, &manage, &nodes, &by_node);
         if let Err(e) = apply(ctx, &ds, key, &hash, create, delete).await {
             sync_error = Some(e);
         }
@@ -167,18 +196,26 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
                 .satisfied(key, |p| ctx.pods.get(&ObjectRef::new(p).within(namespace)))
         {
             let generation = ds.metadata.generation;
-            let desired = nodes
+            let should_run: BTreeMap<String, bool> = nodes
                 .iter()
-                .filter(|n| placement::fit(&template_spec, n).run)
-                .count();
-            let min_ready = ds
-                .spec
-                .as_ref()
-                .and_then(|s| s.min_ready_seconds)
-                .unwrap_or(0);
+                .map(|n| {
+                    (
+                        n.metadata.name.clone().unwrap_or_default(),
+                        placement::fit(&template_spec, n).run,
+                    )
+                })
+                .collect();
+            let desired = should_run.values().filter(|run| **run).count();
             let now = Timestamp::now();
             // The cache has seen what manage just did: decide on it, not on the first look.
-            let fresh = owned_by_node(ctx, &ds);
+            let mut fresh = owned_by_node(ctx, &ds);
+            // Nodes that should run a pod but have none count too (upstream
+            // `updatedDesiredNodeCounts`).
+            for (node, run) in &should_run {
+                if *run {
+                    fresh.entry(node.clone()).or_default();
+                }
+            }
             let split: Vec<(String, OnNode)> = fresh
                 .iter()
                 .map(|(node, list)| {
@@ -196,21 +233,26 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
                     (node.clone(), on)
                 })
                 .collect();
-            let doomed = rolling::to_delete(&split, rolling::max_unavailable(&ds, desired), |p| {
-                rolling::is_available(p, min_ready, now)
-            });
-            if let Err(e) = apply(ctx, &ds, key, &hash, Vec::new(), doomed).await {
+            let available = |p: &Pod| rolling::is_available(p, min_ready, now);
+            let max_surge = rolling::max_surge(&ds, desired);
+            let (create, doomed) = if max_surge == 0 {
+                let max_unavailable = rolling::max_unavailable(&ds, desired);
+                (
+                    Vec::new(),
+                    rolling::to_delete(&split, max_unavailable, available),
+                )
+            } else {
+                let fits = |node: &str| should_run.get(node).copied().unwrap_or(false);
+                let step = rolling::surge(&split, max_surge, desired, fits, available);
+                (step.create, step.delete)
+            };
+            if let Err(e) = apply(ctx, &ds, key, &hash, create, doomed).await {
                 sync_error = Some(e);
             }
         }
     }
     write_status(ctx, &ds, &template_spec, &nodes, &by_node, &hash).await?;
     // A ready pod counts as available only after minReadySeconds: look again then.
-    let min_ready = ds
-        .spec
-        .as_ref()
-        .and_then(|s| s.min_ready_seconds)
-        .unwrap_or(0);
     let now = Timestamp::now();
     if min_ready > 0
         && pods
@@ -240,14 +282,56 @@ fn owned_by_node(ctx: &Context, ds: &DaemonSet) -> BTreeMap<String, Vec<Arc<Pod>
     out
 }
 
+/// What the manage step decides on.
+struct Manage<'a> {
+    ds: &'a DaemonSet,
+    /// The template's pod spec with the daemon tolerations.
+    spec: &'a k8s_openapi::api::core::v1::PodSpec,
+    hash: &'a str,
+    min_ready: i32,
+    now: Timestamp,
+}
+
+/// The pods to delete among the running (not failed, not deleted) pods of one node: without
+/// surge all but the oldest; with surge the oldest old and the oldest current pod may stay
+/// together while the current one is not yet available and the old one is ready (upstream
+/// `podsShouldBeOnNode`).
+fn extra_pods(m: &Manage, mut running: Vec<&Arc<Pod>>) -> Vec<Arc<Pod>> {
+    oldest_first(&mut running);
+    if !rolling::allows_surge(m.ds) {
+        return running.into_iter().skip(1).cloned().collect();
+    }
+    let generation = m.ds.metadata.generation;
+    let mut delete = Vec::new();
+    let (mut oldest_new, mut oldest_old) = (None, None);
+    for pod in running {
+        let slot = if is_current(pod, m.hash, generation) {
+            &mut oldest_new
+        } else {
+            &mut oldest_old
+        };
+        if slot.is_none() {
+            *slot = Some(pod);
+        } else {
+            delete.push(pod.clone());
+        }
+    }
+    if let (Some(new), Some(old)) = (oldest_new, oldest_old)
+        && (!pods::is_ready(old) || pods::is_available(new, m.min_ready, m.now))
+    {
+        delete.push(old.clone());
+    }
+    delete
+}
+
 /// The nodes to create a pod on and the pods to delete (upstream `podsShouldBeOnNode`).
 fn plan(
     ctx: &Context,
-    ds: &DaemonSet,
-    spec: &k8s_openapi::api::core::v1::PodSpec,
+    m: &Manage,
     nodes: &[Arc<Node>],
     by_node: &BTreeMap<String, Vec<Arc<Pod>>>,
 ) -> (Vec<String>, Vec<Arc<Pod>>) {
+    let (ds, spec) = (m.ds, m.spec);
     let mut create = Vec::new();
     let mut delete = Vec::new();
     for node in nodes {
@@ -263,7 +347,7 @@ fn plan(
             delete.extend(on_node.into_iter().cloned());
             continue;
         }
-        let (failed, mut running): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) = on_node
+        let (failed, running): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) = on_node
             .into_iter()
             .partition(|p| pods::phase(p) == "Failed");
         for pod in &failed {
@@ -280,15 +364,14 @@ fn plan(
         }
         delete.extend(failed.iter().map(|p| (*p).clone()));
         if running.is_empty() {
-            // A failed pod is replaced on a later sync, once its deletion is seen.
-            if run && failed.is_empty() {
+            // A failed pod is replaced on a later sync, once its deletion is seen; while
+            // surging a node always gets a pod at once.
+            if run && (failed.is_empty() || rolling::allows_surge(ds)) {
                 create.push(name);
             }
             continue;
         }
-        // Extra pods: the oldest stays.
-        running.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
-        delete.extend(running.into_iter().skip(1).cloned());
+        delete.extend(extra_pods(m, running));
     }
     // Pods for nodes that are gone.
     for (node, list) in by_node {
@@ -447,9 +530,11 @@ async fn write_status(
             desired += 1;
             if !on_node.is_empty() {
                 scheduled += 1;
-                // The oldest pod stands for the node.
+                // The oldest pod stands for the node: while a surge pod runs beside the old
+                // one, the node counts as available through the old pod and is not yet
+                // updated.
                 let mut sorted = on_node.clone();
-                sorted.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+                oldest_first(&mut sorted);
                 let pod = sorted[0];
                 if pods::is_ready(pod) {
                     ready += 1;
@@ -457,7 +542,7 @@ async fn write_status(
                         available += 1;
                     }
                 }
-                if on_node.iter().any(|p| is_current(p, hash, generation)) {
+                if is_current(pod, hash, generation) {
                     updated += 1;
                 }
             }

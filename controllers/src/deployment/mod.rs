@@ -354,6 +354,7 @@ impl Syncer<'_> {
 }
 
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = crate::metrics::WorkTimer::start("deployment");
     let namespace = d.metadata.namespace.clone().unwrap_or_default();
     let name = d.metadata.name.clone().unwrap_or_default();
     let span = crate::workqueue::reconcile_span(NAME, &d.metadata);

@@ -10,7 +10,6 @@ use crate::client;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 /// A controller found for a pod: its uid (a Deployment's own, not its ReplicaSet's) and its
@@ -86,53 +85,34 @@ impl Workloads {
     }
 }
 
-/// `resource.group`, as Go prints a GroupResource (`replicationcontrollers` in the core group).
-fn group_resource(plural: &str, group: &str) -> String {
-    if group.is_empty() {
-        plural.to_string()
-    } else {
-        format!("{plural}.{group}")
-    }
-}
-
-/// The controller `r` names, read through its `scale` subresource. A 404 means the object is
-/// gone (nothing found) if the resource has a scale subresource, and an error otherwise.
+/// The controller `r` names, read through its `scale` subresource (found by the shared
+/// [`crate::scale`] discovery). A 404 means the object is gone (nothing found) if the resource
+/// has a scale subresource, and an error otherwise.
 pub async fn through_scale_subresource(
     client: &kube::Client,
     r: &OwnerReference,
     namespace: &str,
 ) -> Result<Option<Found>, Error> {
-    let (group, version) = r
-        .api_version
-        .split_once('/')
-        .unwrap_or(("", r.api_version.as_str()));
-    let gvk = GroupVersionKind::gvk(group, version, &r.kind);
-    let no_match = || Error::NoKindMatch {
-        kind: r.kind.clone(),
-        version: r.api_version.clone(),
+    let Some((resource, caps)) = crate::scale::pinned(client, &r.api_version, &r.kind)
+        .await
+        .map_err(Error::Discovery)?
+    else {
+        return Err(Error::NoKindMatch {
+            kind: r.kind.clone(),
+            version: r.api_version.clone(),
+        });
     };
-    let (resource, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
-        Ok(found) => found,
-        Err(kube::Error::Discovery(_)) => return Err(no_match()),
-        Err(e) if client::is_not_found(&e) => return Err(no_match()),
-        Err(source) => return Err(Error::Discovery(source)),
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    match api.get_scale(&r.name).await {
+    match crate::scale::get(client, &resource, namespace, &r.name).await {
         Ok(scale) => {
             let found = scale.metadata.uid.as_deref() == Some(r.uid.as_str());
             let replicas = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
             Ok(found.then(|| (r.uid.clone(), replicas)))
         }
         Err(e) if client::is_not_found(&e) => {
-            let scalable = caps
-                .subresources
-                .iter()
-                .any(|(sub, _)| sub.plural == "scale" && sub.kind == "Scale");
-            if scalable {
+            if crate::scale::has_scale(&caps) {
                 Ok(None)
             } else {
-                Err(Error::NoScaleSubresource(group_resource(
+                Err(Error::NoScaleSubresource(crate::scale::group_resource(
                     &resource.plural,
                     &resource.group,
                 )))
@@ -267,11 +247,5 @@ mod tests {
         assert_eq!(find("apps/v1", "ReplicaSet", "alone", "old-uid"), None);
         assert_eq!(find("apps/v1", "DaemonSet", "ds", "ds-uid"), None);
         assert_eq!(find("v1", "ReplicaSet", "alone", "alone-uid"), None);
-    }
-
-    #[test]
-    fn group_resources_print_as_go_prints_them() {
-        assert_eq!(group_resource("jobs", "batch"), "jobs.batch");
-        assert_eq!(group_resource("pods", ""), "pods");
     }
 }

@@ -86,6 +86,7 @@ pub fn recheck_after(estimate_seconds: i64) -> Duration {
 }
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, deletion::Error> {
+    let _timer = crate::metrics::WorkTimer::start("namespace");
     let name = ns.metadata.name.clone().unwrap_or_default();
     let span = tracing::info_span!(
         "reconcile",

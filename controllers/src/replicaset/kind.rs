@@ -18,6 +18,8 @@ pub trait Replicated:
 {
     /// The controller's name (upstream `names.*`).
     const CONTROLLER: &'static str;
+    /// The work queue's name in metrics (upstream's queue names).
+    const QUEUE: &'static str;
     /// The event source, as upstream's recorder names it.
     const EVENT_SOURCE: &'static str;
     /// The object as a ReplicaSet.
@@ -28,6 +30,7 @@ pub trait Replicated:
 
 impl Replicated for ReplicaSet {
     const CONTROLLER: &'static str = "replicaset-controller";
+    const QUEUE: &'static str = "replicaset";
     const EVENT_SOURCE: &'static str = "replicaset-controller";
 
     fn view(&self) -> ReplicaSet {
@@ -44,6 +47,7 @@ impl Replicated for ReplicaSet {
 
 impl Replicated for ReplicationController {
     const CONTROLLER: &'static str = "replicationcontroller-controller";
+    const QUEUE: &'static str = "replicationmanager";
     const EVENT_SOURCE: &'static str = "replication-controller";
 
     fn view(&self) -> ReplicaSet {

@@ -215,6 +215,7 @@ fn replicasets_for_pod_change<K: Replicated>(
 }
 
 async fn reconcile<K: Replicated>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<Action, Error> {
+    let _timer = crate::metrics::WorkTimer::start(K::QUEUE);
     let rs = obj.view();
     let namespace = rs.metadata.namespace.clone().unwrap_or_default();
     let name = rs.metadata.name.clone().unwrap_or_default();

@@ -128,6 +128,7 @@ pub fn create_error_is_final(err: &kube::Error) -> bool {
 }
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = crate::metrics::WorkTimer::start("root_ca_cert_publisher");
     let namespace = ns.metadata.name.clone().unwrap_or_default();
     let span = tracing::info_span!(
         "reconcile",

@@ -89,6 +89,7 @@ pub fn account(namespace: &str, name: &str) -> ServiceAccount {
 }
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = crate::metrics::WorkTimer::start("serviceaccount");
     let namespace = ns.metadata.name.clone().unwrap_or_default();
     let span = tracing::info_span!(
         "reconcile",

@@ -3,13 +3,14 @@
 //! one PersistentVolumeClaim per claim template, `<template>-<pod>`, mounted in place of the
 //! template's volume of the same name.
 
+use super::retention::{Owner, Policy};
 use crate::pods::template::{controller_reference, pod_from_template};
 use crate::revisions::HASH_LABEL;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The label holding a pod's own name (for per-pod Services).
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
@@ -48,18 +49,42 @@ pub fn claim_name(template: &str, pod: &str) -> String {
     format!("{template}-{pod}")
 }
 
+/// Whether an existing pod still carries the identity of its ordinal (upstream
+/// `identityMatches`): its name, namespace and pod-name label. Hostname and subdomain are
+/// not looked at: they cannot change after creation.
+pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
+    let Some(ordinal) = ordinal_of(set, pod) else {
+        return false;
+    };
+    let name = pod_name(set, ordinal);
+    pod.metadata.name.as_deref() == Some(name.as_str())
+        && pod.metadata.namespace == set.metadata.namespace
+        && pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(POD_NAME_LABEL))
+            == Some(&name)
+}
+
+/// The identity labels of the pod with `ordinal` (upstream `updateIdentity`).
+pub fn identity_labels(set: &StatefulSet, ordinal: i32) -> [(&'static str, String); 2] {
+    [
+        (POD_NAME_LABEL, pod_name(set, ordinal)),
+        (POD_INDEX_LABEL, ordinal.to_string()),
+    ]
+}
+
 /// The claims the pod with `ordinal` needs, as they would be created. With a `whenDeleted:
-/// Delete` retention policy they are owned by the set, so they go with it.
+/// Delete` retention policy they are controlled by the set, so they go with it; the rest of
+/// the policy is applied once the pod exists ([`retention`](super::retention)).
 pub fn claims(set: &StatefulSet, ordinal: i32) -> Vec<PersistentVolumeClaim> {
     let pod = pod_name(set, ordinal);
     let spec = set.spec.as_ref();
     let selector_labels = spec
         .and_then(|s| s.selector.match_labels.clone())
         .unwrap_or_default();
-    let delete_with_set = spec
-        .and_then(|s| s.persistent_volume_claim_retention_policy.as_ref())
-        .and_then(|p| p.when_deleted.as_deref())
-        == Some("Delete");
+    let delete_with_set = Policy::of(set).delete_with_set;
     spec.and_then(|s| s.volume_claim_templates.clone())
         .unwrap_or_default()
         .into_iter()
@@ -68,11 +93,7 @@ pub fn claims(set: &StatefulSet, ordinal: i32) -> Vec<PersistentVolumeClaim> {
             let name = meta.name.clone().unwrap_or_default();
             let mut labels = meta.labels.clone().unwrap_or_default();
             labels.extend(selector_labels.clone());
-            let owner = delete_with_set.then(|| {
-                let mut r: OwnerReference = controller_reference(set);
-                r.controller = None;
-                vec![r]
-            });
+            let owner = delete_with_set.then(|| vec![Owner::set(set).controller_ref()]);
             PersistentVolumeClaim {
                 metadata: ObjectMeta {
                     name: Some(claim_name(&name, &pod)),
@@ -209,9 +230,42 @@ mod tests {
             });
         let owner = &claims(&s, 0)[0].metadata.owner_references.clone().unwrap()[0];
         assert_eq!(
-            (owner.kind.as_str(), owner.controller),
-            ("StatefulSet", None)
+            (
+                owner.kind.as_str(),
+                owner.controller,
+                owner.block_owner_deletion
+            ),
+            ("StatefulSet", Some(true), Some(true))
         );
+    }
+
+    #[test]
+    fn identity_is_the_name_and_the_pod_name_label() {
+        let s = set();
+        let template = PodTemplateSpec {
+            metadata: None,
+            spec: Some(PodSpec::default()),
+        };
+        let mut p = pod(&s, 1, &template, "web-abc");
+        assert!(identity_matches(&s, &p));
+        p.metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(POD_NAME_LABEL.to_string(), "web-7".to_string());
+        assert!(!identity_matches(&s, &p));
+        p.metadata.labels = None;
+        assert!(!identity_matches(&s, &p));
+        assert_eq!(
+            identity_labels(&s, 1),
+            [
+                (POD_NAME_LABEL, "web-1".to_string()),
+                (POD_INDEX_LABEL, "1".to_string())
+            ]
+        );
+        let mut elsewhere = pod(&s, 1, &template, "web-abc");
+        elsewhere.metadata.namespace = Some("other".to_string());
+        assert!(!identity_matches(&s, &elsewhere));
     }
 
     #[test]

@@ -3,13 +3,16 @@
 //! once the one before is running and ready (`OrderedReady`), or all at once (`Parallel`);
 //! removed from the highest ordinal down; a new template rolled out from the highest ordinal
 //! down to the `partition`, one pod at a time, each template kept as a ControllerRevision
-//! ([`revisions`](crate::revisions)).
+//! ([`revisions`](crate::revisions)). Claims are owned as the retention policy says
+//! ([`retention`]), so the garbage collector deletes them with the set or the condemned pod.
 //!
 //! Timeline of one sync ([`sync`]): claim the set's pods -> current and update revisions ->
-//! create missing pods (their claims first), replace failed ones -> delete pods beyond the
-//! replicas -> roll the update -> status written -> old revisions cleaned up.
+//! create missing pods (their claims first), replace failed ones, repair pods' identity labels
+//! and claim owners -> point condemned pods' claims at them -> delete pods beyond the replicas
+//! -> roll the update -> status written -> old revisions cleaned up.
 
 pub mod identity;
+pub mod retention;
 pub mod sync;
 
 use crate::client;

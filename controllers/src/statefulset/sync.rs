@@ -2,16 +2,20 @@
 //! the module documentation of [`super`] for its steps.
 
 use super::identity::{self, ordinal_of, revision_of};
+use super::retention::{self, Owner, Policy};
 use super::{Context, Error};
 use crate::events::EventType;
 use crate::{client, ownership, pods, revisions};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::ObjectRef;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Seconds before a sync waiting for stale claims to be collected looks again.
+const STALE_CLAIM_RECHECK: u64 = 2;
 
 fn api_error(set: &StatefulSet, action: String, source: kube::Error) -> Error {
     Error::Api {
@@ -45,12 +49,98 @@ fn terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
-/// What the sync decided to do next (at most one step for an ordered set).
+/// How an existing pod and its claims are brought back in line with the set (upstream
+/// `UpdateStatefulPod` and `UpdatePodClaimForRetentionPolicy`).
+struct Repair {
+    pod: Arc<Pod>,
+    /// Claims with their owner references made to agree with the retention policy.
+    claims: Vec<PersistentVolumeClaim>,
+    /// The pod lost its identity labels.
+    relabel: bool,
+    /// A pod in range (upstream announces its update with an event), not a condemned one.
+    replica: bool,
+}
+
+/// What the sync decided to do next (at most one blocking step for an ordered set).
 enum Step {
     Create(i32),
     Delete(Arc<Pod>, &'static str),
+    Repair(Repair),
     Wait,
     Done,
+}
+
+/// What planning looks at besides the pods.
+struct Planner<'a> {
+    set: &'a StatefulSet,
+    /// The claim of that name in the cache.
+    claim: &'a dyn Fn(&str) -> Option<Arc<PersistentVolumeClaim>>,
+    start: i32,
+    ordered: bool,
+    min_ready: i32,
+    now: Timestamp,
+    /// Set when a pod waits for the garbage collector to delete its stale claims (claim
+    /// deletions do not trigger syncs, so the sync looks again later).
+    waits_for_collector: std::cell::Cell<bool>,
+}
+
+impl Planner<'_> {
+    /// Whether a claim of the pod to create still points at an earlier pod of its name, which
+    /// the garbage collector is about to delete with its claims (upstream `PodClaimIsStale`).
+    fn stale_claims(&self, ordinal: i32) -> bool {
+        if !Policy::of(self.set).delete_on_scale_down {
+            return false;
+        }
+        let name = identity::pod_name(self.set, ordinal);
+        let not_yet = Owner {
+            api_version: "v1",
+            kind: "Pod",
+            name: &name,
+            uid: "",
+        };
+        let stale = identity::claims(self.set, ordinal).iter().any(|c| {
+            (self.claim)(c.metadata.name.as_deref().unwrap_or_default())
+                .is_some_and(|found| retention::has_stale_ref(&found, &not_yet))
+        });
+        if stale {
+            self.waits_for_collector.set(true);
+        }
+        stale
+    }
+
+    /// What an existing pod needs: its identity labels back (for a pod in range) and its
+    /// claims' owners set by the retention policy (upstream `processReplica` and
+    /// `fixPodClaim`).
+    fn repair(&self, pod: &Arc<Pod>, replica: bool) -> Option<Repair> {
+        let ordinal = ordinal_of(self.set, pod)?;
+        let policy = Policy::of(self.set);
+        let (set, owner) = (Owner::set(self.set), Owner::pod(pod));
+        let scaled_down = !replica;
+        let claims: Vec<PersistentVolumeClaim> = identity::claims(self.set, ordinal)
+            .iter()
+            .filter_map(|c| (self.claim)(c.metadata.name.as_deref().unwrap_or_default()))
+            .filter(|c| !retention::up_to_date(c, policy, &set, &owner, scaled_down))
+            .map(|c| {
+                let mut fixed = (*c).clone();
+                fixed.metadata.owner_references = Some(retention::updated_refs(
+                    &c,
+                    policy,
+                    &set,
+                    &owner,
+                    scaled_down,
+                ))
+                .filter(|r| !r.is_empty());
+                fixed
+            })
+            .collect();
+        let relabel = replica && !identity::identity_matches(self.set, pod);
+        (relabel || !claims.is_empty()).then(|| Repair {
+            pod: pod.clone(),
+            claims,
+            relabel,
+            replica,
+        })
+    }
 }
 
 pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
@@ -119,9 +209,21 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
 
     let mut steps = Vec::new();
     if set.metadata.deletion_timestamp.is_none() {
-        plan(
-            &mut steps, &slots, &condemned, start, ordered, min_ready, now,
-        );
+        let claim = |name: &str| ctx.claims.get(&ObjectRef::new(name).within(namespace));
+        let planner = Planner {
+            set: &set,
+            claim: &claim,
+            start,
+            ordered,
+            min_ready,
+            now,
+            waits_for_collector: std::cell::Cell::new(false),
+        };
+        plan(&planner, &mut steps, &slots, &condemned);
+        if planner.waits_for_collector.get() {
+            ctx.queue
+                .add_after(key.to_string(), Duration::from_secs(STALE_CLAIM_RECHECK));
+        }
         if rolling && !steps.iter().any(|s| matches!(s, Step::Wait)) {
             roll(&mut steps, &slots, start, partition, &update_name, ordered);
         }
@@ -146,6 +248,7 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
                 create(ctx, &set, ordinal, &template, &revision).await?;
             }
             Step::Delete(pod, why) => delete(ctx, &set, &pod, why).await?,
+            Step::Repair(repair) => fix(ctx, &set, repair).await?,
             Step::Wait | Step::Done => {}
         }
     }
@@ -176,34 +279,48 @@ pub async fn sync(ctx: &Context, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Creates missing pods, replaces failed ones and removes condemned ones; an ordered set stops
-/// at the first step and waits for pods to become running and ready.
+/// Creates missing pods, replaces failed ones, repairs pods that lost their identity or whose
+/// claims' owners disagree with the retention policy, and removes condemned ones (after
+/// pointing their claims at them); an ordered set stops at the first blocking step and waits
+/// for pods to become running and ready.
 fn plan(
+    p: &Planner,
     steps: &mut Vec<Step>,
     slots: &[Option<Arc<Pod>>],
     condemned: &[(i32, Arc<Pod>)],
-    start: i32,
-    ordered: bool,
-    min_ready: i32,
-    now: Timestamp,
 ) {
+    let ordered = p.ordered;
     for (i, slot) in slots.iter().enumerate() {
-        let ordinal = start + i as i32;
+        let ordinal = p.start + i as i32;
         let step = match slot {
+            None if p.stale_claims(ordinal) => Step::Wait,
             None => Step::Create(ordinal),
             Some(pod) if pods::phase(pod) == "Failed" && !terminating(pod) => {
                 Step::Delete(pod.clone(), "failed")
             }
             Some(pod) if terminating(pod) => Step::Wait,
-            Some(pod) if !running_and_ready(pod) || !pods::is_available(pod, min_ready, now) => {
+            Some(pod)
+                if !running_and_ready(pod) || !pods::is_available(pod, p.min_ready, p.now) =>
+            {
+                // A parallel set does not wait for the pod before repairing it.
+                if let Some(repair) = p.repair(pod, true).filter(|_| !ordered) {
+                    steps.push(Step::Repair(repair));
+                }
                 Step::Wait
             }
-            Some(_) => Step::Done,
+            Some(pod) => p.repair(pod, true).map_or(Step::Done, Step::Repair),
         };
-        let blocking = !matches!(step, Step::Done);
+        let blocking = !matches!(step, Step::Done | Step::Repair(_));
         steps.push(step);
         if ordered && blocking {
             return;
+        }
+    }
+    // Claims of condemned pods get their owners before any of the pods goes, so the garbage
+    // collector takes them along (`whenScaled: Delete`).
+    for (_, pod) in condemned {
+        if let Some(repair) = p.repair(pod, false) {
+            steps.push(Step::Repair(repair));
         }
     }
     for (_, pod) in condemned {
@@ -231,7 +348,11 @@ fn roll(
     update: &str,
     ordered: bool,
 ) {
-    if ordered && steps.iter().any(|s| !matches!(s, Step::Done)) {
+    if ordered
+        && steps
+            .iter()
+            .any(|s| !matches!(s, Step::Done | Step::Repair(_)))
+    {
         return;
     }
     for (i, slot) in slots.iter().enumerate().rev() {
@@ -324,6 +445,86 @@ async fn create(
             Err(api_error(set, format!("creating pod {pod_name}"), e))
         }
     }
+}
+
+/// Applies a [`Repair`]: the claims' owner references first, then the pod's identity labels
+/// (a merge patch), with upstream's events.
+async fn fix(ctx: &Context, set: &StatefulSet, repair: Repair) -> Result<(), Error> {
+    let namespace = set.metadata.namespace.clone().unwrap_or_default();
+    let set_name = set.metadata.name.clone().unwrap_or_default();
+    let pod_name = repair.pod.metadata.name.clone().unwrap_or_default();
+    let failed = |message: String| {
+        if repair.replica {
+            ctx.recorder.record(
+                set,
+                EventType::Warning,
+                "FailedUpdate",
+                format!("update Pod {pod_name} in StatefulSet {set_name} failed error: {message}"),
+            );
+        }
+    };
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (policy, owner, pod_owner) = (Policy::of(set), Owner::set(set), Owner::pod(&repair.pod));
+    for claim in &repair.claims {
+        let claim_name = claim.metadata.name.clone().unwrap_or_default();
+        // Upstream's text, spelling included.
+        if retention::conflicts(claim, policy, &owner, &pod_owner) {
+            ctx.recorder.record(
+                set,
+                EventType::Warning,
+                "ConflictingController",
+                format!(
+                    "PersistentVolumeClaim {claim_name} has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+                ),
+            );
+        }
+        match claims
+            .replace(&claim_name, &PostParams::default(), claim)
+            .await
+        {
+            Ok(_) => {}
+            // Gone meanwhile: nothing left to own.
+            Err(e) if client::is_not_found(&e) => {}
+            Err(e) => {
+                failed(format!(
+                    "could not update claim {claim_name} for delete policy ownerRefs: {}",
+                    client::message(&e)
+                ));
+                return Err(api_error(
+                    set,
+                    format!("updating the owners of claim {claim_name}"),
+                    e,
+                ));
+            }
+        }
+    }
+    if repair.relabel
+        && let Some(ordinal) = ordinal_of(set, &repair.pod)
+    {
+        let labels: serde_json::Map<String, serde_json::Value> =
+            identity::identity_labels(set, ordinal)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+                .collect();
+        let patch = serde_json::json!({ "metadata": { "labels": labels } });
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+        if let Err(e) = pods
+            .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            failed(client::message(&e));
+            return Err(api_error(set, format!("updating pod {pod_name}"), e));
+        }
+    }
+    if repair.replica {
+        ctx.recorder.record(
+            set,
+            EventType::Normal,
+            "SuccessfulUpdate",
+            format!("update Pod {pod_name} in StatefulSet {set_name} successful"),
+        );
+    }
+    Ok(())
 }
 
 async fn delete(ctx: &Context, set: &StatefulSet, pod: &Pod, why: &str) -> Result<(), Error> {

@@ -29,6 +29,13 @@ const SUBRESOURCES: &[SubresourceInfo] = &[
         kind: "Binding",
         verbs: &["create"],
     },
+    SubresourceInfo {
+        name: "eviction",
+        group: "policy",
+        version: "v1",
+        kind: "Eviction",
+        verbs: &["create"],
+    },
     SubresourceInfo::status("", "v1", "Pod"),
 ];
 

@@ -38,24 +38,35 @@ pub async fn load_config(kubeconfig: Option<&Path>) -> Result<kube::Config> {
 /// (<os>/<arch>) kubernetes/<commit>/<controller>`. The apiserver derives the field manager
 /// (`kube-controller-manager`) from it.
 pub fn user_agent(controller: &str) -> String {
+    component_user_agent("kube-controller-manager", controller)
+}
+
+/// A client of its own for `controller`, so the apiserver can tell the controllers apart.
+pub fn for_controller(config: &kube::Config, controller: &str) -> Result<kube::Client> {
+    with_user_agent(config, &user_agent(controller))
+}
+
+/// upstream's User-Agent for another component's client (`kube-scheduler`, ...):
+/// `<component>/<version> (<os>/<arch>) kubernetes/<commit>/<name>`.
+pub fn component_user_agent(component: &str, name: &str) -> String {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
     };
     format!(
-        "kube-controller-manager/{VERSION} ({}/{arch}) kubernetes/ferrokube/{controller}",
+        "{component}/{VERSION} ({}/{arch}) kubernetes/ferrokube/{name}",
         std::env::consts::OS
     )
 }
 
-/// A client of its own for `controller`, so the apiserver can tell the controllers apart.
-pub fn for_controller(config: &kube::Config, controller: &str) -> Result<kube::Client> {
+/// A client sending `agent` as its User-Agent.
+pub fn with_user_agent(config: &kube::Config, agent: &str) -> Result<kube::Client> {
     let mut config = config.clone();
     config
         .headers
         .retain(|(name, _)| name != http::header::USER_AGENT);
-    if let Ok(value) = user_agent(controller).parse() {
+    if let Ok(value) = agent.parse() {
         config.headers.push((http::header::USER_AGENT, value));
     }
     kube::Client::try_from(config).map_err(Error::Client)

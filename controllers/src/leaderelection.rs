@@ -113,9 +113,14 @@ pub struct Elector {
 
 impl Elector {
     pub fn new(client: kube::Client, config: Config) -> Self {
+        Self::for_component(client, config, "kube-controller-manager")
+    }
+
+    /// An election whose `LeaderElection` events are reported by `component`.
+    pub fn for_component(client: kube::Client, config: Config, component: &'static str) -> Self {
         Self {
             api: Api::namespaced(client.clone(), &config.namespace),
-            recorder: Recorder::new(client, "kube-controller-manager"),
+            recorder: Recorder::new(client, component),
             config,
         }
     }

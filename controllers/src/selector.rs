@@ -48,6 +48,36 @@ pub fn is_empty(selector: &LabelSelector) -> bool {
             .is_none_or(Vec::is_empty)
 }
 
+/// A label selector as Go prints a `*metav1.LabelSelector` with `%v` (its generated
+/// `String()`), for the messages upstream writes it into.
+pub fn go_text(selector: Option<&LabelSelector>) -> String {
+    let Some(selector) = selector else {
+        return "nil".to_string();
+    };
+    let labels: String = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}: {v},"))
+        .collect();
+    let expressions: String = selector
+        .match_expressions
+        .iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "LabelSelectorRequirement{{Key:{},Operator:{},Values:[{}],}},",
+                r.key,
+                r.operator,
+                r.values.as_deref().unwrap_or_default().join(" ")
+            )
+        })
+        .collect();
+    format!(
+        "&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +144,29 @@ mod tests {
         assert!(!is_empty(&exists));
         assert!(matches(Some(&exists), Some(&labels(&[("a", "")]))));
         assert!(!matches(Some(&exists), Some(&labels(&[("b", "")]))));
+    }
+
+    #[test]
+    fn selectors_print_as_go_prints_them() {
+        let sel = LabelSelector {
+            match_labels: Some(BTreeMap::from([
+                ("foo".to_string(), "bar".to_string()),
+                ("app".to_string(), "web".to_string()),
+            ])),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".to_string(),
+                operator: "In".to_string(),
+                values: Some(vec!["a".to_string(), "b".to_string()]),
+            }]),
+        };
+        assert_eq!(
+            go_text(Some(&sel)),
+            "&LabelSelector{MatchLabels:map[string]string{app: web,foo: bar,},MatchExpressions:[]LabelSelectorRequirement{LabelSelectorRequirement{Key:tier,Operator:In,Values:[a b],},},}"
+        );
+        assert_eq!(
+            go_text(Some(&LabelSelector::default())),
+            "&LabelSelector{MatchLabels:map[string]string{},MatchExpressions:[]LabelSelectorRequirement{},}"
+        );
+        assert_eq!(go_text(None), "nil");
     }
 }

@@ -1,6 +1,7 @@
 //! The controller manager's HTTPS endpoint (`--secure-port`, upstream's 10257): `/healthz`,
 //! `/livez` and `/readyz` answer `ok`, `/metrics` the [`metrics`](crate::metrics). Without
-//! `--tls-cert-file` a self-signed certificate is made at start, as upstream does.
+//! `--tls-cert-file` a self-signed certificate is made at start, as upstream does. Other
+//! components (kube-scheduler) serve their own metrics through [`serve_with`].
 //!
 //! Upstream authorizes `/metrics` through the apiserver (delegated SubjectAccessReview); that
 //! delegation comes with the security work, and until then `/metrics` is served to anyone who
@@ -63,16 +64,20 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// Renders a metrics registry in the Prometheus text format.
+pub type Render = fn() -> String;
+
+fn controller_metrics() -> String {
+    crate::metrics::global().render()
+}
+
 async fn respond(
     req: http::Request<hyper::body::Incoming>,
+    render: Render,
 ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
     let (status, body, content_type) = match req.uri().path() {
         "/healthz" | "/livez" | "/readyz" => (200, "ok".to_string(), "text/plain; charset=utf-8"),
-        "/metrics" => (
-            200,
-            crate::metrics::global().render(),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        "/metrics" => (200, render(), "text/plain; version=0.0.4; charset=utf-8"),
         _ => (
             404,
             "404 page not found\n".to_string(),
@@ -86,11 +91,21 @@ async fn respond(
         .unwrap_or_default()
 }
 
-/// Binds `addr` and serves until the process stops.
+/// Binds `addr` and serves the controller manager's metrics until the process stops.
 pub async fn serve(
     addr: SocketAddr,
     cert_file: Option<&Path>,
     key_file: Option<&Path>,
+) -> Result<(), Error> {
+    serve_with(addr, cert_file, key_file, controller_metrics).await
+}
+
+/// Binds `addr` and serves, with `render` answering `/metrics`, until the process stops.
+pub async fn serve_with(
+    addr: SocketAddr,
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+    render: Render,
 ) -> Result<(), Error> {
     let (cert, key) = match (cert_file, key_file) {
         (Some(c), Some(k)) => (read(c)?, read(k)?),
@@ -114,8 +129,8 @@ pub async fn serve(
             else {
                 return;
             };
-            let service = hyper::service::service_fn(|req| async move {
-                Ok::<_, std::convert::Infallible>(respond(req).await)
+            let service = hyper::service::service_fn(move |req| async move {
+                Ok::<_, std::convert::Infallible>(respond(req, render).await)
             });
             let _ = builder
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), service)

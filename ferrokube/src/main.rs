@@ -30,7 +30,7 @@ enum Command {
     /// Run kube-controller-manager.
     ControllerManager(Box<controllers::Options>),
     /// Run kube-scheduler.
-    Scheduler,
+    Scheduler(Box<scheduler::Options>),
     /// Run the kubelet.
     Kubelet,
     /// Run kube-proxy.
@@ -39,6 +39,9 @@ enum Command {
     Dns,
     /// Run the conformance cases against a cluster.
     Conformance(conformance::Options),
+    /// Simulate N nodes (what kwok does): register them, renew their Leases and run the pods
+    /// bound to them, without containers.
+    SimulateNodes(Box<kubelet::simulated::Options>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,10 +125,13 @@ async fn run() -> Result<()> {
         Command::ControllerManager(o) => controllers::run(*o)
             .await
             .context("kube-controller-manager"),
-        Command::Scheduler => scheduler::run().context("kube-scheduler"),
+        Command::Scheduler(o) => scheduler::run(*o).await.context("kube-scheduler"),
         Command::Kubelet => kubelet::run().context("kubelet"),
         Command::Proxy => proxy::run().context("kube-proxy"),
         Command::Dns => dns::run().context("dns"),
         Command::Conformance(o) => conformance::run(o).await,
+        Command::SimulateNodes(o) => kubelet::simulated::run(*o, shutdown_signal())
+            .await
+            .context("simulate-nodes"),
     }
 }

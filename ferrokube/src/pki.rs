@@ -1,6 +1,7 @@
 //! The PKI `ferrokube up` keeps in its state directory: a CA, the apiserver's serving
 //! certificate, etcd's serving certificate, and client certificates for the admin, the
-//! apiserver (to etcd) and the controller manager. Created once; reused on every restart.
+//! apiserver (to etcd), the controller manager and the node simulator. Created once; reused on
+//! every restart (a certificate added since is created then).
 
 use anyhow::{Context, Result};
 use rcgen::{
@@ -39,6 +40,8 @@ pub struct Pki {
     pub apiserver_etcd_client: Pair,
     pub admin: Pair,
     pub controller_manager: Pair,
+    /// The identity of `--simulated-nodes` (one for all simulated nodes, as kwok has one).
+    pub node_simulator: Pair,
 }
 
 fn validity(params: &mut CertificateParams, years: i32) {
@@ -89,6 +92,7 @@ impl Pki {
             apiserver_etcd_client: Pair::at(dir, "apiserver-etcd-client"),
             admin: Pair::at(dir, "admin"),
             controller_manager: Pair::at(dir, "controller-manager"),
+            node_simulator: Pair::at(dir, "node-simulator"),
         };
         if !pki.ca.exists() {
             let mut params = CertificateParams::new(Vec::<String>::new())?;
@@ -178,6 +182,18 @@ impl Pki {
                 Leaf {
                     name: "controller-manager",
                     common_name: "system:kube-controller-manager",
+                    organization: None,
+                    server: false,
+                    client: true,
+                    dns: vec![],
+                    ips: vec![],
+                },
+            ),
+            (
+                &pki.node_simulator,
+                Leaf {
+                    name: "node-simulator",
+                    common_name: "system:node-simulator",
                     organization: None,
                     server: false,
                     client: true,

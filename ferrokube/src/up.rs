@@ -33,6 +33,10 @@ pub struct UpArgs {
     /// The range node pod CIDRs (a /24 each) are cut from.
     #[arg(long, default_value = "10.244.0.0/16")]
     pub cluster_cidr: String,
+    /// Simulate this many nodes in process (`sim-0`, `sim-1`, ...: registered, Ready, running
+    /// the pods bound to them without containers), as `ferrokube simulate-nodes` does.
+    #[arg(long, default_value_t = 0)]
+    pub simulated_nodes: u32,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -188,12 +192,54 @@ pub async fn run(args: UpArgs) -> Result<()> {
         cluster_cidr: Some(args.cluster_cidr.clone()),
         service_cluster_ip_range: args.service_cluster_ip_range.clone(),
     }));
+    let cidrs = args
+        .cluster_cidr
+        .split_once('/')
+        .and_then(|(_, len)| len.parse::<u32>().ok())
+        .filter(|len| *len <= 24)
+        .map(|len| 1u64 << (24 - len));
+    if let Some(cidrs) = cidrs
+        && u64::from(args.simulated_nodes) > cidrs
+    {
+        tracing::warn!(
+            "--cluster-cidr {} holds {cidrs} node pod CIDRs (a /24 each), fewer than the {} \
+             simulated nodes; pass a larger range such as --cluster-cidr 100.64.0.0/10.",
+            args.cluster_cidr,
+            args.simulated_nodes
+        );
+    }
+    let simulator = if args.simulated_nodes > 0 {
+        let config = dir.join("node-simulator.kubeconfig");
+        kubeconfig::write(
+            &config,
+            &server,
+            &pki.ca.cert,
+            &pki.node_simulator.cert,
+            &pki.node_simulator.key,
+            "system:node-simulator",
+        )?;
+        let options = kubelet::simulated::Options::new(Some(config), args.simulated_nodes);
+        Some(tokio::spawn(async move {
+            if let Err(e) = kubelet::simulated::run(options, std::future::pending()).await {
+                tracing::error!(error = %e, "The node simulator stopped: {e}.");
+            }
+        }))
+    } else {
+        None
+    };
     println!(
         "ferrokube is up ({:.1}s). To use it:\n",
         started.elapsed().as_secs_f64()
     );
     println!("  export KUBECONFIG={}", admin.display());
     println!("  kubectl get namespaces\n");
+    if args.simulated_nodes > 0 {
+        println!(
+            "{} simulated nodes run in this process (sim-0 to sim-{}).\n",
+            args.simulated_nodes,
+            args.simulated_nodes - 1
+        );
+    }
     println!("Press Ctrl-C to stop.");
     tokio::select! {
         _ = shutdown_signal() => {}
@@ -203,6 +249,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     }
     println!("Stopping.");
     controllers.abort();
+    if let Some(simulator) = simulator {
+        simulator.abort();
+    }
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), apiserver).await;
     if let Some(etcd) = etcd {

@@ -1,4 +1,7 @@
 //! the kubelet. Not built yet: the kubelet issue fills this crate; until then [`run`] says so.
+//! [`simulated`] already runs simulated nodes (what kwok does) for measuring the control plane.
+
+pub mod simulated;
 
 /// What can go wrong running the kubelet.
 #[derive(Debug, thiserror::Error)]

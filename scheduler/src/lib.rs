@@ -1,14 +1,197 @@
-//! kube-scheduler. Not built yet: the scheduler issue fills this crate; until then [`run`] says so.
+//! kube-scheduler: assigns pending pods to nodes, as an API client only.
+//!
+//! The pieces, as upstream's `pkg/scheduler`:
+//! - [`options`] and [`config`]: the flags and the KubeSchedulerConfiguration, with each
+//!   profile's plugins resolved per extension point;
+//! - [`queue`]: activeQ, backoffQ and the unschedulable pods, with requeueing on cluster
+//!   events;
+//! - [`cache`] and [`node_info`]: the nodes with their pods (bound and assumed) and what they
+//!   request, and the per-cycle snapshot;
+//! - [`framework`]: the extension point traits and one profile's plugin runner;
+//! - [`plugins`]: the in-tree plugins, one folder each;
+//! - [`schedule_one`]: the scheduling cycle and the asynchronous binding cycle;
+//! - [`handlers`]: informer changes into the cache and the queue;
+//! - [`events`] and [`metrics`]: what the scheduler reports.
+//!
+//! The client machinery (kubeconfig loading, shared informers, leader election, the HTTPS
+//! endpoint) is the controller manager's, used from the `controllers` crate for now; a shared
+//! client crate is a later refactor.
 
-/// What can go wrong running kube-scheduler.
+pub mod cache;
+pub mod config;
+pub mod events;
+pub mod framework;
+pub mod handlers;
+pub mod metrics;
+pub mod node_info;
+pub mod options;
+pub mod plugins;
+pub mod queue;
+pub mod schedule_one;
+
+pub use options::Options;
+
+use controllers::informer::Informers;
+use controllers::{client, leaderelection, server};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Why kube-scheduler could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The component has not been implemented yet.
-    #[error("kube-scheduler is not built yet in ferrokube; see the scheduler issue")]
-    NotBuiltYet,
+    /// The configuration file or flags are unusable.
+    #[error("{0}")]
+    Config(#[from] config::Error),
+    /// The API client could not be set up.
+    #[error("{0}")]
+    Client(#[from] controllers::Error),
+    /// The HTTPS endpoint could not start.
+    #[error("serving /healthz and /metrics: {0}")]
+    Serve(#[from] server::Error),
+    /// Another instance took the lease; the process stops so it can start over cleanly.
+    #[error("leaderelection lost")]
+    LeaderElectionLost,
 }
 
-/// Runs kube-scheduler until it fails. Today it fails at once.
-pub fn run() -> Result<(), Error> {
-    Err(Error::NotBuiltYet)
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The User-Agent upstream's scheduler sends.
+fn user_agent() -> String {
+    client::component_user_agent("kube-scheduler", "scheduler")
+}
+
+/// Runs kube-scheduler until it fails or leadership is lost.
+pub async fn run(opts: Options) -> Result<()> {
+    let cfg = opts.config()?;
+    let kube_config = client::load_config(cfg.kubeconfig.as_deref()).await?;
+    let client = client::with_user_agent(&kube_config, &user_agent())?;
+    let handle = plugins::Handle {
+        client: Some(client.clone()),
+    };
+    let mut frameworks = Vec::new();
+    for p in &cfg.profiles {
+        frameworks.push(Arc::new(config::framework(p, &handle)?));
+    }
+    if opts.secure_port != 0 {
+        let addr = std::net::SocketAddr::new(opts.bind_address, opts.secure_port);
+        // Bind now, so a port in use is reported before anything runs.
+        drop(
+            std::net::TcpListener::bind(addr)
+                .map_err(|source| server::Error::Listen { addr, source })?,
+        );
+        let (cert, key) = (
+            opts.tls_cert_file.clone(),
+            opts.tls_private_key_file.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) =
+                server::serve_with(addr, cert.as_deref(), key.as_deref(), metrics::render).await
+            {
+                tracing::error!("The scheduler's HTTPS endpoint stopped: {e}.");
+            }
+        });
+    }
+    let le = &cfg.leader_election;
+    if !le.leader_elect {
+        schedule(client, frameworks, &cfg).await;
+        return Ok(());
+    }
+    let election = leaderelection::Config {
+        namespace: le.resource_namespace.clone(),
+        name: le.resource_name.clone(),
+        lease_duration: le.lease_duration,
+        renew_deadline: le.renew_deadline,
+        retry_period: le.retry_period,
+        ..leaderelection::Config::new(&le.resource_name)
+    };
+    let lease = election.name.clone();
+    let elector = leaderelection::Elector::for_component(
+        client::with_user_agent(
+            &kube_config,
+            &client::component_user_agent("kube-scheduler", "leader-election"),
+        )?,
+        election,
+        "kube-scheduler",
+    );
+    metrics::global().leading(&lease, false);
+    elector.acquire().await;
+    metrics::global().leading(&lease, true);
+    tokio::select! {
+        () = schedule(client, frameworks, &cfg) => Ok(()),
+        () = elector.keep() => {
+            metrics::global().leading(&lease, false);
+            Err(Error::LeaderElectionLost)
+        }
+    }
+}
+
+/// Starts the informers, the event handlers and the queue's flushes, waits for the caches,
+/// then schedules until the process stops.
+async fn schedule(
+    client: kube::Client,
+    frameworks: Vec<Arc<framework::Framework>>,
+    cfg: &config::Config,
+) {
+    let mut frameworks = frameworks.into_iter();
+    let Some(first) = frameworks.next() else {
+        return;
+    };
+    let profiles = queue::Profiles::new(first, frameworks.collect());
+    let recorders: HashMap<String, events::Recorder> = profiles
+        .names()
+        .into_iter()
+        .map(|n| (n.to_string(), events::Recorder::new(client.clone(), n)))
+        .collect();
+    let queue = Arc::new(queue::SchedulingQueue::new(
+        profiles,
+        cfg.pod_initial_backoff,
+        cfg.pod_max_backoff,
+    ));
+    let cache = Arc::new(Mutex::new(cache::Cache::new()));
+    let informers = Informers::new(client.clone());
+    let (pods, nodes) = (informers.get::<Pod>(), informers.get::<Node>());
+    let handlers = handlers::Handlers {
+        cache: cache.clone(),
+        queue: queue.clone(),
+    };
+    // Subscribe before waiting, so nothing between the first list and now is missed.
+    let (pod_changes, node_changes) = (Box::pin(pods.changes()), Box::pin(nodes.changes()));
+    pods.ready().await;
+    nodes.ready().await;
+    handlers.resync_nodes(&nodes.store());
+    handlers.resync_pods(&pods.store());
+    tracing::info!("The scheduler's caches are synced; scheduling.");
+    let following = [
+        tokio::spawn(handlers.clone().follow_nodes(node_changes, nodes.store())),
+        tokio::spawn(handlers.clone().follow_pods(pod_changes, pods.store())),
+        tokio::spawn(queue.clone().run_flushes()),
+        tokio::spawn(report_cache_size(cache.clone())),
+    ];
+    let shared = schedule_one::Shared {
+        cache,
+        queue: queue.clone(),
+        pods: Some(pods.store()),
+        client: Some(client),
+        recorders,
+    };
+    schedule_one::Scheduler::new(shared, cfg.percentage_of_nodes_to_score)
+        .run()
+        .await;
+    for task in following {
+        task.abort();
+    }
+    // Keep the informers alive until here.
+    drop((pods, nodes, informers));
+}
+
+/// Publishes the cache's size every few seconds.
+async fn report_cache_size(cache: Arc<Mutex<cache::Cache>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let sizes = cache.lock().unwrap_or_else(|p| p.into_inner()).sizes();
+        metrics::global().cache_size(sizes);
+    }
 }

@@ -9,7 +9,7 @@
 use super::Error;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -112,41 +112,10 @@ pub fn total_scale(found: &[(String, i32)]) -> i32 {
         .fold(0i32, |sum, (_, n)| sum.saturating_add(*n))
 }
 
-/// A label selector as Go prints a `*metav1.LabelSelector` with `%v` (its generated
-/// `String()`), for the messages upstream writes it into.
-pub fn selector_text(selector: Option<&LabelSelector>) -> String {
-    let Some(selector) = selector else {
-        return "nil".to_string();
-    };
-    let labels: String = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}: {v},"))
-        .collect();
-    let expressions: String = selector
-        .match_expressions
-        .iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "LabelSelectorRequirement{{Key:{},Operator:{},Values:[{}],}},",
-                r.key,
-                r.operator,
-                r.values.as_deref().unwrap_or_default().join(" ")
-            )
-        })
-        .collect();
-    format!(
-        "&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelectorRequirement, ObjectMeta};
-    use std::collections::BTreeMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn pct(s: &str) -> IntOrString {
         IntOrString::String(s.to_string())
@@ -265,29 +234,5 @@ mod tests {
             ("rs".to_string(), 2),
         ];
         assert_eq!(total_scale(&found), 6);
-    }
-
-    #[test]
-    fn selectors_print_as_go_prints_them() {
-        let sel = LabelSelector {
-            match_labels: Some(BTreeMap::from([
-                ("foo".to_string(), "bar".to_string()),
-                ("app".to_string(), "web".to_string()),
-            ])),
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "tier".to_string(),
-                operator: "In".to_string(),
-                values: Some(vec!["a".to_string(), "b".to_string()]),
-            }]),
-        };
-        assert_eq!(
-            selector_text(Some(&sel)),
-            "&LabelSelector{MatchLabels:map[string]string{app: web,foo: bar,},MatchExpressions:[]LabelSelectorRequirement{LabelSelectorRequirement{Key:tier,Operator:In,Values:[a b],},},}"
-        );
-        assert_eq!(
-            selector_text(Some(&LabelSelector::default())),
-            "&LabelSelector{MatchLabels:map[string]string{},MatchExpressions:[]LabelSelectorRequirement{},}"
-        );
-        assert_eq!(selector_text(None), "nil");
     }
 }

@@ -314,7 +314,7 @@ async fn try_sync(ctx: &Context, pdb: &Arc<PodDisruptionBudget>) -> Result<(), E
                          correctly, which may result in undefined behavior. To account for these \
                          pods please set \".spec.minAvailable\" field of the PDB to an integer \
                          value.",
-                        expected::selector_text(spec.selector.as_ref())
+                        crate::selector::go_text(spec.selector.as_ref())
                     ),
                 );
             }

@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The controller's name (upstream `names.NodeIpamController`).
@@ -98,6 +99,9 @@ struct Allocator {
     client: kube::Client,
     nodes: Store<Node>,
     sets: Mutex<Vec<CidrSet>>,
+    /// Blocks this controller gave nodes (by name, with the node's uid) that the cache may not
+    /// show yet: a sync queued by an older change must not hand out a second block.
+    assigned: Mutex<HashMap<String, (String, Vec<IpNet>)>>,
     recorder: Recorder,
 }
 
@@ -135,6 +139,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, settings: Sett
         client,
         nodes: nodes.clone(),
         sets: Mutex::new(sets),
+        assigned: Mutex::new(HashMap::new()),
     });
     tracing::info!("Starting {NAME}.");
     let queue = WorkQueue::new("cidrallocator_node");
@@ -166,9 +171,22 @@ impl Allocator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn assigned(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Vec<IpNet>)>> {
+        self.assigned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn release(&self, node: &Node) {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        let mut cidrs = pod_cidrs(node);
+        if let Some((_, given)) = self.assigned().remove(name)
+            && cidrs.is_empty()
+        {
+            cidrs = given;
+        }
         let mut sets = self.sets();
-        for (i, cidr) in pod_cidrs(node).iter().enumerate() {
+        for (i, cidr) in cidrs.iter().enumerate() {
             if let Some(set) = sets.get_mut(i) {
                 set.release(cidr);
             }
@@ -194,6 +212,24 @@ impl Allocator {
             return Ok(());
         }
         let existing = pod_cidrs(&node);
+        let uid = node.metadata.uid.clone().unwrap_or_default();
+        let given = self.assigned().remove(name);
+        match given {
+            // The cache has not caught up with our patch yet.
+            Some((given_to, cidrs)) if existing.is_empty() && given_to == uid => {
+                self.assigned().insert(name.to_string(), (given_to, cidrs));
+                return Ok(());
+            }
+            // The node was made again, unseen: its predecessor's blocks are free.
+            Some((given_to, cidrs)) if given_to != uid => {
+                let mut sets = self.sets();
+                for (set, cidr) in sets.iter_mut().zip(&cidrs) {
+                    set.release(cidr);
+                }
+            }
+            // The cache shows what we gave.
+            Some(_) | None => {}
+        }
         if !existing.is_empty() {
             let mut sets = self.sets();
             for (i, cidr) in existing.iter().enumerate() {
@@ -225,6 +261,7 @@ impl Allocator {
             {
                 Ok(_) => {
                     tracing::info!("The {NAME} set the pod CIDRs of node {name} to {cidrs:?}.");
+                    self.assigned().insert(name.to_string(), (uid, picked));
                     return Ok(());
                 }
                 Err(e) => last = Some(e),

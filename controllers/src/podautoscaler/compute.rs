@@ -6,7 +6,7 @@
 
 use super::metrics;
 use super::replicas::Calculator;
-use super::status::{go_label_selector, milli_quantity};
+use super::status::milli_quantity;
 use k8s_openapi::api::autoscaling::v2::{
     ContainerResourceMetricStatus, MetricSpec, MetricStatus, MetricTarget, MetricValueStatus,
     ResourceMetricStatus,
@@ -190,7 +190,7 @@ pub async fn for_metric(inputs: &Inputs<'_>, spec: &MetricSpec) -> Result<Propos
             let message = format!(
                 "unable to get external metric {}/{name}/{}: {err}",
                 inputs.namespace,
-                go_label_selector(src.metric.selector.as_ref())
+                crate::selector::go_text(src.metric.selector.as_ref())
             );
             let inner = if by_average {
                 format!("failed to get {name} external metric: {message}")

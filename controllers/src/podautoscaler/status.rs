@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition as Condition;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 pub const ABLE_TO_SCALE: &str = "AbleToScale";
@@ -51,39 +51,9 @@ pub fn milli_quantity(milli: i64) -> Quantity {
     Quantity(text)
 }
 
-/// A `*metav1.LabelSelector` as Go's `%+v` prints it (its generated `String()`).
-pub fn go_label_selector(selector: Option<&LabelSelector>) -> String {
-    let Some(s) = selector else {
-        return "nil".to_string();
-    };
-    let labels: String = s
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}: {v},"))
-        .collect();
-    let expressions: String = s
-        .match_expressions
-        .iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "LabelSelectorRequirement{{Key:{},Operator:{},Values:[{}],}},",
-                r.key,
-                r.operator,
-                r.values.as_deref().unwrap_or_default().join(" ")
-            )
-        })
-        .collect();
-    format!(
-        "&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     #[test]
     fn conditions_keep_their_transition_time_while_status_holds() {
@@ -134,22 +104,5 @@ mod tests {
         assert_eq!(milli_quantity(1000).0, "1");
         assert_eq!(milli_quantity(250).0, "250m");
         assert_eq!(milli_quantity(0).0, "0");
-    }
-
-    #[test]
-    fn label_selectors_print_as_go_does() {
-        assert_eq!(go_label_selector(None), "nil");
-        let s = LabelSelector {
-            match_labels: Some([("queue".to_string(), "worker".to_string())].into()),
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "tier".to_string(),
-                operator: "In".to_string(),
-                values: Some(vec!["a".to_string(), "b".to_string()]),
-            }]),
-        };
-        assert_eq!(
-            go_label_selector(Some(&s)),
-            "&LabelSelector{MatchLabels:map[string]string{queue: worker,},MatchExpressions:[]LabelSelectorRequirement{LabelSelectorRequirement{Key:tier,Operator:In,Values:[a b],},},}"
-        );
     }
 }

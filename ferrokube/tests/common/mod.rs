@@ -66,14 +66,24 @@ impl Cluster {
         Self::up_in(dir)
     }
 
+    /// Starts with extra `ferrokube up` flags (e.g. `--simulated-nodes 2`).
+    pub fn up_with(args: &[&str]) -> Cluster {
+        Self::up_in_with(tempfile::tempdir().unwrap(), args)
+    }
+
     /// Starts on an existing state directory (to test restarts).
     pub fn up_in(dir: tempfile::TempDir) -> Cluster {
+        Self::up_in_with(dir, &[])
+    }
+
+    fn up_in_with(dir: tempfile::TempDir, args: &[&str]) -> Cluster {
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
             .args(["up", "--state-dir"])
             .arg(dir.path())
             .args(["--port", &port.to_string(), "--bind-address", "127.0.0.1"])
+            .args(args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())

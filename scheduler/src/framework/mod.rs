@@ -1,0 +1,458 @@
+//! The scheduling framework, as upstream's `framework` package: one trait per extension point,
+//! a [`Plugin`] that says which of them it implements, and [`Framework`], one profile's plugins
+//! in the order its configuration gives, which runs each extension point.
+//!
+//! Extension points and what their statuses do (see [`Code`]):
+//! - PreEnqueue: may the pod enter the active queue at all (not: it waits, gated);
+//! - QueueSort: the order of the active queue;
+//! - PreFilter: per-pod precomputation, may restrict the nodes (PreFilterResult) or reject the
+//!   pod outright; Skip skips the plugin's Filter;
+//! - Filter: may the pod run on this node;
+//! - PostFilter: run when no node fits (preemption; none yet);
+//! - PreScore / Score / NormalizeScore: rank the feasible nodes, 0..=100 per plugin, times the
+//!   plugin's weight;
+//! - Reserve / Unreserve: claim the chosen node's resources, undone if a later step fails;
+//! - Permit: allow, deny or hold the binding;
+//! - PreBind / Bind / PostBind: in the binding cycle, concurrently with the next pod's
+//!   scheduling cycle.
+
+pub mod cluster_event;
+pub mod cycle_state;
+pub mod status;
+
+pub use cluster_event::{Change, ClusterEvent, EventWithHint, QueueingHint};
+pub use cycle_state::CycleState;
+pub use status::{Code, Status};
+
+use crate::node_info::NodeInfo;
+use crate::queue::QueuedPodInfo;
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The highest score a Score plugin may give after normalizing.
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// A plugin: a name, the extension points it implements, and the events that may undo its
+/// rejections.
+pub trait Plugin: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn as_pre_enqueue(&self) -> Option<&dyn PreEnqueuePlugin> {
+        None
+    }
+    fn as_queue_sort(&self) -> Option<&dyn QueueSortPlugin> {
+        None
+    }
+    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
+        None
+    }
+    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
+        None
+    }
+    fn as_post_filter(&self) -> Option<&dyn PostFilterPlugin> {
+        None
+    }
+    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
+        None
+    }
+    fn as_score(&self) -> Option<&dyn ScorePlugin> {
+        None
+    }
+    fn as_reserve(&self) -> Option<&dyn ReservePlugin> {
+        None
+    }
+    fn as_permit(&self) -> Option<&dyn PermitPlugin> {
+        None
+    }
+    fn as_pre_bind(&self) -> Option<&dyn PreBindPlugin> {
+        None
+    }
+    fn as_bind(&self) -> Option<&dyn BindPlugin> {
+        None
+    }
+    fn as_post_bind(&self) -> Option<&dyn PostBindPlugin> {
+        None
+    }
+    /// The cluster events that may make a pod this plugin rejected schedulable (upstream's
+    /// `EnqueueExtensions`). Plugins that never reject register nothing.
+    fn events_to_register(&self) -> Vec<EventWithHint> {
+        Vec::new()
+    }
+}
+
+pub trait PreEnqueuePlugin {
+    /// Success lets the pod into the active queue; anything else keeps it out until the pod
+    /// changes.
+    fn pre_enqueue(&self, pod: &Pod) -> Status;
+}
+
+pub trait QueueSortPlugin {
+    /// Whether `a` should be scheduled before `b`.
+    fn less(&self, a: &QueuedPodInfo, b: &QueuedPodInfo) -> bool;
+}
+
+/// Nodes a PreFilter plugin narrowed the search to (upstream's `PreFilterResult`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreFilterResult {
+    pub node_names: BTreeSet<String>,
+    /// The plugins that narrowed the nodes (set by the framework).
+    pub plugins: BTreeSet<&'static str>,
+}
+
+pub trait PreFilterPlugin {
+    /// Computes what Filter needs; a rejection rejects the pod on every node. `Ok(Some(_))`
+    /// restricts the nodes Filter looks at.
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> (Option<PreFilterResult>, Status);
+}
+
+pub trait FilterPlugin {
+    /// Whether `pod` may run on `node`. Rejections name the reason a person reads.
+    fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status;
+}
+
+pub trait PostFilterPlugin {
+    /// Tries to make the pod schedulable later (preemption) when no node fits; returns the
+    /// nominated node, if any.
+    fn post_filter(&self, state: &CycleState, pod: &Pod) -> (Option<String>, Status);
+}
+
+pub trait PreScorePlugin {
+    /// Computes what Score needs; Skip skips this plugin's Score for this pod.
+    fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
+}
+
+/// A node's score from one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeScore {
+    pub name: String,
+    pub score: i64,
+}
+
+pub trait ScorePlugin {
+    /// The raw score of `node` for `pod`.
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status>;
+    /// Brings every raw score into 0..=[`MAX_NODE_SCORE`] (upstream's `ScoreExtensions`).
+    fn normalize(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore]) -> Status {
+        Status::success()
+    }
+}
+
+pub trait ReservePlugin {
+    /// Claims what the pod needs on `node`; a failure unreserves every plugin.
+    fn reserve(&self, state: &mut CycleState, pod: &Pod, node: &str) -> Status;
+    /// Undoes `reserve`; must be idempotent and may run without a matching `reserve`.
+    fn unreserve(&self, state: &mut CycleState, pod: &Pod, node: &str);
+}
+
+pub trait PermitPlugin {
+    /// Allows (Success), denies, or holds (Wait) the binding.
+    fn permit(&self, state: &mut CycleState, pod: &Pod, node: &str) -> Status;
+}
+
+#[async_trait::async_trait]
+pub trait PreBindPlugin: Send + Sync {
+    async fn pre_bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status;
+}
+
+#[async_trait::async_trait]
+pub trait BindPlugin: Send + Sync {
+    /// Binds the pod; Skip leaves it to the next bind plugin.
+    async fn bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status;
+}
+
+#[async_trait::async_trait]
+pub trait PostBindPlugin: Send + Sync {
+    /// Told that the pod was bound; cannot fail.
+    async fn post_bind(&self, state: &CycleState, pod: &Pod, node: &str);
+}
+
+/// One profile's plugins per extension point, in configuration order.
+pub struct Framework {
+    /// The `schedulerName` pods pick this profile by.
+    pub profile_name: String,
+    pub percentage_of_nodes_to_score: Option<i32>,
+    pub(crate) queue_sort: Option<Arc<dyn Plugin>>,
+    pub(crate) pre_enqueue: Vec<Arc<dyn Plugin>>,
+    pub(crate) pre_filter: Vec<Arc<dyn Plugin>>,
+    pub(crate) filter: Vec<Arc<dyn Plugin>>,
+    pub(crate) post_filter: Vec<Arc<dyn Plugin>>,
+    pub(crate) pre_score: Vec<Arc<dyn Plugin>>,
+    /// Score plugins with their weights.
+    pub(crate) score: Vec<(Arc<dyn Plugin>, i64)>,
+    pub(crate) reserve: Vec<Arc<dyn Plugin>>,
+    pub(crate) permit: Vec<Arc<dyn Plugin>>,
+    pub(crate) pre_bind: Vec<Arc<dyn Plugin>>,
+    pub(crate) bind: Vec<Arc<dyn Plugin>>,
+    pub(crate) post_bind: Vec<Arc<dyn Plugin>>,
+    /// Every enabled plugin's registrations, by plugin name.
+    pub(crate) events: Vec<(&'static str, EventWithHint)>,
+}
+
+impl std::fmt::Debug for Framework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |ps: &[Arc<dyn Plugin>]| ps.iter().map(|p| p.name()).collect::<Vec<_>>();
+        f.debug_struct("Framework")
+            .field("profile", &self.profile_name)
+            .field("filter", &names(&self.filter))
+            .field(
+                "score",
+                &self
+                    .score
+                    .iter()
+                    .map(|(p, w)| (p.name(), *w))
+                    .collect::<Vec<_>>(),
+            )
+            .field("bind", &names(&self.bind))
+            .finish()
+    }
+}
+
+impl Framework {
+    pub fn has_filter_plugins(&self) -> bool {
+        !self.filter.is_empty()
+    }
+
+    pub fn has_post_filter_plugins(&self) -> bool {
+        !self.post_filter.is_empty()
+    }
+
+    pub fn has_score_plugins(&self) -> bool {
+        !self.score.is_empty()
+    }
+
+    /// Names of every Filter and PreFilter plugin.
+    pub fn filter_names(&self) -> Vec<&'static str> {
+        self.filter.iter().map(|p| p.name()).collect()
+    }
+
+    /// PreEnqueue: the first plugin that does not let the pod in.
+    pub fn run_pre_enqueue(&self, pod: &Pod) -> Status {
+        for p in &self.pre_enqueue {
+            if let Some(pe) = p.as_pre_enqueue() {
+                let s = pe.pre_enqueue(pod);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// QueueSort; upstream's default (priority, then age) when the profile has none.
+    pub fn less(&self, a: &QueuedPodInfo, b: &QueuedPodInfo) -> bool {
+        match self.queue_sort.as_ref().and_then(|p| p.as_queue_sort()) {
+            Some(qs) => qs.less(a, b),
+            None => crate::plugins::priority_sort::less(a, b),
+        }
+    }
+
+    /// PreFilter: the intersection of every plugin's node restriction, or the first rejection.
+    pub fn run_pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> (Option<PreFilterResult>, Status) {
+        let mut result: Option<PreFilterResult> = None;
+        for p in &self.pre_filter {
+            let Some(pf) = p.as_pre_filter() else {
+                continue;
+            };
+            let (r, s) = pf.pre_filter(state, pod, nodes);
+            if s.is_skip() {
+                state.skip_filter.insert(p.name());
+                continue;
+            }
+            if !s.is_success() {
+                return (None, s.with_plugin(p.name()));
+            }
+            if let Some(mut r) = r {
+                r.plugins.insert(p.name());
+                result = Some(match result {
+                    None => r,
+                    Some(prev) => PreFilterResult {
+                        node_names: prev
+                            .node_names
+                            .intersection(&r.node_names)
+                            .cloned()
+                            .collect(),
+                        plugins: prev.plugins.union(&r.plugins).copied().collect(),
+                    },
+                });
+            }
+        }
+        (result, Status::success())
+    }
+
+    /// Filter on one node: the first plugin that rejects it.
+    pub fn run_filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
+        for p in &self.filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            if let Some(f) = p.as_filter() {
+                let s = f.filter(state, pod, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// PreScore: the first failure.
+    pub fn run_pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Status {
+        for p in &self.pre_score {
+            let Some(ps) = p.as_pre_score() else {
+                continue;
+            };
+            let s = ps.pre_score(state, pod, nodes);
+            if s.is_skip() {
+                state.skip_score.insert(p.name());
+            } else if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Score + NormalizeScore, weighted and summed per node (same order as `nodes`).
+    pub fn run_score(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Result<Vec<NodeScore>, Status> {
+        let mut totals: Vec<NodeScore> = nodes
+            .iter()
+            .map(|n| NodeScore {
+                name: n.name().to_string(),
+                score: 0,
+            })
+            .collect();
+        for (p, weight) in &self.score {
+            if state.skip_score.contains(p.name()) {
+                continue;
+            }
+            let Some(sp) = p.as_score() else {
+                continue;
+            };
+            let mut scores = Vec::with_capacity(nodes.len());
+            for n in nodes {
+                let score = sp
+                    .score(state, pod, n)
+                    .map_err(|s| s.with_plugin(p.name()))?;
+                scores.push(NodeScore {
+                    name: n.name().to_string(),
+                    score,
+                });
+            }
+            let s = sp.normalize(state, pod, &mut scores);
+            if !s.is_success() {
+                return Err(s.with_plugin(p.name()));
+            }
+            for (total, s) in totals.iter_mut().zip(&scores) {
+                if !(0..=MAX_NODE_SCORE).contains(&s.score) {
+                    return Err(Status::error(format!(
+                        "plugin {:?} returns an invalid score {}, it should in the range of [0, {MAX_NODE_SCORE}] after normalizing",
+                        p.name(),
+                        s.score
+                    )));
+                }
+                total.score += s.score * weight;
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Reserve: every plugin in order; on a failure the caller unreserves.
+    pub fn run_reserve(&self, state: &mut CycleState, pod: &Pod, node: &str) -> Status {
+        for p in &self.reserve {
+            if let Some(r) = p.as_reserve() {
+                let s = r.reserve(state, pod, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Unreserve: every plugin, in reverse order.
+    pub fn run_unreserve(&self, state: &mut CycleState, pod: &Pod, node: &str) {
+        for p in self.reserve.iter().rev() {
+            if let Some(r) = p.as_reserve() {
+                r.unreserve(state, pod, node);
+            }
+        }
+    }
+
+    /// Permit: the first plugin that does not allow. Waiting is not supported yet by any
+    /// in-tree plugin; a Wait is treated as a rejection.
+    pub fn run_permit(&self, state: &mut CycleState, pod: &Pod, node: &str) -> Status {
+        for p in &self.permit {
+            if let Some(pm) = p.as_permit() {
+                let s = pm.permit(state, pod, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    pub async fn run_pre_bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        for p in &self.pre_bind {
+            if let Some(pb) = p.as_pre_bind() {
+                let s = pb.pre_bind(state, pod, node).await;
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Bind: the first plugin that does not skip binds.
+    pub async fn run_bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        for p in &self.bind {
+            if let Some(b) = p.as_bind() {
+                let s = b.bind(state, pod, node).await;
+                if !s.is_skip() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::error("no bind plugin bound the pod")
+    }
+
+    pub async fn run_post_bind(&self, state: &CycleState, pod: &Pod, node: &str) {
+        for p in &self.post_bind {
+            if let Some(pb) = p.as_post_bind() {
+                pb.post_bind(state, pod, node).await;
+            }
+        }
+    }
+
+    /// Whether `change` may help `pod`, which the plugins `rejectors` turned down. A pod no
+    /// plugin rejected (it failed with an error) always moves.
+    pub fn requeues(&self, pod: &Pod, rejectors: &BTreeSet<&'static str>, change: &Change) -> bool {
+        if rejectors.is_empty() {
+            return true;
+        }
+        self.events
+            .iter()
+            .filter(|(plugin, _)| rejectors.contains(plugin))
+            .any(|(_, reg)| reg.requeues(pod, change))
+    }
+}

@@ -1,0 +1,79 @@
+//! The in-tree plugins, one folder each, and the registry that maps their names to factories
+//! ([`build`]) together with upstream's default plugin set and weights ([`default_plugins`]).
+//! Plugins upstream has but ferrokube does not yet ([`NOT_YET`]) may be disabled in a
+//! configuration, not enabled.
+
+pub mod default_binder;
+pub mod node_affinity;
+pub mod node_name;
+pub mod node_ports;
+pub mod node_resources_balanced_allocation;
+pub mod node_resources_fit;
+pub mod node_unschedulable;
+pub mod priority_sort;
+pub mod scheduling_gates;
+pub mod taint_toleration;
+
+use crate::framework::Plugin;
+use std::sync::Arc;
+
+/// What a plugin may use while it runs.
+#[derive(Clone, Default)]
+pub struct Handle {
+    /// The API client (binders need it); none in unit tests.
+    pub client: Option<kube::Client>,
+}
+
+/// Upstream's default MultiPoint plugins with their score weights (v1 `getDefaultPlugins`),
+/// without the ones not built yet.
+pub fn default_plugins() -> Vec<(&'static str, i64)> {
+    vec![
+        (scheduling_gates::NAME, 0),
+        (priority_sort::NAME, 0),
+        (node_unschedulable::NAME, 0),
+        (node_name::NAME, 0),
+        (taint_toleration::NAME, 3),
+        (node_affinity::NAME, 2),
+        (node_ports::NAME, 0),
+        (node_resources_fit::NAME, 1),
+        (node_resources_balanced_allocation::NAME, 1),
+        (default_binder::NAME, 0),
+    ]
+}
+
+/// Upstream in-tree plugins that are not built yet.
+pub const NOT_YET: &[&str] = &[
+    "VolumeRestrictions",
+    "NodeVolumeLimits",
+    "VolumeBinding",
+    "VolumeZone",
+    "PodTopologySpread",
+    "InterPodAffinity",
+    "DefaultPreemption",
+    "ImageLocality",
+    "DynamicResources",
+];
+
+/// Builds the plugin `name` from its `pluginConfig` args.
+pub fn build(
+    name: &str,
+    args: Option<&serde_json::Value>,
+    handle: &Handle,
+) -> Result<Arc<dyn Plugin>, String> {
+    match name {
+        priority_sort::NAME => Ok(priority_sort::new()),
+        scheduling_gates::NAME => Ok(scheduling_gates::new()),
+        node_unschedulable::NAME => Ok(node_unschedulable::new()),
+        node_name::NAME => Ok(node_name::new()),
+        taint_toleration::NAME => Ok(taint_toleration::new()),
+        node_affinity::NAME => Ok(node_affinity::new()),
+        node_ports::NAME => Ok(node_ports::new()),
+        node_resources_fit::NAME => node_resources_fit::new(args),
+        node_resources_balanced_allocation::NAME => node_resources_balanced_allocation::new(args),
+        default_binder::NAME => default_binder::new(handle.client.clone()),
+        other if NOT_YET.contains(&other) => Err(format!(
+            "plugin {other:?} is not built yet in ferrokube's kube-scheduler"
+        )),
+        other => Err(format!("plugin {other:?} does not exist")),
+    }
+}

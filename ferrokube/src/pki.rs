@@ -40,6 +40,7 @@ pub struct Pki {
     pub apiserver_etcd_client: Pair,
     pub admin: Pair,
     pub controller_manager: Pair,
+    pub scheduler: Pair,
     /// The identity of `--simulated-nodes` (one for all simulated nodes, as kwok has one).
     pub node_simulator: Pair,
 }
@@ -92,6 +93,7 @@ impl Pki {
             apiserver_etcd_client: Pair::at(dir, "apiserver-etcd-client"),
             admin: Pair::at(dir, "admin"),
             controller_manager: Pair::at(dir, "controller-manager"),
+            scheduler: Pair::at(dir, "scheduler"),
             node_simulator: Pair::at(dir, "node-simulator"),
         };
         if !pki.ca.exists() {
@@ -182,6 +184,18 @@ impl Pki {
                 Leaf {
                     name: "controller-manager",
                     common_name: "system:kube-controller-manager",
+                    organization: None,
+                    server: false,
+                    client: true,
+                    dns: vec![],
+                    ips: vec![],
+                },
+            ),
+            (
+                &pki.scheduler,
+                Leaf {
+                    name: "scheduler",
+                    common_name: "system:kube-scheduler",
                     organization: None,
                     server: false,
                     client: true,

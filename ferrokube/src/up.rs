@@ -1,6 +1,7 @@
 //! `ferrokube up`: a whole cluster in one process. Starts etcd (unless `--etcd-servers` names
 //! one), the apiserver with a PKI from the state directory, writes `admin.kubeconfig` once the
-//! apiserver is ready, and runs until Ctrl-C or SIGTERM, then stops everything in order.
+//! apiserver is ready, then runs the controller manager and the scheduler (and simulated
+//! nodes when asked) until Ctrl-C or SIGTERM, then stops everything in order.
 
 use crate::etcd_process::EtcdProcess;
 use crate::kubeconfig;
@@ -37,6 +38,9 @@ pub struct UpArgs {
     /// the pods bound to them without containers), as `ferrokube simulate-nodes` does.
     #[arg(long, default_value_t = 0)]
     pub simulated_nodes: u32,
+    /// Do not run the scheduler (as k3s's flag of that name), for running another one.
+    #[arg(long)]
+    pub disable_scheduler: bool,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -184,6 +188,17 @@ pub async fn run(args: UpArgs) -> Result<()> {
         &pki.controller_manager.key,
         "system:kube-controller-manager",
     )?;
+    let scheduler_config = dir.join("scheduler.kubeconfig");
+    kubeconfig::write(
+        &scheduler_config,
+        &server,
+        &pki.ca.cert,
+        &pki.scheduler.cert,
+        &pki.scheduler.key,
+        "system:kube-scheduler",
+    )?;
+    let scheduler = (!args.disable_scheduler)
+        .then(|| tokio::spawn(scheduler::run_in_process(scheduler_config)));
     let controllers = tokio::spawn(controllers::run_in_process(controllers::InProcessOptions {
         kubeconfig: cm_config.clone(),
         root_ca_file: pki.ca.cert.clone(),
@@ -249,6 +264,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     }
     println!("Stopping.");
     controllers.abort();
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     if let Some(simulator) = simulator {
         simulator.abort();
     }

@@ -1,5 +1,4 @@
-//! `ferrokube scheduler` as a process of its own beside `ferrokube up` (which runs no scheduler
-//! yet): pods bound to the only node that fits (resources, nodeSelector, taints and
+//! `ferrokube scheduler` as a process of its own beside `ferrokube up --disable-scheduler`: pods bound to the only node that fits (resources, nodeSelector, taints and
 //! tolerations, a cordoned node), LeastAllocated spreading pods over equal nodes, a second
 //! profile from `--config` packing them with MostAllocated, an unschedulable pod's condition
 //! and `FailedScheduling` event as `kubectl describe` shows them, that pod scheduled once a
@@ -128,7 +127,7 @@ profiles:
 
 #[test]
 fn the_scheduler_places_pods_as_upstream_does() {
-    let cluster = Cluster::up();
+    let cluster = Cluster::up_with(&["--disable-scheduler"]);
     let bins = kubectls();
     let k = cluster.kubectl(&bins[0]);
     let k133 = cluster.kubectl(&bins[1]);
@@ -228,8 +227,10 @@ fn the_scheduler_places_pods_as_upstream_does() {
     assert_eq!(bound(&k, "affine"), "small");
 
     // The pod that fits nowhere: its condition and event say why, as upstream words it.
+    // No node could hold it even empty, so preemption is no help (DefaultPreemption).
     let why = "0/6 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, \
-               1 node(s) were unschedulable, 4 Insufficient cpu.";
+               1 node(s) were unschedulable, 4 Insufficient cpu. \
+               preemption: 0/6 nodes are available: 6 Preemption is not helpful for scheduling..";
     let condition = eventually("huge is marked unschedulable", || {
         let c = k.ok(&[
             "get",
@@ -381,5 +382,363 @@ fn the_scheduler_places_pods_as_upstream_does() {
         "leader_election_master_status{name=\"kube-scheduler\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+/// A pod of PriorityClass `class` requesting `cpu`, with extra spec lines.
+fn prioritized_pod(name: &str, class: &str, cpu: &str, spec: &str) -> String {
+    pod(name, cpu, &format!("  priorityClassName: {class}{spec}"))
+}
+
+/// DefaultPreemption: a node full of low-priority pods, a high-priority pod preempts one (the
+/// victim gets the DisruptionTarget condition, is deleted, and a `Preempted` event), is
+/// nominated to the node, keeps its room from an equal-priority pod, and is bound once the
+/// victim is gone (the test finishes the deletion as the kubelet would); a pod with
+/// `preemptionPolicy: Never` stays Pending saying why.
+#[test]
+fn higher_priority_pods_preempt_lower_priority_ones() {
+    let cluster = Cluster::up_with(&["--disable-scheduler"]);
+    let bins = kubectls();
+    let k = cluster.kubectl(&bins[0]);
+    let k133 = cluster.kubectl(&bins[1]);
+    k.ok_stdin(&["apply", "-f", "-"], &node("solo", "2", "4Gi", "", "  {}"));
+    let _beats = common::heartbeats(&cluster, &bins[0], &["solo"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: low}
+value: 100
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+"#,
+    );
+    let log = cluster.dir.path().join("scheduler.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let _scheduler = Scheduler {
+        child: Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+            .arg("scheduler")
+            .arg("--kubeconfig")
+            .arg(cluster.kubeconfig())
+            .args(["--leader-elect=false", "--secure-port", "0"])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+        log,
+    };
+
+    // The node fills up with low-priority pods.
+    let lows = [
+        prioritized_pod("low-1", "low", "1", ""),
+        prioritized_pod("low-2", "low", "1", ""),
+    ];
+    k.ok_stdin(&["apply", "-f", "-"], &lows.join("---\n"));
+    assert_eq!(bound(&k, "low-1"), "solo");
+    assert_eq!(bound(&k, "low-2"), "solo");
+
+    // A pod that may not preempt stays Pending, and says why (the double period is
+    // upstream's).
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &prioritized_pod("never", "high", "1", "\n  preemptionPolicy: Never"),
+    );
+    let never_why = "0/1 nodes are available: 1 Insufficient cpu. \
+                     preemption: not eligible due to preemptionPolicy=Never..";
+    let message = |pod: &str| {
+        k.ok(&[
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ])
+    };
+    eventually("never is marked unschedulable", || {
+        (message("never") == never_why).then_some(())
+    });
+
+    // A high-priority pod preempts one low-priority pod and is nominated to the node.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &prioritized_pod("high", "high", "1", ""),
+    );
+    let nominated = eventually("high is nominated", || {
+        let n = k.ok(&[
+            "get",
+            "pod",
+            "high",
+            "-o",
+            "jsonpath={.status.nominatedNodeName}",
+        ]);
+        (!n.is_empty()).then_some(n)
+    });
+    assert_eq!(nominated, "solo");
+    let victim = eventually("a victim is being deleted", || {
+        let gone: Vec<String> = ["low-1", "low-2"]
+            .into_iter()
+            .filter(|p| {
+                !k.ok(&[
+                    "get",
+                    "pod",
+                    p,
+                    "-o",
+                    "jsonpath={.metadata.deletionTimestamp}",
+                ])
+                .is_empty()
+            })
+            .map(str::to_string)
+            .collect();
+        (!gone.is_empty()).then_some(gone)
+    });
+    assert_eq!(victim.len(), 1, "one victim is enough: {victim:?}");
+    let victim = &victim[0];
+    let survivor = if victim == "low-1" { "low-2" } else { "low-1" };
+    let condition = k.ok(&[
+        "get",
+        "pod",
+        victim,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"DisruptionTarget\")].status}|{.status.conditions[?(@.type==\"DisruptionTarget\")].reason}|{.status.conditions[?(@.type==\"DisruptionTarget\")].message}",
+    ]);
+    assert_eq!(
+        condition,
+        "True|PreemptionByScheduler|default-scheduler: preempting to accommodate a higher priority pod"
+    );
+    assert_eq!(
+        message("high"),
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
+    // No kubelet: the victim stays Terminating, and the preemptor waits for it.
+    assert_eq!(node_of(&k, "high"), "");
+    k.ok(&["delete", "pod", victim, "--grace-period=0", "--force"]);
+    assert_eq!(bound(&k, "high"), "solo");
+    // The room freed was kept for the nominated pod: the equal-priority pod that may not
+    // preempt stays Pending, and the other low-priority pod stays.
+    assert_eq!(node_of(&k, "never"), "");
+    assert_eq!(message("never"), never_why);
+    assert_eq!(node_of(&k, survivor), "solo");
+
+    // `Preempted` on the victim, naming the preemptor's UID and the node.
+    let uid = k.ok(&["get", "pod", "high", "-o", "jsonpath={.metadata.uid}"]);
+    let note = format!("Preempted by pod {uid} on node solo");
+    for kubectl in [&k, &k133] {
+        let events = eventually("the Preempted event is listed", || {
+            let e = kubectl.ok(&["get", "events"]);
+            e.contains(&note).then_some(e)
+        });
+        let line = events.lines().find(|l| l.contains(&note)).unwrap();
+        assert!(line.contains("Normal"), "{line}");
+        assert!(line.contains("Preempted"), "{line}");
+        assert!(line.contains(&format!("pod/{victim}")), "{line}");
+    }
+    let related = k.ok(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "-o",
+        r#"jsonpath={range .items[?(@.reason=="Preempted")]}{.regarding.name}|{.related.name}|{.action}|{.reportingController}{"\n"}{end}"#,
+    ]);
+    assert_eq!(
+        related.trim(),
+        format!("{victim}|high|Preempting|default-scheduler")
+    );
+}
+
+/// A Deployment of `replicas` pods labelled `app: <name>` requesting `cpu`, with extra pod
+/// spec lines (indented by six).
+fn deployment(name: &str, replicas: u32, cpu: &str, spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+{spec}
+      containers:
+      - name: c
+        image: busybox
+        resources: {{requests: {{cpu: "{cpu}", memory: 100Mi}}}}
+"#
+    )
+}
+
+/// The nodes of the pods labelled `app=<app>`, "" for pending ones.
+fn nodes_of_app(k: &Kubectl, app: &str) -> Vec<String> {
+    k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("app={app}"),
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name}={.spec.nodeName}{"\n"}{end}"#,
+    ])
+    .lines()
+    .filter_map(|l| l.split_once('=').map(|(_, n)| n.to_string()))
+    .collect()
+}
+
+/// The pending pod labelled `app=<app>` once the scheduler has said why, with its message.
+fn pending_with_message(k: &Kubectl, app: &str) -> (String, String) {
+    eventually(&format!("a pending {app} pod says why"), || {
+        let out = k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={app}"),
+            "-o",
+            r#"jsonpath={range .items[*]}{.metadata.name}|{.spec.nodeName}|{.status.conditions[?(@.type=="PodScheduled")].message}{"\n"}{end}"#,
+        ]);
+        out.lines().find_map(|l| {
+            let mut parts = l.splitn(3, '|');
+            let (name, node, message) = (parts.next()?, parts.next()?, parts.next()?);
+            (node.is_empty() && !message.is_empty())
+                .then(|| (name.to_string(), message.to_string()))
+        })
+    })
+}
+
+/// PodTopologySpread, InterPodAffinity and their queueing: a Deployment spread over zones by
+/// a DoNotSchedule constraint (the replica that would break maxSkew stays Pending with
+/// upstream's message, and is placed once a node in the short zone appears), replicas kept on
+/// distinct hostnames by required anti-affinity, and a pod with required affinity waiting for
+/// the pod it must run beside, then following it to its node.
+#[test]
+fn pods_spread_over_zones_and_follow_or_avoid_each_other() {
+    let cluster = Cluster::up_with(&["--disable-scheduler"]);
+    let bins = kubectls();
+    let k = cluster.kubectl(&bins[0]);
+    let k133 = cluster.kubectl(&bins[1]);
+    let zone = |z: &str| format!(", topology.kubernetes.io/zone: {z}");
+    let nodes = [
+        node("a1", "4", "8Gi", &zone("a"), "  {}"),
+        node("a2", "4", "8Gi", &zone("a"), "  {}"),
+        // Room for one 600m replica only.
+        node("b1", "1", "8Gi", &zone("b"), "  {}"),
+    ];
+    k.ok_stdin(&["apply", "-f", "-"], &nodes.join("---\n"));
+    let _beats = common::heartbeats(&cluster, &bins[0], &["a1", "a2", "b1", "b2"]);
+    let config = cluster.dir.path().join("scheduler.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
+         leaderElection: {leaderElect: false}\npodInitialBackoffSeconds: 1\npodMaxBackoffSeconds: 2\n",
+    )
+    .unwrap();
+    let log = cluster.dir.path().join("scheduler.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let _scheduler = Scheduler {
+        child: Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+            .arg("scheduler")
+            .arg("--config")
+            .arg(&config)
+            .arg("--kubeconfig")
+            .arg(cluster.kubeconfig())
+            .args(["--secure-port", "0"])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+        log,
+    };
+
+    // Three replicas, at most one apart between zones: zone b (one replica's room) gets one,
+    // zone a two.
+    let spread = "      topologySpreadConstraints:\n      - maxSkew: 1\n        topologyKey: topology.kubernetes.io/zone\n        whenUnsatisfiable: DoNotSchedule\n        labelSelector: {matchLabels: {app: spread}}\n        matchLabelKeys: [pod-template-hash]";
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &deployment("spread", 3, "600m", spread),
+    );
+    let placed = eventually("three spread replicas are bound", || {
+        let n = nodes_of_app(&k, "spread");
+        (n.len() == 3 && n.iter().all(|n| !n.is_empty())).then_some(n)
+    });
+    let in_zone = |nodes: &[String], z: char| nodes.iter().filter(|n| n.starts_with(z)).count();
+    assert_eq!(
+        (in_zone(&placed, 'a'), in_zone(&placed, 'b')),
+        (2, 1),
+        "{placed:?}"
+    );
+
+    // A fourth would make zone a three against one: it stays Pending, saying why.
+    k.ok(&["scale", "deployment", "spread", "--replicas=4"]);
+    let (pending, message) = pending_with_message(&k, "spread");
+    let why = "0/3 nodes are available: 1 Insufficient cpu, \
+               2 node(s) didn't match pod topology spread constraints.";
+    assert!(message.starts_with(why), "{message}");
+    for kubectl in [&k, &k133] {
+        let described = kubectl.ok(&["describe", "pod", &pending]);
+        assert!(described.contains("FailedScheduling"), "{described}");
+        assert!(
+            described.contains("didn't match pod topology spread constraints"),
+            "{described}"
+        );
+    }
+    // A second node in zone b: the node event requeues the pod, which goes there.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &node("b2", "4", "8Gi", &zone("b"), "  {}"),
+    );
+    assert_eq!(bound(&k, &pending), "b2");
+
+    // Required anti-affinity: one replica per hostname; the fifth finds no node.
+    let apart = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector: {matchLabels: {app: solo}}\n            topologyKey: kubernetes.io/hostname";
+    k.ok_stdin(&["apply", "-f", "-"], &deployment("solo", 4, "100m", apart));
+    let placed = eventually("four solo replicas are bound", || {
+        let n = nodes_of_app(&k, "solo");
+        (n.len() == 4 && n.iter().all(|n| !n.is_empty())).then_some(n)
+    });
+    let distinct: std::collections::BTreeSet<&String> = placed.iter().collect();
+    assert_eq!(distinct.len(), 4, "{placed:?}");
+    k.ok(&["scale", "deployment", "solo", "--replicas=5"]);
+    let (_, message) = pending_with_message(&k, "solo");
+    assert!(
+        message.starts_with(
+            "0/4 nodes are available: 4 node(s) didn't match pod anti-affinity rules."
+        ),
+        "{message}"
+    );
+
+    // Required affinity: the client waits for a db pod, then joins it on its node.
+    let client = pod(
+        "client",
+        "100m",
+        "  affinity:\n    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - labelSelector: {matchLabels: {app: db}}\n        topologyKey: kubernetes.io/hostname",
+    );
+    let client = client.replacen(
+        "metadata:\n  name: client",
+        "metadata:\n  name: client\n  labels: {app: client}",
+        1,
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &client);
+    let (_, message) = pending_with_message(&k, "client");
+    assert!(
+        message.starts_with("0/4 nodes are available: 4 node(s) didn't match pod affinity rules."),
+        "{message}"
+    );
+    let db = pod("db", "100m", "  nodeSelector: {kubernetes.io/hostname: a2}");
+    let db = db.replacen(
+        "metadata:\n  name: db",
+        "metadata:\n  name: db\n  labels: {app: db}",
+        1,
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &db);
+    assert_eq!(bound(&k, "db"), "a2");
+    assert_eq!(bound(&k, "client"), "a2");
+    for kubectl in [&k, &k133] {
+        let wide = kubectl.ok(&["get", "pod", "client", "db", "-o", "wide"]);
+        for line in wide.lines().skip(1) {
+            assert!(line.contains("a2"), "{wide}");
+        }
     }
 }

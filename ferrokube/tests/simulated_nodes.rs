@@ -1,8 +1,8 @@
 //! Simulated nodes (`ferrokube simulate-nodes`, `ferrokube up --simulated-nodes`): Nodes
 //! registered Ready with a kubelet's columns, Leases renewed so the node lifecycle controller
 //! keeps them Ready past its grace period, pods bound to them Running and Ready (one bound by
-//! `spec.nodeName`, a Deployment's bound through `pods/binding` as no scheduler runs in `up`
-//! yet), and deleted pods finished at once. Driven by both kubectls.
+//! `spec.nodeName`, a Deployment's bound by the scheduler `up` runs), and deleted pods
+//! finished at once. Driven by both kubectls.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
@@ -67,9 +67,8 @@ spec:
       containers: [{name: web, image: nginx}]
 "#;
 
-/// Binds the Deployment's pending pods round-robin to `sim-0`..`sim-2` through `pods/binding`,
-/// as a scheduler would.
-fn bind_pending(k: &Kubectl) -> usize {
+/// How many of the Deployment's pods the scheduler has bound.
+fn bound(k: &Kubectl) -> usize {
     let out = k.ok(&[
         "get",
         "pods",
@@ -78,25 +77,13 @@ fn bind_pending(k: &Kubectl) -> usize {
         "-o",
         "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName}{\"\\n\"}{end}",
     ]);
-    let mut bound = 0;
-    for (i, line) in out.lines().enumerate() {
-        let mut cells = line.split_whitespace();
-        let (Some(name), None) = (cells.next(), cells.next()) else {
-            bound += 1;
-            continue;
-        };
-        let binding = format!(
-            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"{name}"}},"target":{{"apiVersion":"v1","kind":"Node","name":"sim-{}"}}}}"#,
-            i % 3
-        );
-        let uri = format!("/api/v1/namespaces/default/pods/{name}/binding");
-        if k.run_stdin(&["create", "--raw", &uri, "-f", "-"], Some(&binding))
-            .ok
-        {
-            bound += 1;
-        }
-    }
-    bound
+    out.lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|n| n.starts_with("sim-"))
+        })
+        .count()
 }
 
 #[test]
@@ -238,9 +225,19 @@ fn simulate_nodes_plays_the_kubelets_of_its_nodes() {
     // A Deployment rolls out once its pods are bound (no scheduler runs in `up` yet).
     let k = cluster.kubectl(&bins[1]);
     k.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
-    eventually("the Deployment's pods are bound", || {
-        (bind_pending(&k) == 3).then_some(())
+    eventually("the scheduler binds the Deployment's pods", || {
+        (bound(&k) == 3).then_some(())
     });
+    let holder = k.ok(&[
+        "get",
+        "lease",
+        "kube-scheduler",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert!(holder.ends_with("_ferrokube-up"), "{holder}");
     for bin in &bins {
         let k = cluster.kubectl(bin);
         let out = k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);

@@ -674,7 +674,9 @@ profiles:
                 "NodeName",
                 "TaintToleration",
                 "NodeAffinity",
-                "NodeResourcesFit"
+                "NodeResourcesFit",
+                "PodTopologySpread",
+                "InterPodAffinity"
             ]
         );
         let score: Vec<(&str, i64)> = fw.score.iter().map(|(p, w)| (p.name(), *w)).collect();
@@ -683,10 +685,17 @@ profiles:
             vec![
                 ("NodeResourcesFit", 5),
                 ("NodeAffinity", 2),
-                ("NodeResourcesBalancedAllocation", 1)
+                ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2),
+                ("NodeResourcesBalancedAllocation", 1),
+                ("ImageLocality", 1)
             ]
         );
-        assert_eq!(names(&fw.pre_enqueue), vec!["SchedulingGates"]);
+        assert_eq!(
+            names(&fw.pre_enqueue),
+            vec!["SchedulingGates", "DefaultPreemption"]
+        );
+        assert_eq!(names(&fw.post_filter), vec!["DefaultPreemption"]);
     }
 
     #[test]
@@ -717,7 +726,7 @@ kind: KubeSchedulerConfiguration
 profiles:
 - plugins:
     score:
-      enabled: [{name: ImageLocality}]
+      enabled: [{name: VolumeBinding}]
 "#,
         );
         let err = build(&p).unwrap_err().to_string();
@@ -730,7 +739,7 @@ kind: KubeSchedulerConfiguration
 profiles:
 - plugins:
     multiPoint:
-      disabled: [{name: InterPodAffinity}]
+      disabled: [{name: VolumeZone}]
 "#,
         );
         assert!(build(&p).is_ok());

@@ -133,11 +133,26 @@ impl Recorder {
         action: &'static str,
         note: String,
     ) {
+        self.record_related(pod, None, kind, reason, action, note);
+    }
+
+    /// Records an event about `pod` with a `related` pod (a preemption victim and its
+    /// preemptor) in the background.
+    pub fn record_related(
+        &self,
+        pod: &Pod,
+        related: Option<&Pod>,
+        kind: &'static str,
+        reason: &'static str,
+        action: &'static str,
+        note: String,
+    ) {
         let inner = self.inner.clone();
         let reference = regarding(pod);
+        let related = related.map(regarding);
         tokio::spawn(async move {
             if let Err(e) = inner
-                .write(reference.clone(), kind, reason, action, &note)
+                .write(reference.clone(), related, kind, reason, action, &note)
                 .await
             {
                 tracing::warn!(
@@ -155,6 +170,7 @@ impl Inner {
     async fn write(
         &self,
         reference: ObjectReference,
+        related: Option<ObjectReference>,
         kind: &str,
         reason: &str,
         action: &str,
@@ -201,7 +217,8 @@ impl Inner {
             action,
             note,
         };
-        let ev = event(reference, &self.controller, &self.instance, what, now);
+        let mut ev = event(reference, &self.controller, &self.instance, what, now);
+        ev.related = related;
         let created = api.create(&PostParams::default(), &ev).await?;
         let mut seen = self.lock();
         if seen.len() >= REMEMBERED {

@@ -2,10 +2,13 @@
 //! bound pods go to the cache (confirming assumed ones), pending pods of one of our profiles to
 //! the queue, nodes to the cache; and each change that may help unschedulable pods is
 //! announced to the queue as a cluster event. Finished pods (Succeeded, Failed) count as
-//! deleted, as upstream's pod informer filters them out.
+//! deleted, as upstream's pod informer filters them out. Pods get their priority filled in
+//! first ([`crate::priority`]).
 
 use crate::cache::Cache;
-use crate::framework::cluster_event::{self, Change, Object, node_update};
+use crate::framework::cluster_event::{
+    self, Change, ClusterEvent, EventResource, Object, action, node_update,
+};
 use crate::node_info::pod_uid;
 use crate::queue::{self, SchedulingQueue};
 use controllers::informer::Change as InformerChange;
@@ -39,6 +42,7 @@ fn terminal(pod: &Pod) -> bool {
 pub struct Handlers {
     pub cache: Arc<Mutex<Cache>>,
     pub queue: Arc<SchedulingQueue>,
+    pub priorities: crate::priority::Resolver,
 }
 
 impl Handlers {
@@ -53,6 +57,8 @@ impl Handlers {
     /// A pod was added or changed.
     pub fn pod_applied(&self, new: Arc<Pod>, old: Option<Arc<Pod>>) {
         let now = Instant::now();
+        let new = self.priorities.resolve(new);
+        let old = old.map(|o| self.priorities.resolve(o));
         if terminal(&new) {
             return self.pod_deleted(new);
         }
@@ -62,6 +68,31 @@ impl Handlers {
                 self.queue.delete(&new);
             }
             self.cache().add_pod(new.clone());
+            // Pods with inter-pod affinity or spreading constraints may wait for this pod or
+            // its labels (upstream's AssignedPodAdd, and AssignedPodUpdate with
+            // UpdatePodLabel).
+            if was_pending {
+                let added = Change {
+                    event: cluster_event::ASSIGNED_POD_ADD,
+                    old: None,
+                    new: Some(Object::Pod(new.clone())),
+                };
+                self.queue.on_event(&added, now);
+            } else if let Some(o) = old
+                .as_ref()
+                .filter(|o| o.metadata.labels != new.metadata.labels)
+            {
+                let relabelled = Change {
+                    event: ClusterEvent::new(
+                        EventResource::AssignedPod,
+                        action::UPDATE_POD_LABEL,
+                        "AssignedPodUpdate",
+                    ),
+                    old: Some(Object::Pod(o.clone())),
+                    new: Some(Object::Pod(new.clone())),
+                };
+                self.queue.on_event(&relabelled, now);
+            }
             if let Some(old) = old.filter(|o| assigned(o))
                 && queue::assigned_pod_scaled_down(&old, &new)
             {
@@ -127,6 +158,13 @@ impl Handlers {
     pub fn node_deleted(&self, node: &Node) {
         self.cache()
             .remove_node(node.metadata.name.as_deref().unwrap_or_default());
+        // Spreading counts domains by their nodes (upstream's NodeDelete).
+        let deleted = Change {
+            event: ClusterEvent::new(EventResource::Node, action::DELETE, "NodeDelete"),
+            old: Some(Object::Node(Arc::new(node.clone()))),
+            new: None,
+        };
+        self.queue.on_event(&deleted, Instant::now());
     }
 
     /// Brings everything in line with the informers' stores (at start, and after a relist).
@@ -209,6 +247,7 @@ mod tests {
                 Duration::from_secs(1),
                 Duration::from_secs(10),
             )),
+            priorities: Default::default(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! - [`options`] and [`config`]: the flags and the KubeSchedulerConfiguration, with each
 //!   profile's plugins resolved per extension point;
 //! - [`queue`]: activeQ, backoffQ and the unschedulable pods, with requeueing on cluster
-//!   events;
+//!   events, and the [`nominator`] of pods nominated to nodes by preemption;
+//! - [`priority`]: pods' priorities from their PriorityClass;
 //! - [`cache`] and [`node_info`]: the nodes with their pods (bound and assumed) and what they
 //!   request, and the per-cycle snapshot;
 //! - [`framework`]: the extension point traits and one profile's plugin runner;
@@ -17,15 +18,19 @@
 //! endpoint) is the controller manager's, used from the `controllers` crate for now; a shared
 //! client crate is a later refactor.
 
+pub mod affinity;
 pub mod cache;
 pub mod config;
 pub mod events;
 pub mod framework;
 pub mod handlers;
+pub mod labels;
 pub mod metrics;
 pub mod node_info;
+pub mod nominator;
 pub mod options;
 pub mod plugins;
+pub mod priority;
 pub mod queue;
 pub mod schedule_one;
 
@@ -34,6 +39,8 @@ pub use options::Options;
 use controllers::informer::Informers;
 use controllers::{client, leaderelection, server};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,8 +74,12 @@ pub async fn run(opts: Options) -> Result<()> {
     let cfg = opts.config()?;
     let kube_config = client::load_config(cfg.kubeconfig.as_deref()).await?;
     let client = client::with_user_agent(&kube_config, &user_agent())?;
+    // Plugins take their listers from the shared informers, as upstream's do from the
+    // informer factory; `schedule` waits for them all.
+    let informers = Arc::new(Informers::new(client.clone()));
     let handle = plugins::Handle {
         client: Some(client.clone()),
+        informers: Some(informers.clone()),
     };
     let mut frameworks = Vec::new();
     for p in &cfg.profiles {
@@ -95,7 +106,7 @@ pub async fn run(opts: Options) -> Result<()> {
     }
     let le = &cfg.leader_election;
     if !le.leader_elect {
-        schedule(client, frameworks, &cfg).await;
+        schedule(client, informers, frameworks, &cfg).await;
         return Ok(());
     }
     let election = leaderelection::Config {
@@ -105,6 +116,13 @@ pub async fn run(opts: Options) -> Result<()> {
         renew_deadline: le.renew_deadline,
         retry_period: le.retry_period,
         ..leaderelection::Config::new(&le.resource_name)
+    };
+    let election = match &opts.leader_elect_identity {
+        Some(identity) => leaderelection::Config {
+            identity: identity.clone(),
+            ..election
+        },
+        None => election,
     };
     let lease = election.name.clone();
     let elector = leaderelection::Elector::for_component(
@@ -119,7 +137,7 @@ pub async fn run(opts: Options) -> Result<()> {
     elector.acquire().await;
     metrics::global().leading(&lease, true);
     tokio::select! {
-        () = schedule(client, frameworks, &cfg) => Ok(()),
+        () = schedule(client, informers, frameworks, &cfg) => Ok(()),
         () = elector.keep() => {
             metrics::global().leading(&lease, false);
             Err(Error::LeaderElectionLost)
@@ -131,6 +149,7 @@ pub async fn run(opts: Options) -> Result<()> {
 /// then schedules until the process stops.
 async fn schedule(
     client: kube::Client,
+    informers: Arc<Informers>,
     frameworks: Vec<Arc<framework::Framework>>,
     cfg: &config::Config,
 ) {
@@ -138,7 +157,10 @@ async fn schedule(
     let Some(first) = frameworks.next() else {
         return;
     };
-    let profiles = queue::Profiles::new(first, frameworks.collect());
+    let profiles_preempt = first.has_post_filter_plugins();
+    let rest: Vec<_> = frameworks.collect();
+    let profiles_preempt = profiles_preempt || rest.iter().any(|f| f.has_post_filter_plugins());
+    let profiles = queue::Profiles::new(first, rest);
     let recorders: HashMap<String, events::Recorder> = profiles
         .names()
         .into_iter()
@@ -150,16 +172,22 @@ async fn schedule(
         cfg.pod_max_backoff,
     ));
     let cache = Arc::new(Mutex::new(cache::Cache::new()));
-    let informers = Informers::new(client.clone());
     let (pods, nodes) = (informers.get::<Pod>(), informers.get::<Node>());
+    let classes = informers.get::<PriorityClass>();
     let handlers = handlers::Handlers {
         cache: cache.clone(),
         queue: queue.clone(),
+        priorities: priority::Resolver::new(classes.store()),
     };
     // Subscribe before waiting, so nothing between the first list and now is missed.
     let (pod_changes, node_changes) = (Box::pin(pods.changes()), Box::pin(nodes.changes()));
     pods.ready().await;
     nodes.ready().await;
+    classes.ready().await;
+    if profiles_preempt {
+        informers.get::<PodDisruptionBudget>().ready().await;
+    }
+    plugins::wait_for_listers(&informers).await;
     handlers.resync_nodes(&nodes.store());
     handlers.resync_pods(&pods.store());
     tracing::info!("The scheduler's caches are synced; scheduling.");
@@ -175,6 +203,7 @@ async fn schedule(
         pods: Some(pods.store()),
         client: Some(client),
         recorders,
+        priorities: handlers.priorities.clone(),
     };
     schedule_one::Scheduler::new(shared, cfg.percentage_of_nodes_to_score)
         .run()
@@ -183,7 +212,7 @@ async fn schedule(
         task.abort();
     }
     // Keep the informers alive until here.
-    drop((pods, nodes, informers));
+    drop((pods, nodes, classes, informers));
 }
 
 /// Publishes the cache's size every few seconds.
@@ -193,5 +222,30 @@ async fn report_cache_size(cache: Arc<Mutex<cache::Cache>>) {
         tick.tick().await;
         let sizes = cache.lock().unwrap_or_else(|p| p.into_inner()).sizes();
         metrics::global().cache_size(sizes);
+    }
+}
+
+/// Runs the scheduler inside `ferrokube up` with its own kubeconfig: upstream's defaults,
+/// leader election under an identity kept across restarts, no HTTPS port (tests run several
+/// clusters side by side). Nobody awaits this task's result there, so a failure is logged.
+pub async fn run_in_process(kubeconfig: std::path::PathBuf) {
+    let opts = Options {
+        config: None,
+        kubeconfig: Some(kubeconfig),
+        leader_elect: None,
+        leader_elect_lease_duration: None,
+        leader_elect_renew_deadline: None,
+        leader_elect_retry_period: None,
+        leader_elect_resource_lock: None,
+        leader_elect_resource_name: None,
+        leader_elect_resource_namespace: None,
+        secure_port: 0,
+        bind_address: std::net::IpAddr::from([127, 0, 0, 1]),
+        tls_cert_file: None,
+        tls_private_key_file: None,
+        leader_elect_identity: Some(format!("{}_ferrokube-up", leaderelection::hostname())),
+    };
+    if let Err(e) = run(opts).await {
+        tracing::error!("The scheduler stopped: {e}.");
     }
 }

@@ -6,11 +6,15 @@
 //! A pod's requests are computed as upstream's `resourcehelper.PodRequests`: the sum of its
 //! containers and restartable (sidecar) init containers, at least as much as any other init
 //! container needs while it runs (plus the sidecars started before it), plus the pod overhead.
+//!
+//! For InterPodAffinity a NodeInfo counts its pods with (anti-)affinity, and each PodInfo
+//! carries its parsed affinity terms; for ImageLocality it knows the node's images.
 
+use crate::affinity::PodAffinityTerms;
 use apimachinery::quantity::Quantity;
 use k8s_openapi::api::core::v1::{Container, Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// CPU assumed for a container that requests none, when scoring (upstream's
@@ -240,6 +244,8 @@ pub struct PodInfo {
     pub requests: Resource,
     pub non_zero: Resource,
     pub ports: Vec<HostPort>,
+    /// The pod's inter-pod (anti-)affinity terms, parsed.
+    pub affinity: Arc<PodAffinityTerms>,
 }
 
 impl PodInfo {
@@ -248,6 +254,7 @@ impl PodInfo {
             requests: pod_requests(&pod, false),
             non_zero: pod_requests(&pod, true),
             ports: host_ports(&pod),
+            affinity: Arc::new(PodAffinityTerms::of(&pod)),
             pod,
         }
     }
@@ -276,6 +283,13 @@ pub struct NodeInfo {
     pub non_zero_requested: Resource,
     pub allocatable: Resource,
     pub used_ports: HashSet<HostPort>,
+    /// Pods with pod affinity or anti-affinity of any kind (upstream counts them in
+    /// `PodsWithAffinity`).
+    pub pods_with_affinity: usize,
+    /// Pods with required anti-affinity terms (upstream's `PodsWithRequiredAntiAffinity`).
+    pub pods_with_required_anti_affinity: usize,
+    /// The sizes of the images the node has, by each of their names (`status.images`).
+    pub image_sizes: HashMap<String, i64>,
 }
 
 impl NodeInfo {
@@ -301,6 +315,15 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref())
             .unwrap_or(&empty);
         self.allocatable = Resource::from_list(allocatable);
+        self.image_sizes = node
+            .status
+            .iter()
+            .flat_map(|s| s.images.iter().flatten())
+            .flat_map(|i| {
+                let size = i.size_bytes.unwrap_or(0);
+                i.names.iter().flatten().map(move |n| (n.clone(), size))
+            })
+            .collect();
         self.node = Some(node);
     }
 
@@ -309,6 +332,7 @@ impl NodeInfo {
         self.non_zero_requested.milli_cpu += info.non_zero.milli_cpu;
         self.non_zero_requested.memory += info.non_zero.memory;
         self.used_ports.extend(info.ports.iter().cloned());
+        self.count_affinity(&info, 1);
         self.pods.push(info);
     }
 
@@ -321,6 +345,7 @@ impl NodeInfo {
         self.requested.sub(&info.requests);
         self.non_zero_requested.milli_cpu -= info.non_zero.milli_cpu;
         self.non_zero_requested.memory -= info.non_zero.memory;
+        self.count_affinity(&info, -1);
         // Another pod may use the same port (only when it was allowed to, e.g. other IPs).
         self.used_ports = self
             .pods
@@ -328,6 +353,17 @@ impl NodeInfo {
             .flat_map(|p| p.ports.iter().cloned())
             .collect();
         true
+    }
+
+    fn count_affinity(&mut self, info: &PodInfo, delta: isize) {
+        if info.affinity.with_affinity {
+            self.pods_with_affinity = self.pods_with_affinity.saturating_add_signed(delta);
+        }
+        if !info.affinity.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity = self
+                .pods_with_required_anti_affinity
+                .saturating_add_signed(delta);
+        }
     }
 }
 

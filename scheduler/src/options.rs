@@ -56,6 +56,11 @@ pub struct Options {
     /// File containing the default x509 private key matching --tls-cert-file.
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
+    /// The candidate's identity; `<hostname>_<uuid>` when unset. `ferrokube up` keeps one
+    /// across restarts, so a restarted cluster schedules again at once instead of waiting for
+    /// its previous lease to expire.
+    #[arg(skip)]
+    pub leader_elect_identity: Option<String>,
 }
 
 impl Options {

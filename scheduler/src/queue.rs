@@ -11,6 +11,9 @@
 //!   Pods a PreEnqueue plugin keeps out (scheduling gates) also wait here, marked gated, until
 //!   their own update lets them in.
 //!
+//! The queue also keeps the [`Nominator`]: pending pods with a nominated node, so that Filter
+//! keeps room for them.
+//!
 //! Timeline of a pod: add -> activeQ (or gated) -> pop (attempts += 1, in flight) -> scheduled
 //! and bound (done) | failed -> backoffQ (an error, or an event arrived while it was in
 //! flight) or unschedulable -> ... -> activeQ again.
@@ -18,6 +21,7 @@
 use crate::framework::cluster_event::{self, Change, EventResource, action};
 use crate::framework::{Framework, Status};
 use crate::node_info::pod_uid;
+use crate::nominator::{Nominating, Nominator};
 use k8s_openapi::api::core::v1::Pod;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -229,6 +233,8 @@ pub struct SchedulingQueue {
     profiles: Profiles,
     initial_backoff: Duration,
     max_backoff: Duration,
+    /// The pending pods nominated to nodes.
+    pub nominator: Nominator,
 }
 
 impl std::fmt::Debug for SchedulingQueue {
@@ -247,6 +253,7 @@ impl SchedulingQueue {
             profiles,
             initial_backoff,
             max_backoff,
+            nominator: Nominator::default(),
         }
     }
 
@@ -310,6 +317,7 @@ impl SchedulingQueue {
 
     /// A new pending pod.
     pub fn add(&self, pod: Arc<Pod>, now: Instant) {
+        self.nominator.add(pod.clone(), &Nominating::Noop);
         let mut st = self.lock();
         let key = pod_uid(&pod).to_string();
         if st.active.contains(&key)
@@ -327,6 +335,7 @@ impl SchedulingQueue {
 
     /// A pending pod changed.
     pub fn update(&self, pod: Arc<Pod>, now: Instant) {
+        self.nominator.pod_changed(pod.clone());
         let key = pod_uid(&pod).to_string();
         let mut st = self.lock();
         let less = self.active_less();
@@ -370,6 +379,7 @@ impl SchedulingQueue {
 
     /// The pod was deleted (or bound by someone else).
     pub fn delete(&self, pod: &Pod) {
+        self.nominator.delete(pod);
         let key = pod_uid(pod);
         let mut st = self.lock();
         let less = self.active_less();
@@ -454,9 +464,19 @@ impl SchedulingQueue {
             .unschedulable
             .iter()
             .filter(|(_, info)| {
-                if info.gated_by.is_some() {
-                    // Gated pods move on their own updates (and the periodic flush).
-                    return change.event.resource == EventResource::Wildcard;
+                if let Some(gate) = info.gated_by {
+                    // Gated pods move on their own updates (and the periodic flush), and, as
+                    // upstream, on the events their gating plugin registered when the plugins
+                    // that rejected them agree (DefaultPreemption gates a preemptor until its
+                    // victims are on their way out).
+                    if change.event.resource == EventResource::Wildcard {
+                        return true;
+                    }
+                    return self.profiles.for_pod(&info.pod).is_some_and(|fw| {
+                        fw.registers(gate, change)
+                            && !info.unschedulable_plugins.is_empty()
+                            && fw.requeues(&info.pod, &info.unschedulable_plugins, change)
+                    });
                 }
                 match self.profiles.for_pod(&info.pod) {
                     Some(fw) => fw.requeues(&info.pod, &info.unschedulable_plugins, change),

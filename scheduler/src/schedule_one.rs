@@ -1,8 +1,10 @@
 //! One pod's way through the scheduler, as upstream's `schedule_one.go`.
 //!
-//! Scheduling cycle (one pod at a time): pop -> snapshot -> PreFilter -> Filter over (a share
-//! of) the nodes, starting where the last pod stopped -> PreScore/Score/NormalizeScore -> pick
-//! the best node (ties at random) -> assume the pod there in the cache -> Reserve -> Permit.
+//! Scheduling cycle (one pod at a time): pop -> snapshot -> PreFilter -> Filter (counting the
+//! pods nominated to each node) on the pod's nominated node first, then over (a share of) the
+//! nodes, starting where the last pod stopped -> PreScore/Score/NormalizeScore -> pick the best
+//! node (ties at random) -> assume the pod there in the cache -> Reserve -> Permit. When no
+//! node fits, PostFilter (preemption) may nominate a node for the pod's next attempt.
 //! Binding cycle (in the background, while the next pod is scheduled): PreBind -> Bind ->
 //! `Scheduled` event -> PostBind. A failure anywhere undoes the reservation, forgets the
 //! assumed pod, and hands the pod back to the queue with its PodScheduled condition and a
@@ -10,9 +12,10 @@
 
 use crate::cache::{Cache, Snapshot};
 use crate::events::Recorder;
-use crate::framework::{CycleState, Framework, NodeScore, Status};
+use crate::framework::{CycleState, Framework, NodeScore, PostFilterInput, Status};
 use crate::metrics::{self, Outcome};
 use crate::node_info::{NodeInfo, pod_uid};
+use crate::nominator::{NominatedPods, Nominating, nominated_node_name};
 use crate::queue::{self, QueuedPodInfo, SchedulingQueue};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -72,7 +75,7 @@ impl ScheduleError {
     pub fn status(&self) -> Status {
         match self {
             ScheduleError::NoNodes => Status::unresolvable(NO_NODES_AVAILABLE),
-            // Without PostFilter plugins (no preemption yet) the pod is Unschedulable.
+            // Whatever PostFilter did, the pod is Unschedulable this time.
             ScheduleError::Fit {
                 num_all_nodes,
                 diagnosis,
@@ -146,7 +149,7 @@ pub struct Algorithm {
 }
 
 impl Algorithm {
-    /// Finds the node for `pod` (upstream's `schedulePod`).
+    /// Finds the node for `pod` (upstream's `schedulePod`), with no nominated pods.
     pub fn schedule_pod(
         &mut self,
         fw: &Framework,
@@ -155,12 +158,27 @@ impl Algorithm {
         snapshot: &Snapshot,
         percentage: i32,
     ) -> Result<ScheduleResult, ScheduleError> {
+        let none = NominatedPods::default();
+        self.schedule_pod_with_nominated(fw, state, pod, snapshot, percentage, &none)
+    }
+
+    /// Finds the node for `pod`, keeping room for the `nominated` pods of equal or higher
+    /// priority.
+    pub fn schedule_pod_with_nominated(
+        &mut self,
+        fw: &Framework,
+        state: &mut CycleState,
+        pod: &Pod,
+        snapshot: &Snapshot,
+        percentage: i32,
+        nominated: &NominatedPods,
+    ) -> Result<ScheduleResult, ScheduleError> {
         if snapshot.nodes.is_empty() {
             return Err(ScheduleError::NoNodes);
         }
         let num_all_nodes = snapshot.nodes.len();
         let (feasible, diagnosis) =
-            self.find_nodes_that_fit(fw, state, pod, snapshot, percentage)?;
+            self.find_nodes_that_fit(fw, state, pod, snapshot, percentage, nominated)?;
         if feasible.is_empty() {
             return Err(ScheduleError::Fit {
                 num_all_nodes,
@@ -190,6 +208,7 @@ impl Algorithm {
         pod: &Pod,
         snapshot: &Snapshot,
         percentage: i32,
+        nominated: &NominatedPods,
     ) -> Result<(Vec<Arc<NodeInfo>>, Diagnosis), ScheduleError> {
         let mut diagnosis = Diagnosis::default();
         let (pre, status) = fw.run_pre_filter(state, pod, &snapshot.nodes);
@@ -203,6 +222,17 @@ impl Algorithm {
             }
             diagnosis.absent_status = Some(status);
             return Ok((Vec::new(), diagnosis));
+        }
+        // A node nominated in an earlier cycle (preemption) is likely the only one that fits:
+        // it is tried first.
+        let nominated_node = nominated_node_name(pod);
+        if !nominated_node.is_empty()
+            && let Some(node) = snapshot.get(nominated_node)
+            && fw
+                .run_filter_with_nominated_pods(state, pod, node, nominated)
+                .is_success()
+        {
+            return Ok((vec![node.clone()], diagnosis));
         }
         let nodes: Vec<Arc<NodeInfo>> = match &pre {
             Some(r) => {
@@ -219,11 +249,19 @@ impl Algorithm {
             }
             None => snapshot.nodes.clone(),
         };
-        let feasible =
-            self.find_nodes_that_pass_filters(fw, state, pod, &nodes, percentage, &mut diagnosis)?;
+        let feasible = self.find_nodes_that_pass_filters(
+            fw,
+            state,
+            pod,
+            &nodes,
+            percentage,
+            &mut diagnosis,
+            nominated,
+        )?;
         Ok((feasible, diagnosis))
     }
 
+    #[allow(clippy::too_many_arguments)] // upstream's findNodesThatPassFilters, whole
     fn find_nodes_that_pass_filters(
         &mut self,
         fw: &Framework,
@@ -232,6 +270,7 @@ impl Algorithm {
         nodes: &[Arc<NodeInfo>],
         percentage: i32,
         diagnosis: &mut Diagnosis,
+        nominated: &NominatedPods,
     ) -> Result<Vec<Arc<NodeInfo>>, ScheduleError> {
         let n = nodes.len();
         if n == 0 {
@@ -247,7 +286,7 @@ impl Algorithm {
             if !fw.has_filter_plugins() {
                 feasible.push(node.clone());
             } else {
-                let status = fw.run_filter(state, pod, node);
+                let status = fw.run_filter_with_nominated_pods(state, pod, node, nominated);
                 if status.is_success() {
                     feasible.push(node.clone());
                 } else if status.is_rejected() {
@@ -327,6 +366,8 @@ pub struct Shared {
     pub client: Option<kube::Client>,
     /// Event recorders by profile.
     pub recorders: HashMap<String, Recorder>,
+    /// Fills in the priority of pods read back from the informer.
+    pub priorities: crate::priority::Resolver,
 }
 
 impl Shared {
@@ -381,20 +422,42 @@ impl Scheduler {
         let started = Instant::now();
         let mut state = CycleState::new();
         let snapshot = self.shared.cache().snapshot();
+        let nominated = self.shared.queue.nominator.snapshot();
         let percentage = fw
             .percentage_of_nodes_to_score
             .unwrap_or(self.percentage_of_nodes_to_score);
         let result = self
             .algorithm
-            .schedule_pod(&fw, &mut state, &pod, &snapshot, percentage);
+            .schedule_pod_with_nominated(&fw, &mut state, &pod, &snapshot, percentage, &nominated);
         let result = match result {
             Ok(r) => r,
-            Err(e) => {
+            Err(mut e) => {
+                let nominating = match &mut e {
+                    ScheduleError::Fit { diagnosis, .. } if fw.has_post_filter_plugins() => {
+                        let input = PostFilterInput {
+                            framework: &fw,
+                            snapshot: &snapshot,
+                            node_to_status: &diagnosis.node_to_status,
+                            absent_status: diagnosis.absent_status.as_ref(),
+                            nominated: &nominated,
+                            recorder: self.shared.recorders.get(&fw.profile_name),
+                        };
+                        let (result, status) = fw.run_post_filter(&state, &pod, &input);
+                        diagnosis.post_filter_msg = status.message();
+                        tracing::debug!("Status after running PostFilter plugins: {status}.");
+                        match result {
+                            Some(r) => Nominating::Override(r.nominated_node_name),
+                            None => Nominating::Noop,
+                        }
+                    }
+                    ScheduleError::Fit { .. } => Nominating::Noop,
+                    ScheduleError::NoNodes | ScheduleError::Internal(_) => Nominating::clear(),
+                };
                 let mut info = info;
                 info.unschedulable_plugins = e.rejectors();
                 let status = e.status();
                 tracing::debug!("Unable to schedule the pod: {status}.");
-                handle_failure(&self.shared, &fw, info, status, cycle, started);
+                handle_failure(&self.shared, &fw, info, status, nominating, cycle, started);
                 return;
             }
         };
@@ -403,6 +466,7 @@ impl Scheduler {
         assumed.spec.get_or_insert_default().node_name = Some(node.clone());
         let assumed = Arc::new(assumed);
         self.shared.cache().assume(assumed.clone(), &node);
+        self.shared.queue.nominator.delete(&assumed);
         let mut status = fw.run_reserve(&mut state, &assumed, &node);
         if status.is_success() {
             status = fw.run_permit(&mut state, &assumed, &node);
@@ -416,7 +480,8 @@ impl Scheduler {
             {
                 info.unschedulable_plugins.insert(p);
             }
-            handle_failure(&self.shared, &fw, info, status, cycle, started);
+            let clear = Nominating::clear();
+            handle_failure(&self.shared, &fw, info, status, clear, cycle, started);
             return;
         }
         let shared = self.shared.clone();
@@ -467,7 +532,15 @@ async fn binding_cycle(
         } else {
             status
         };
-        handle_failure(&shared, &fw, info, status, cycle, started);
+        handle_failure(
+            &shared,
+            &fw,
+            info,
+            status,
+            Nominating::clear(),
+            cycle,
+            started,
+        );
         return;
     }
     shared.cache().finish_binding(&uid);
@@ -489,12 +562,14 @@ async fn binding_cycle(
 }
 
 /// Hands a pod that could not be scheduled back to the queue, records `FailedScheduling` and
-/// sets its PodScheduled condition (upstream's `handleSchedulingFailure`).
+/// sets its PodScheduled condition and, as `nominating` says, its nominated node (upstream's
+/// `handleSchedulingFailure`).
 fn handle_failure(
     shared: &Shared,
     fw: &Framework,
     info: QueuedPodInfo,
     status: Status,
+    nominating: Nominating,
     cycle: u64,
     started: Instant,
 ) {
@@ -537,7 +612,10 @@ fn handle_failure(
         }
         Some(p) => {
             let mut info = info;
-            info.pod = p.clone();
+            info.pod = shared.priorities.resolve(p.clone());
+            // Without this, the next cycle could run before the pod's status update arrives
+            // and not see the nomination.
+            shared.queue.nominator.add(info.pod.clone(), &nominating);
             shared.queue.add_unschedulable(info, cycle, Instant::now());
         }
     }
@@ -553,7 +631,18 @@ fn handle_failure(
         );
     }
     let latest = current.unwrap_or(pod);
-    if let Some(patch) = condition_patch(&latest, reason, &message, Timestamp::now())
+    let mut patch = condition_patch(&latest, reason, &message, Timestamp::now());
+    if let Nominating::Override(node) = &nominating
+        && nominated_node_name(&latest) != node
+    {
+        let p = patch.get_or_insert_with(|| json!({"status": {}}));
+        p["status"]["nominatedNodeName"] = if node.is_empty() {
+            serde_json::Value::Null
+        } else {
+            json!(node)
+        };
+    }
+    if let Some(patch) = patch
         && let Some(client) = shared.client.clone()
     {
         tokio::spawn(async move {

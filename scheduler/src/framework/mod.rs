@@ -8,7 +8,8 @@
 //! - PreFilter: per-pod precomputation, may restrict the nodes (PreFilterResult) or reject the
 //!   pod outright; Skip skips the plugin's Filter;
 //! - Filter: may the pod run on this node;
-//! - PostFilter: run when no node fits (preemption; none yet);
+//! - PostFilter: run when no node fits (preemption: DefaultPreemption nominates a node and
+//!   evicts lower-priority pods there);
 //! - PreScore / Score / NormalizeScore: rank the feasible nodes, 0..=100 per plugin, times the
 //!   plugin's weight;
 //! - Reserve / Unreserve: claim the chosen node's resources, undone if a later step fails;
@@ -24,10 +25,14 @@ pub use cluster_event::{Change, ClusterEvent, EventWithHint, QueueingHint};
 pub use cycle_state::CycleState;
 pub use status::{Code, Status};
 
-use crate::node_info::NodeInfo;
+use crate::cache::Snapshot;
+use crate::events::Recorder;
+use crate::node_info::{NodeInfo, PodInfo};
+use crate::nominator::NominatedPods;
+use crate::plugins::priority_sort::priority;
 use crate::queue::QueuedPodInfo;
 use k8s_openapi::api::core::v1::Pod;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The highest score a Score plugin may give after normalizing.
@@ -108,6 +113,30 @@ pub trait PreFilterPlugin {
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> (Option<PreFilterResult>, Status);
+    /// Upstream's `PreFilterExtensions.AddPod`: `added` is now counted on `node` (a nominated
+    /// pod, or a victim preemption reprieves); adjusts what PreFilter wrote in `state`, which
+    /// may be a clone (write a new value, never change a shared one). Plugins whose Filter
+    /// reads only the NodeInfo need nothing here.
+    fn add_pod(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _added: &PodInfo,
+        _node: &NodeInfo,
+    ) -> Status {
+        Status::success()
+    }
+    /// Upstream's `PreFilterExtensions.RemovePod`: `removed` no longer counts on `node` (a
+    /// preemption victim).
+    fn remove_pod(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _removed: &PodInfo,
+        _node: &NodeInfo,
+    ) -> Status {
+        Status::success()
+    }
 }
 
 pub trait FilterPlugin {
@@ -115,10 +144,59 @@ pub trait FilterPlugin {
     fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status;
 }
 
+/// What a PostFilter plugin sees besides the pod: why each node failed (upstream's
+/// `NodeToStatusReader`) and what upstream reaches through the framework handle.
+pub struct PostFilterInput<'a> {
+    /// The profile, to run its Filter plugins on changed NodeInfos.
+    pub framework: &'a Framework,
+    /// The cycle's nodes.
+    pub snapshot: &'a Snapshot,
+    /// The Filter verdict per node looked at.
+    pub node_to_status: &'a BTreeMap<String, Status>,
+    /// The verdict for nodes not in `node_to_status` (none: UnschedulableAndUnresolvable).
+    pub absent_status: Option<&'a Status>,
+    /// Pods nominated to nodes when the cycle started.
+    pub nominated: &'a NominatedPods,
+    /// The profile's event recorder (none in unit tests).
+    pub recorder: Option<&'a Recorder>,
+}
+
+impl PostFilterInput<'_> {
+    /// The nodes whose verdict has `code` (upstream's `NodesForStatusCode`), in snapshot
+    /// order.
+    pub fn nodes_for_status_code(&self, code: Code) -> Vec<Arc<NodeInfo>> {
+        let absent_code = self
+            .absent_status
+            .map_or(Code::UnschedulableAndUnresolvable, Status::code);
+        self.snapshot
+            .nodes
+            .iter()
+            .filter(|n| match self.node_to_status.get(n.name()) {
+                Some(s) => s.code() == code,
+                None => absent_code == code,
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a PostFilter plugin asks of the pod's `status.nominatedNodeName` (upstream's
+/// `PostFilterResult` with `NominatingMode` Override; no result leaves it as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostFilterResult {
+    /// The node to nominate; empty clears the nomination.
+    pub nominated_node_name: String,
+}
+
 pub trait PostFilterPlugin {
-    /// Tries to make the pod schedulable later (preemption) when no node fits; returns the
-    /// nominated node, if any.
-    fn post_filter(&self, state: &CycleState, pod: &Pod) -> (Option<String>, Status);
+    /// Tries to make the pod schedulable later (preemption) when no node fits. Success with
+    /// a nominated node is the happy path; Unschedulable says why it could not help.
+    fn post_filter(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        input: &PostFilterInput<'_>,
+    ) -> (Option<PostFilterResult>, Status);
 }
 
 pub trait PreScorePlugin {
@@ -258,6 +336,7 @@ impl Framework {
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> (Option<PreFilterResult>, Status) {
+        state.set_all_nodes(nodes);
         let mut result: Option<PreFilterResult> = None;
         for p in &self.pre_filter {
             let Some(pf) = p.as_pre_filter() else {
@@ -303,6 +382,128 @@ impl Framework {
             }
         }
         Status::success()
+    }
+
+    /// PreFilter extensions: `added` now counts on `node`.
+    pub fn run_pre_filter_extension_add_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        added: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            if let Some(pf) = p.as_pre_filter() {
+                let s = pf.add_pod(state, pod, added, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// PreFilter extensions: `removed` no longer counts on `node`.
+    pub fn run_pre_filter_extension_remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        removed: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            if let Some(pf) = p.as_pre_filter() {
+                let s = pf.remove_pod(state, pod, removed, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Filter with the pods nominated to `node` (upstream's
+    /// `RunFilterPluginsWithNominatedPods`): first with the nominated pods of equal or higher
+    /// priority counted as running there (the pod must not take room freed for them), then,
+    /// if that passed and some were added, without them (affinity to them must not be assumed).
+    pub fn run_filter_with_nominated_pods(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+        nominated: &NominatedPods,
+    ) -> Status {
+        let uid = crate::node_info::pod_uid(pod);
+        let others: Vec<&PodInfo> = nominated
+            .for_node(node.name())
+            .iter()
+            .filter(|p| priority(&p.pod) >= priority(pod) && p.uid() != uid)
+            .collect();
+        if others.is_empty() {
+            return self.run_filter(state, pod, node);
+        }
+        let mut with = node.clone();
+        let mut with_state = state.clone();
+        for p in others {
+            with.add_pod(p.clone());
+            let s = self.run_pre_filter_extension_add_pod(&mut with_state, pod, p, &with);
+            if !s.is_success() {
+                return Status::error(s.message());
+            }
+        }
+        let status = self.run_filter(&with_state, pod, &with);
+        if !status.is_success() {
+            return status;
+        }
+        self.run_filter(state, pod, node)
+    }
+
+    /// PostFilter (upstream's `RunPostFilterPlugins`): the first plugin that succeeds or finds
+    /// the pod unresolvable decides; otherwise the rejections are joined, keeping the last
+    /// nomination a plugin asked for.
+    pub fn run_post_filter(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        input: &PostFilterInput<'_>,
+    ) -> (Option<PostFilterResult>, Status) {
+        let mut result = None;
+        let mut reasons: Vec<String> = Vec::new();
+        let mut rejector = None;
+        for p in &self.post_filter {
+            let Some(pf) = p.as_post_filter() else {
+                continue;
+            };
+            let (r, s) = pf.post_filter(state, pod, input);
+            if s.is_success() {
+                return (r, s);
+            }
+            if s.code() == Code::UnschedulableAndUnresolvable {
+                return (r, s.with_plugin(p.name()));
+            }
+            if !s.is_rejected() {
+                return (None, Status::error(s.message()).with_plugin(p.name()));
+            }
+            if r.is_some() {
+                result = r;
+            }
+            reasons.extend(s.reasons().iter().cloned());
+            rejector.get_or_insert(p.name());
+        }
+        let status = Status::new(Code::Unschedulable, reasons);
+        (
+            result,
+            match rejector {
+                Some(name) => status.with_plugin(name),
+                None => status,
+            },
+        )
     }
 
     /// PreScore: the first failure.
@@ -442,6 +643,13 @@ impl Framework {
                 pb.post_bind(state, pod, node).await;
             }
         }
+    }
+
+    /// Whether `plugin` registered an event that covers `change` (its hint aside).
+    pub fn registers(&self, plugin: &str, change: &Change) -> bool {
+        self.events
+            .iter()
+            .any(|(p, reg)| *p == plugin && reg.event.covers(&change.event))
     }
 
     /// Whether `change` may help `pod`, which the plugins `rejectors` turned down. A pod no

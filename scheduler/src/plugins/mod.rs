@@ -4,12 +4,16 @@
 //! configuration, not enabled.
 
 pub mod default_binder;
+pub mod default_preemption;
+pub mod image_locality;
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_balanced_allocation;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
+pub mod pod_topology_spread;
 pub mod priority_sort;
 pub mod scheduling_gates;
 pub mod taint_toleration;
@@ -22,6 +26,8 @@ use std::sync::Arc;
 pub struct Handle {
     /// The API client (binders need it); none in unit tests.
     pub client: Option<kube::Client>,
+    /// The process's shared informers (listers for plugins); none in unit tests.
+    pub informers: Option<Arc<controllers::informer::Informers>>,
 }
 
 /// Upstream's default MultiPoint plugins with their score weights (v1 `getDefaultPlugins`),
@@ -36,7 +42,11 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
         (node_affinity::NAME, 2),
         (node_ports::NAME, 0),
         (node_resources_fit::NAME, 1),
+        (pod_topology_spread::NAME, 2),
+        (inter_pod_affinity::NAME, 2),
+        (default_preemption::NAME, 0),
         (node_resources_balanced_allocation::NAME, 1),
+        (image_locality::NAME, 1),
         (default_binder::NAME, 0),
     ]
 }
@@ -47,10 +57,6 @@ pub const NOT_YET: &[&str] = &[
     "NodeVolumeLimits",
     "VolumeBinding",
     "VolumeZone",
-    "PodTopologySpread",
-    "InterPodAffinity",
-    "DefaultPreemption",
-    "ImageLocality",
     "DynamicResources",
 ];
 
@@ -71,9 +77,49 @@ pub fn build(
         node_resources_fit::NAME => node_resources_fit::new(args),
         node_resources_balanced_allocation::NAME => node_resources_balanced_allocation::new(args),
         default_binder::NAME => default_binder::new(handle.client.clone()),
+        default_preemption::NAME => default_preemption::new(
+            args,
+            handle.client.clone(),
+            handle.informers.as_ref().map(|i| {
+                i.get::<k8s_openapi::api::policy::v1::PodDisruptionBudget>()
+                    .store()
+            }),
+        ),
+        pod_topology_spread::NAME => pod_topology_spread::new(
+            args,
+            pod_topology_spread::Listers {
+                services: lister(handle),
+                replication_controllers: lister(handle),
+                replica_sets: lister(handle),
+                stateful_sets: lister(handle),
+            },
+        ),
+        inter_pod_affinity::NAME => inter_pod_affinity::new(args, lister(handle)),
+        image_locality::NAME => Ok(image_locality::new()),
         other if NOT_YET.contains(&other) => Err(format!(
             "plugin {other:?} is not built yet in ferrokube's kube-scheduler"
         )),
         other => Err(format!("plugin {other:?} does not exist")),
     }
+}
+
+/// The cache of every `K` from the handle's shared informers (started on first use), as
+/// upstream's plugins take listers from the informer factory; none in unit tests.
+fn lister<K: controllers::informer::Watched>(
+    handle: &Handle,
+) -> Option<kube::runtime::reflector::Store<K>> {
+    handle.informers.as_ref().map(|i| i.get::<K>().store())
+}
+
+/// Waits until the caches PodTopologySpread's default constraints and InterPodAffinity's
+/// namespace selectors read are filled (upstream waits for every informer plugins asked for
+/// before scheduling).
+pub async fn wait_for_listers(informers: &controllers::informer::Informers) {
+    use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+    use k8s_openapi::api::core::v1::{Namespace, ReplicationController, Service};
+    informers.get::<Service>().ready().await;
+    informers.get::<ReplicationController>().ready().await;
+    informers.get::<ReplicaSet>().ready().await;
+    informers.get::<StatefulSet>().ready().await;
+    informers.get::<Namespace>().ready().await;
 }

@@ -1,5 +1,7 @@
 //! The etcd child process of `ferrokube up`: mutual TLS on loopback, data under the state
-//! directory, the same ports across restarts when they are still free.
+//! directory, the same ports across restarts when they are still free. A port another process
+//! takes between choosing it and etcd binding it makes etcd exit; then it starts again on
+//! other ports.
 
 use crate::pki::Pki;
 use anyhow::{Context, Result, bail};
@@ -25,6 +27,9 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
+/// How often etcd is started on fresh ports after finding one taken.
+const PORT_ATTEMPTS: usize = 5;
+
 fn ports(dir: &Path) -> Result<Ports> {
     let file = dir.join("etcd-ports.json");
     if let Ok(text) = std::fs::read_to_string(&file)
@@ -43,6 +48,11 @@ fn ports(dir: &Path) -> Result<Ports> {
     Ok(p)
 }
 
+enum Started {
+    Running(Box<EtcdProcess>),
+    PortTaken,
+}
+
 pub struct EtcdProcess {
     child: Child,
     pub client_url: String,
@@ -51,6 +61,24 @@ pub struct EtcdProcess {
 impl EtcdProcess {
     /// Starts etcd from PATH with its data in `dir/etcd` and its log in `dir/etcd.log`.
     pub async fn start(dir: &Path, pki: &Pki) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(dir, pki).await? {
+                Started::Running(etcd) => return Ok(*etcd),
+                Started::PortTaken if attempt < PORT_ATTEMPTS => {
+                    attempt += 1;
+                    // Forget the ports so fresh ones are chosen.
+                    let _ = std::fs::remove_file(dir.join("etcd-ports.json"));
+                }
+                Started::PortTaken => bail!(
+                    "etcd found its ports taken {PORT_ATTEMPTS} times; see {}",
+                    dir.join("etcd.log").display()
+                ),
+            }
+        }
+    }
+
+    async fn start_once(dir: &Path, pki: &Pki) -> Result<Started> {
         let ports = ports(dir)?;
         let data = dir.join("etcd");
         std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
@@ -81,19 +109,19 @@ impl EtcdProcess {
             .spawn()
             .context("starting etcd (is the etcd-server package installed?)")?;
         let mut etcd = Self { child, client_url };
-        // Wait until it accepts connections, or report its early exit.
-        for _ in 0..200 {
+        // Wait until its own log says it serves (a connection could reach another process
+        // on a port taken meanwhile), or report its early exit.
+        let log_path = dir.join("etcd.log");
+        for _ in 0..400 {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             if let Some(status) = etcd.child.try_wait()? {
-                bail!(
-                    "etcd exited with {status}; see {}",
-                    dir.join("etcd.log").display()
-                );
+                if log.contains("address already in use") {
+                    return Ok(Started::PortTaken);
+                }
+                bail!("etcd exited with {status}; see {}", log_path.display());
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", ports.client))
-                .await
-                .is_ok()
-            {
-                return Ok(etcd);
+            if log.contains("ready to serve client requests") {
+                return Ok(Started::Running(Box::new(etcd)));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

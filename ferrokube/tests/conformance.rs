@@ -1,9 +1,12 @@
 //! End to end: `ferrokube up` on a free port with a throwaway state directory, then
-//! `ferrokube conformance` focused on the cases today's apiserver passes, which must all pass.
-//! Needs `etcd` on PATH, like `ferrokube up` itself.
+//! `ferrokube conformance` focused on the cases today's apiserver passes, which must all pass;
+//! and `ferrokube up --simulated-nodes 2` with the rung `c` scheduling cases, which run their
+//! pods on simulated nodes. Needs `etcd` on PATH, like `ferrokube up` itself.
 
 // The helpers below are test code too; clippy only exempts `#[test]` functions themselves.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -152,6 +155,62 @@ fn cases_that_pass_today_pass() {
     assert!(
         started.elapsed() < Duration::from_secs(50),
         "the focused run took {:?}",
+        started.elapsed()
+    );
+}
+
+/// The rung `c` `[sig-scheduling]` cases: the scheduler's predicates and preemption, with
+/// pods that run on simulated nodes (all `[Serial]`: they run one at a time).
+const SCHEDULING_ON_SIMULATED_NODES: &[&str] = &[
+    "[sig-scheduling] SchedulerPredicates [Serial] validates resource limits of pods that are allowed to run [Conformance]",
+    "[sig-scheduling] SchedulerPredicates [Serial] validates that NodeSelector is respected if not matching [Conformance]",
+    "[sig-scheduling] SchedulerPredicates [Serial] validates that NodeSelector is respected if matching [Conformance]",
+    "[sig-scheduling] SchedulerPredicates [Serial] validates that there exists conflict between pods with same hostPort and protocol but one using 0.0.0.0 hostIP [Conformance]",
+    "[sig-scheduling] SchedulerPreemption [Serial] validates basic preemption works [Conformance]",
+    "[sig-scheduling] SchedulerPreemption [Serial] validates lower priority pod preemption by critical pod [Conformance]",
+    "[sig-scheduling] SchedulerPreemption [Serial] validates pod disruption condition is added to the preempted pod [Conformance]",
+    "[sig-scheduling] SchedulerPreemption [Serial] PreemptionExecutionPath runs ReplicaSets to verify preemption running path [Conformance]",
+    "[sig-scheduling] SchedulerPreemption [Serial] PriorityClass endpoints verify PriorityClass endpoints can be operated with different HTTP methods [Conformance]",
+];
+
+#[test]
+fn scheduling_cases_pass_on_simulated_nodes() {
+    let cluster = common::Cluster::up_with(&["--simulated-nodes", "2"]);
+    let mut cmd = Command::new(BIN);
+    cmd.arg("conformance")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .args(["--parallel", "4", "--case-timeout", "120"])
+        .env("RUST_BACKTRACE", "0");
+    for name in SCHEDULING_ON_SIMULATED_NODES {
+        cmd.arg("--focus").arg(format!("^{}$", regex_escape(name)));
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("running ferrokube conformance");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let n = SCHEDULING_ON_SIMULATED_NODES.len();
+    assert!(
+        out.status.success(),
+        "conformance failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains(&format!("SUCCESS! -- {n} Passed | 0 Failed")),
+        "{stdout}"
+    );
+    for name in SCHEDULING_ON_SIMULATED_NODES {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("• [PASSED]") && l.ends_with(name)),
+            "{name} did not pass:\n{stdout}"
+        );
+    }
+    // About a minute on two shared cores; the bound keeps a slow case from creeping in.
+    assert!(
+        started.elapsed() < Duration::from_secs(150),
+        "the scheduling cases took {:?}",
         started.elapsed()
     );
 }

@@ -742,3 +742,215 @@ fn pods_spread_over_zones_and_follow_or_avoid_each_other() {
         }
     }
 }
+
+/// A PersistentVolume (`local` on `node` with that node affinity, else `hostPath`) of 1Gi
+/// with access `mode`.
+fn persistent_volume(name: &str, class: &str, node: &str, mode: &str) -> String {
+    let source = if node.is_empty() {
+        format!("  hostPath: {{path: /tmp/{name}}}\n")
+    } else {
+        format!(
+            "  local: {{path: /mnt/{name}}}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [{node}]}}]\n"
+        )
+    };
+    format!(
+        r#"
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: {name}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [{mode}]
+  storageClassName: "{class}"
+{source}"#
+    )
+}
+
+fn claim(name: &str, class: &str, extra: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {name}
+spec:
+  storageClassName: "{class}"
+  resources: {{requests: {{storage: 1Gi}}}}
+{extra}"#
+    )
+}
+
+fn pod_with_claim(name: &str, claim: &str) -> String {
+    pod(
+        name,
+        "100m",
+        &format!("  volumes:\n  - name: data\n    persistentVolumeClaim: {{claimName: {claim}}}"),
+    )
+}
+
+fn claim_status(k: &Kubectl, claim: &str) -> String {
+    k.ok(&[
+        "get",
+        "pvc",
+        claim,
+        "-o",
+        "jsonpath={.status.phase}|{.spec.volumeName}",
+    ])
+}
+
+/// The volume plugins: a pod whose claim is bound to a local volume goes to that volume's
+/// node (VolumeBinding's node affinity check); a WaitForFirstConsumer claim with Available
+/// local volumes on two nodes gets one picked with the pod (the scheduler writes the
+/// volume's `claimRef`, the PV binder of `ferrokube up` completes the binding before the pod
+/// is bound); a pod whose claim does not exist stays Pending with upstream's message; and a
+/// ReadWriteOncePod claim serves one pod at a time (VolumeRestrictions).
+#[test]
+fn pods_with_volumes_go_where_their_volumes_are() {
+    let cluster = Cluster::up_with(&["--disable-scheduler"]);
+    let bins = kubectls();
+    let k = cluster.kubectl(&bins[0]);
+    let k133 = cluster.kubectl(&bins[1]);
+    let nodes = [
+        node("vol-a", "4", "8Gi", "", "  {}"),
+        node("vol-b", "4", "8Gi", "", "  {}"),
+        node("vol-c", "4", "8Gi", "", "  {}"),
+    ];
+    k.ok_stdin(&["apply", "-f", "-"], &nodes.join("---\n"));
+    let _beats = common::heartbeats(&cluster, &bins[0], &["vol-a", "vol-b", "vol-c"]);
+    let config = cluster.dir.path().join("scheduler.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
+         leaderElection: {leaderElect: false}\npodInitialBackoffSeconds: 1\npodMaxBackoffSeconds: 2\n",
+    )
+    .unwrap();
+    let log = cluster.dir.path().join("scheduler.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let _scheduler = Scheduler {
+        child: Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+            .arg("scheduler")
+            .arg("--config")
+            .arg(&config)
+            .arg("--kubeconfig")
+            .arg(cluster.kubeconfig())
+            .args(["--secure-port", "0"])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+        log,
+    };
+
+    // A claim pre-bound to a local volume on vol-b: its pod waits for the binding, then
+    // follows the volume.
+    let objects = [
+        persistent_volume("pv-b", "", "vol-b", "ReadWriteOnce"),
+        claim(
+            "on-b",
+            "",
+            "  accessModes: [ReadWriteOnce]\n  volumeName: pv-b\n",
+        ),
+        pod_with_claim("uses-b", "on-b"),
+    ];
+    k.ok_stdin(&["apply", "-f", "-"], &objects.join("---\n"));
+    assert_eq!(bound(&k, "uses-b"), "vol-b");
+
+    // WaitForFirstConsumer: local volumes on vol-a and vol-c, none on vol-b.
+    let objects = [
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: local-wait}\n\
+         provisioner: kubernetes.io/no-provisioner\nvolumeBindingMode: WaitForFirstConsumer\n"
+            .to_string(),
+        persistent_volume("pv-wait-a", "local-wait", "vol-a", "ReadWriteOnce"),
+        persistent_volume("pv-wait-c", "local-wait", "vol-c", "ReadWriteOnce"),
+        claim("later", "local-wait", "  accessModes: [ReadWriteOnce]\n"),
+    ];
+    k.ok_stdin(&["apply", "-f", "-"], &objects.join("---\n"));
+    // The claim waits for its pod.
+    let (phase, volume) = eventually("the claim waits for a consumer", || {
+        let s = claim_status(&k, "later");
+        s.starts_with("Pending|").then_some(s)
+    })
+    .split_once('|')
+    .map(|(p, v)| (p.to_string(), v.to_string()))
+    .unwrap();
+    assert_eq!((phase.as_str(), volume.as_str()), ("Pending", ""));
+    k.ok_stdin(&["apply", "-f", "-"], &pod_with_claim("waiter", "later"));
+    let node = bound(&k, "waiter");
+    assert!(node == "vol-a" || node == "vol-c", "{node}");
+    let picked = format!("pv-wait-{}", &node[4..]);
+    // Bound before the pod was: the scheduler waited for the PV binder.
+    assert_eq!(claim_status(&k, "later"), format!("Bound|{picked}"));
+    let claim_ref = k.ok(&[
+        "get",
+        "pv",
+        &picked,
+        "-o",
+        "jsonpath={.spec.claimRef.namespace}/{.spec.claimRef.name}",
+    ]);
+    assert_eq!(claim_ref, "default/later");
+    let other = if picked == "pv-wait-a" {
+        "pv-wait-c"
+    } else {
+        "pv-wait-a"
+    };
+    let free = k.ok(&[
+        "get",
+        "pv",
+        other,
+        "-o",
+        "jsonpath={.status.phase}|{.spec.claimRef}",
+    ]);
+    assert_eq!(free, "Available|");
+
+    // A claim that does not exist: Pending, upstream's words.
+    k.ok_stdin(&["apply", "-f", "-"], &pod_with_claim("no-claim", "absent"));
+    let why = "0/3 nodes are available: persistentvolumeclaim \"absent\" not found.";
+    let message = eventually("no-claim is marked unschedulable", || {
+        let m = k.ok(&[
+            "get",
+            "pod",
+            "no-claim",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ]);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(message.starts_with(why), "{message}");
+    for kubectl in [&k, &k133] {
+        let described = eventually("describe shows FailedScheduling", || {
+            let d = kubectl.ok(&["describe", "pod", "no-claim"]);
+            d.contains("FailedScheduling").then_some(d)
+        });
+        assert!(described.contains(why), "{described}");
+    }
+
+    // ReadWriteOncePod: the second pod of the claim waits until the first is gone.
+    let objects = [
+        persistent_volume("pv-solo", "", "", "ReadWriteOncePod"),
+        claim(
+            "solo",
+            "",
+            "  accessModes: [ReadWriteOncePod]\n  volumeName: pv-solo\n",
+        ),
+        pod_with_claim("solo-1", "solo"),
+    ];
+    k.ok_stdin(&["apply", "-f", "-"], &objects.join("---\n"));
+    bound(&k, "solo-1");
+    k.ok_stdin(&["apply", "-f", "-"], &pod_with_claim("solo-2", "solo"));
+    let why = "0/3 nodes are available: 3 node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode.";
+    let message = eventually("solo-2 is marked unschedulable", || {
+        let m = k.ok(&[
+            "get",
+            "pod",
+            "solo-2",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ]);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(message.starts_with(why), "{message}");
+    k.ok(&["delete", "pod", "solo-1", "--grace-period=0", "--force"]);
+    bound(&k, "solo-2");
+}

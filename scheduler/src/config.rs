@@ -675,6 +675,10 @@ profiles:
                 "TaintToleration",
                 "NodeAffinity",
                 "NodeResourcesFit",
+                "VolumeRestrictions",
+                "NodeVolumeLimits",
+                "VolumeBinding",
+                "VolumeZone",
                 "PodTopologySpread",
                 "InterPodAffinity"
             ]
@@ -726,7 +730,7 @@ kind: KubeSchedulerConfiguration
 profiles:
 - plugins:
     score:
-      enabled: [{name: VolumeBinding}]
+      enabled: [{name: DynamicResources}]
 "#,
         );
         let err = build(&p).unwrap_err().to_string();

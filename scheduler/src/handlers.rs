@@ -212,6 +212,34 @@ impl Handlers {
         }
     }
 
+    /// Follows a storage informer (claims, volumes, classes, CSI objects) until it stops:
+    /// each object added or changed is announced to the queue as `resource`'s Add or Update
+    /// (upstream's storage event handlers; deletions help no plugin). `wrap` gives the hints
+    /// the object where they look at it.
+    pub async fn follow_storage<K>(
+        self,
+        mut changes: impl futures::Stream<Item = InformerChange<K>> + Unpin,
+        resource: EventResource,
+        labels: (&'static str, &'static str),
+        wrap: fn(Arc<K>) -> Option<Object>,
+    ) {
+        while let Some(change) = changes.next().await {
+            let InformerChange::Applied { new, old } = change else {
+                continue;
+            };
+            let (actions, label) = match old {
+                None => (action::ADD, labels.0),
+                Some(_) => (action::UPDATE_OBJECT, labels.1),
+            };
+            let change = Change {
+                event: ClusterEvent::new(resource, actions, label),
+                old: old.and_then(wrap),
+                new: wrap(new),
+            };
+            self.queue.on_event(&change, Instant::now());
+        }
+    }
+
     /// Follows the nodes informer until it stops.
     pub async fn follow_nodes(
         self,

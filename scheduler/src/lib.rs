@@ -12,7 +12,8 @@
 //! - [`plugins`]: the in-tree plugins, one folder each;
 //! - [`schedule_one`]: the scheduling cycle and the asynchronous binding cycle;
 //! - [`handlers`]: informer changes into the cache and the queue;
-//! - [`events`] and [`metrics`]: what the scheduler reports.
+//! - [`events`] and [`metrics`]: what the scheduler reports;
+//! - [`volumes`]: the storage listers and helpers the volume plugins share.
 //!
 //! The client machinery (kubeconfig loading, shared informers, leader election, the HTTPS
 //! endpoint) is the controller manager's, used from the `controllers` crate for now; a shared
@@ -33,6 +34,7 @@ pub mod plugins;
 pub mod priority;
 pub mod queue;
 pub mod schedule_one;
+pub mod volumes;
 
 pub use options::Options;
 
@@ -160,6 +162,7 @@ async fn schedule(
     let profiles_preempt = first.has_post_filter_plugins();
     let rest: Vec<_> = frameworks.collect();
     let profiles_preempt = profiles_preempt || rest.iter().any(|f| f.has_post_filter_plugins());
+    let storage = follow_storage(&informers, std::iter::once(&first).chain(&rest));
     let profiles = queue::Profiles::new(first, rest);
     let recorders: HashMap<String, events::Recorder> = profiles
         .names()
@@ -197,6 +200,14 @@ async fn schedule(
         tokio::spawn(queue.clone().run_flushes()),
         tokio::spawn(report_cache_size(cache.clone())),
     ];
+    let following: Vec<_> = following
+        .into_iter()
+        .chain(
+            storage
+                .into_iter()
+                .map(|f| tokio::spawn(f(handlers.clone()))),
+        )
+        .collect();
     let shared = schedule_one::Shared {
         cache,
         queue: queue.clone(),
@@ -213,6 +224,72 @@ async fn schedule(
     }
     // Keep the informers alive until here.
     drop((pods, nodes, classes, informers));
+}
+
+/// A task announcing one storage informer's changes through the handlers.
+type StorageFollower =
+    Box<dyn FnOnce(handlers::Handlers) -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// The storage informers some profile's plugins registered events for, subscribed now so
+/// nothing is missed while the caches fill (upstream adds event handlers only for the
+/// resources plugins asked for).
+fn follow_storage<'a>(
+    informers: &Informers,
+    frameworks: impl Iterator<Item = &'a Arc<framework::Framework>>,
+) -> Vec<StorageFollower> {
+    use framework::cluster_event::{EventResource as R, Object};
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, CSIStorageCapacity, StorageClass};
+    let wanted: Vec<R> = frameworks
+        .flat_map(|f| f.events.iter().map(|(_, reg)| reg.event.resource))
+        .collect();
+    let mut out = Vec::new();
+    let mut add = |r: R, follower: fn(&Informers) -> StorageFollower| {
+        if wanted.contains(&r) {
+            out.push(follower(informers));
+        }
+    };
+    add(R::PersistentVolumeClaim, |i| {
+        follower::<PersistentVolumeClaim>(
+            i,
+            R::PersistentVolumeClaim,
+            ("PersistentVolumeClaimAdd", "PersistentVolumeClaimUpdate"),
+            |c| Some(Object::Claim(c)),
+        )
+    });
+    add(R::PersistentVolume, |i| {
+        let labels = ("PersistentVolumeAdd", "PersistentVolumeUpdate");
+        follower::<PersistentVolume>(i, R::PersistentVolume, labels, |_| None)
+    });
+    add(R::StorageClass, |i| {
+        let labels = ("StorageClassAdd", "StorageClassUpdate");
+        follower::<StorageClass>(i, R::StorageClass, labels, |_| None)
+    });
+    add(R::CSINode, |i| {
+        let labels = ("CSINodeAdd", "CSINodeUpdate");
+        follower::<CSINode>(i, R::CSINode, labels, |_| None)
+    });
+    add(R::CSIDriver, |i| {
+        let labels = ("CSIDriverAdd", "CSIDriverUpdate");
+        follower::<CSIDriver>(i, R::CSIDriver, labels, |_| None)
+    });
+    add(R::CSIStorageCapacity, |i| {
+        let labels = ("CSIStorageCapacityAdd", "CSIStorageCapacityUpdate");
+        follower::<CSIStorageCapacity>(i, R::CSIStorageCapacity, labels, |_| None)
+    });
+    out
+}
+
+/// Subscribes to `K`'s changes now; the task announces them once given the handlers.
+fn follower<K: controllers::informer::Watched>(
+    informers: &Informers,
+    resource: framework::cluster_event::EventResource,
+    labels: (&'static str, &'static str),
+    wrap: fn(Arc<K>) -> Option<framework::cluster_event::Object>,
+) -> StorageFollower {
+    use futures::FutureExt;
+    let changes = Box::pin(informers.get::<K>().changes());
+    Box::new(move |h: handlers::Handlers| h.follow_storage(changes, resource, labels, wrap).boxed())
 }
 
 /// Publishes the cache's size every few seconds.

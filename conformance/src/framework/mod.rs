@@ -8,6 +8,8 @@ pub mod api;
 pub mod compare;
 pub mod crd;
 pub mod discovery;
+pub mod node;
+pub mod pod;
 pub mod quantity;
 pub mod wait;
 pub mod watch;

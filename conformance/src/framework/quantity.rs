@@ -70,6 +70,26 @@ pub fn equal(a: &str, b: &str) -> bool {
     matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// The value in thousandths, rounded up as upstream's `Quantity.MilliValue` rounds
+/// (`100m` is 100, `1` is 1000, `1n` is 1). `None` when `s` is not a quantity or overflows.
+pub fn milli_value(s: &str) -> Option<i64> {
+    let v = parse(s)?;
+    let exp = v.exp.checked_add(3)?;
+    let milli = if exp >= 0 {
+        v.mantissa
+            .checked_mul(10i128.checked_pow(u32::try_from(exp).ok()?)?)?
+    } else {
+        let div = 10i128.checked_pow(u32::try_from(-exp).ok()?)?;
+        let q = v.mantissa.div_euclid(div);
+        if v.mantissa.rem_euclid(div) == 0 {
+            q
+        } else {
+            q + 1
+        }
+    };
+    i64::try_from(milli).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +109,16 @@ mod tests {
         assert!(!equal("1", "1001m"));
         assert!(!equal("500Mi", "500M"));
         assert!(!equal("-1", "1"));
+    }
+
+    #[test]
+    fn milli_values_round_up() {
+        assert_eq!(milli_value("100m"), Some(100));
+        assert_eq!(milli_value("32"), Some(32_000));
+        assert_eq!(milli_value("1n"), Some(1));
+        assert_eq!(milli_value("1.5k"), Some(1_500_000));
+        assert_eq!(milli_value("1Ki"), Some(1_024_000));
+        assert_eq!(milli_value("x"), None);
     }
 
     #[test]

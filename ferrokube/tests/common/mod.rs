@@ -76,35 +76,47 @@ impl Cluster {
         Self::up_in_with(dir, &[])
     }
 
+    /// Starts `ferrokube up` on a free port; when another test takes that port before the
+    /// apiserver binds it, `up` exits and is started again on another.
     fn up_in_with(dir: tempfile::TempDir, args: &[&str]) -> Cluster {
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
-            .args(["up", "--state-dir"])
-            .arg(dir.path())
-            .args(["--port", &port.to_string(), "--bind-address", "127.0.0.1"])
-            .args(args)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            // The kubeconfig is written once the apiserver is ready; it survives restarts, so
-            // also wait for the new process to print its banner.
-            let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
-            if kubeconfig.exists() && log.contains("ferrokube is up") {
-                break;
+        'attempts: loop {
+            let port = free_port();
+            let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+                .args(["up", "--state-dir"])
+                .arg(dir.path())
+                .args(["--port", &port.to_string(), "--bind-address", "127.0.0.1"])
+                .args(args)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            loop {
+                // The kubeconfig is written once the apiserver is ready; it survives
+                // restarts, so also wait for the new process to print its banner.
+                let log = std::fs::read_to_string(dir.path().join("up.log")).unwrap_or_default();
+                if kubeconfig.exists() && log.contains("ferrokube is up") {
+                    return Cluster { child, dir, port };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    let taken = log.contains("Address already in use")
+                        || log.contains("address already in use");
+                    assert!(
+                        taken && Instant::now() < deadline,
+                        "ferrokube up exited with {status}:\n{log}"
+                    );
+                    continue 'attempts;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "ferrokube up did not become ready:\n{log}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(
-                Instant::now() < deadline,
-                "ferrokube up did not become ready:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        Cluster { child, dir, port }
     }
 
     pub fn kubeconfig(&self) -> PathBuf {

@@ -4,7 +4,7 @@
 //! queueing hint that looks at the pod and the changed object to decide whether requeueing is
 //! worth it; the queue moves a pod only on an event a plugin that rejected it registered.
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use std::sync::Arc;
 
 /// What happened, as bits (upstream's `ActionType`).
@@ -20,6 +20,9 @@ pub mod action {
     pub const UPDATE_POD_SCALE_DOWN: u32 = 1 << 8;
     pub const UPDATE_POD_TOLERATION: u32 = 1 << 9;
     pub const UPDATE_POD_SCHEDULING_GATES_ELIMINATED: u32 = 1 << 10;
+    /// Any change of an object whose updates are not told apart (claims, volumes, classes,
+    /// CSI objects: upstream's plain `Update`).
+    pub const UPDATE_OBJECT: u32 = 1 << 11;
     pub const UPDATE_NODE: u32 = UPDATE_NODE_ALLOCATABLE
         | UPDATE_NODE_LABEL
         | UPDATE_NODE_TAINT
@@ -29,7 +32,8 @@ pub mod action {
         | UPDATE_POD_LABEL
         | UPDATE_POD_SCALE_DOWN
         | UPDATE_POD_TOLERATION
-        | UPDATE_POD_SCHEDULING_GATES_ELIMINATED;
+        | UPDATE_POD_SCHEDULING_GATES_ELIMINATED
+        | UPDATE_OBJECT;
     pub const ALL: u32 = ADD | DELETE | UPDATE;
 }
 
@@ -41,6 +45,13 @@ pub enum EventResource {
     AssignedPod,
     /// The unscheduled pod itself (its own updates).
     UnscheduledPod,
+    /// Storage objects the volume plugins wait for.
+    PersistentVolumeClaim,
+    PersistentVolume,
+    StorageClass,
+    CSINode,
+    CSIDriver,
+    CSIStorageCapacity,
     /// Anything: the 5-minute flush of pods left unschedulable, or a forced move.
     Wildcard,
 }
@@ -80,20 +91,28 @@ pub const UNSCHEDULABLE_TIMEOUT: ClusterEvent =
 pub enum Object {
     Node(Arc<Node>),
     Pod(Arc<Pod>),
+    Claim(Arc<PersistentVolumeClaim>),
 }
 
 impl Object {
     pub fn node(&self) -> Option<&Node> {
         match self {
             Object::Node(n) => Some(n),
-            Object::Pod(_) => None,
+            _ => None,
         }
     }
 
     pub fn pod(&self) -> Option<&Pod> {
         match self {
             Object::Pod(p) => Some(p),
-            Object::Node(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn claim(&self) -> Option<&PersistentVolumeClaim> {
+        match self {
+            Object::Claim(c) => Some(c),
+            _ => None,
         }
     }
 }

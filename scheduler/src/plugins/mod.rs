@@ -13,10 +13,14 @@ pub mod node_ports;
 pub mod node_resources_balanced_allocation;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
+pub mod node_volume_limits;
 pub mod pod_topology_spread;
 pub mod priority_sort;
 pub mod scheduling_gates;
 pub mod taint_toleration;
+pub mod volume_binding;
+pub mod volume_restrictions;
+pub mod volume_zone;
 
 use crate::framework::Plugin;
 use std::sync::Arc;
@@ -42,6 +46,10 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
         (node_affinity::NAME, 2),
         (node_ports::NAME, 0),
         (node_resources_fit::NAME, 1),
+        (volume_restrictions::NAME, 0),
+        (node_volume_limits::NAME, 0),
+        (volume_binding::NAME, 0),
+        (volume_zone::NAME, 0),
         (pod_topology_spread::NAME, 2),
         (inter_pod_affinity::NAME, 2),
         (default_preemption::NAME, 0),
@@ -52,13 +60,7 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
 }
 
 /// Upstream in-tree plugins that are not built yet.
-pub const NOT_YET: &[&str] = &[
-    "VolumeRestrictions",
-    "NodeVolumeLimits",
-    "VolumeBinding",
-    "VolumeZone",
-    "DynamicResources",
-];
+pub const NOT_YET: &[&str] = &["DynamicResources"];
 
 /// Builds the plugin `name` from its `pluginConfig` args.
 pub fn build(
@@ -96,6 +98,18 @@ pub fn build(
         ),
         inter_pod_affinity::NAME => inter_pod_affinity::new(args, lister(handle)),
         image_locality::NAME => Ok(image_locality::new()),
+        volume_restrictions::NAME => Ok(volume_restrictions::new(volume_listers(handle))),
+        node_volume_limits::NAME => Ok(node_volume_limits::new(volume_listers(handle))),
+        volume_binding::NAME => volume_binding::new(
+            args,
+            volume_binding::Deps {
+                listers: volume_listers(handle),
+                pods: lister(handle),
+                nodes: lister(handle),
+                client: handle.client.clone(),
+            },
+        ),
+        volume_zone::NAME => Ok(volume_zone::new(volume_listers(handle))),
         other if NOT_YET.contains(&other) => Err(format!(
             "plugin {other:?} is not built yet in ferrokube's kube-scheduler"
         )),
@@ -111,8 +125,13 @@ fn lister<K: controllers::informer::Watched>(
     handle.informers.as_ref().map(|i| i.get::<K>().store())
 }
 
-/// Waits until the caches PodTopologySpread's default constraints and InterPodAffinity's
-/// namespace selectors read are filled (upstream waits for every informer plugins asked for
+/// The storage caches the volume plugins read (empty ones in unit tests).
+fn volume_listers(handle: &Handle) -> crate::volumes::Listers {
+    crate::volumes::Listers::new(handle.informers.as_deref())
+}
+
+/// Waits until the caches PodTopologySpread's default constraints, InterPodAffinity's
+/// namespace selectors and the volume plugins read are filled (upstream waits for every informer plugins asked for
 /// before scheduling).
 pub async fn wait_for_listers(informers: &controllers::informer::Informers) {
     use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -122,4 +141,5 @@ pub async fn wait_for_listers(informers: &controllers::informer::Informers) {
     informers.get::<ReplicaSet>().ready().await;
     informers.get::<StatefulSet>().ready().await;
     informers.get::<Namespace>().ready().await;
+    crate::volumes::wait_for_listers(informers).await;
 }

@@ -15,6 +15,7 @@
 #   BENCH_SHAPES             shapes to run (default basic,node-affinity,pod-anti-affinity,topology-spread)
 #   BENCH_TIMEOUT            seconds each shape may take (default 900)
 #   BENCH_PERF_DIR           record each shape's scheduler with `perf record` (DWARF) there
+#   BENCH_PERF_FREQ          samples per second of those recordings (default 99)
 #   BENCH_KEEP_DIR           keep the temporary directory (the schedulers' logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -24,7 +24,7 @@
 //! etcd's CPU for scale. `BENCH_SHAPES` (comma-separated) runs some shapes only,
 //! `BENCH_TIMEOUT` (seconds, default 900) bounds each shape (a shape that times out is
 //! reported with the pods it bound), `BENCH_PERF_DIR` records each shape's scheduler with
-//! `perf record` (DWARF call graphs) into that directory, and `BENCH_KEEP_DIR` keeps the
+//! `perf record` (DWARF call graphs, `BENCH_PERF_FREQ` samples/s, default 99) into that directory, and `BENCH_KEEP_DIR` keeps the
 //! temporary directory (the schedulers' logs). Run with `./hack/bench-scheduler.sh` (builds the
 //! release binary first). Prints a markdown table for docs/benchmarks.md.
 
@@ -349,7 +349,7 @@ async fn run_shape(cluster: &Cluster, shape: Shape, n: usize) -> ShapeResult {
             .args([
                 "record",
                 "-F",
-                "99",
+                &std::env::var("BENCH_PERF_FREQ").unwrap_or_else(|_| "99".to_string()),
                 "--call-graph=dwarf,16384",
                 "-p",
                 &pid.to_string(),

@@ -8,11 +8,15 @@
 //! (since 1.27) assumed pods do not expire: the informer always confirms or the binder forgets.
 //!
 //! A [`Snapshot`] is what one scheduling cycle sees: the NodeInfos (shared, copy-on-write) in a
-//! zone-interleaved order, so that looking at a part of the nodes spreads over zones.
+//! zone-interleaved order, so that looking at a part of the nodes spreads over zones. As
+//! upstream's `UpdateSnapshot`, the cache keeps the last snapshot and replaces only the nodes
+//! changed since (every mutation goes through [`Cache::info_mut`] or [`Cache::unplace`], which
+//! note the node), rebuilding the order only when nodes come or go or change zone: with
+//! thousands of nodes, a cycle must not pay for each of them.
 
 use crate::node_info::{NodeInfo, PodInfo, pod_uid};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -32,19 +36,119 @@ pub struct Cache {
     /// NodeInfos by node name, including nodes only pods name (no Node object yet).
     nodes: HashMap<String, Arc<NodeInfo>>,
     pods: HashMap<String, PodState>,
-    /// The node order of snapshots; rebuilt when nodes come or go.
-    order: Option<Vec<String>>,
+    /// The last snapshot handed out, brought up to date by the next [`Cache::snapshot`].
+    snapshot: Snapshot,
+    /// Whether `snapshot`'s node order still holds: no node came, went or changed zone since.
+    order_current: bool,
+    /// Nodes changed since `snapshot` was taken.
+    dirty: HashSet<String>,
 }
 
-/// What one scheduling cycle sees.
+/// What one scheduling cycle sees: the nodes, and (as upstream's snapshot) the few of them
+/// some plugins look at, so that those do not walk every node for every pod. Cloning shares
+/// everything.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub nodes: Vec<Arc<NodeInfo>>,
+    pub nodes: Arc<[Arc<NodeInfo>]>,
+    /// Each node's position in `nodes`.
+    index: Arc<HashMap<String, usize>>,
+    /// Positions of the nodes with pods that have pod (anti-)affinity, ascending.
+    with_affinity: Arc<Vec<usize>>,
+    /// Positions of the nodes with pods that have required pod anti-affinity, ascending.
+    with_required_anti_affinity: Arc<Vec<usize>>,
+    /// How many nodes have each image (by each of its names).
+    image_nodes: Arc<HashMap<String, usize>>,
+}
+
+/// Adds or removes `i` in the ascending `positions`, as `member` says.
+fn set_membership(positions: &mut Arc<Vec<usize>>, i: usize, member: bool) {
+    match (positions.binary_search(&i), member) {
+        (Err(at), true) => Arc::make_mut(positions).insert(at, i),
+        (Ok(at), false) => {
+            Arc::make_mut(positions).remove(at);
+        }
+        _ => {}
+    }
 }
 
 impl Snapshot {
+    pub fn new(nodes: Vec<Arc<NodeInfo>>) -> Self {
+        let positions = |keep: fn(&NodeInfo) -> bool| {
+            Arc::new(
+                (0..nodes.len())
+                    .filter(|i| keep(&nodes[*i]))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut image_nodes: HashMap<String, usize> = HashMap::new();
+        for n in &nodes {
+            for image in n.image_sizes.keys() {
+                *image_nodes.entry(image.clone()).or_default() += 1;
+            }
+        }
+        Self {
+            index: Arc::new(
+                nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.name().to_string(), i))
+                    .collect(),
+            ),
+            with_affinity: positions(|n| n.pods_with_affinity > 0),
+            with_required_anti_affinity: positions(|n| n.pods_with_required_anti_affinity > 0),
+            image_nodes: Arc::new(image_nodes),
+            nodes: nodes.into(),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
-        self.nodes.iter().find(|n| n.name() == name)
+        self.index.get(name).and_then(|i| self.nodes.get(*i))
+    }
+
+    /// The nodes with pods that have pod affinity or anti-affinity (upstream's
+    /// `HavePodsWithAffinityList`).
+    pub fn nodes_with_affinity_pods(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_affinity.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// The nodes with pods that have required anti-affinity (upstream's
+    /// `HavePodsWithRequiredAntiAffinityList`).
+    pub fn nodes_with_required_anti_affinity_pods(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_required_anti_affinity
+            .iter()
+            .map(|i| &self.nodes[*i])
+    }
+
+    /// How many nodes have `image` (upstream's `ImageStateSummary.NumNodes`).
+    pub fn nodes_with_image(&self, image: &str) -> usize {
+        self.image_nodes.get(image).copied().unwrap_or(0)
+    }
+
+    /// Puts `info` in place of the node at `i`, keeping what is derived from it current.
+    fn replace(&mut self, i: usize, info: Arc<NodeInfo>) {
+        let old = &self.nodes[i];
+        if old.image_sizes != info.image_sizes {
+            let counts = Arc::make_mut(&mut self.image_nodes);
+            for image in old.image_sizes.keys() {
+                if let Some(n) = counts.get_mut(image) {
+                    *n -= 1;
+                    if *n == 0 {
+                        counts.remove(image);
+                    }
+                }
+            }
+            for image in info.image_sizes.keys() {
+                *counts.entry(image.clone()).or_default() += 1;
+            }
+        }
+        set_membership(&mut self.with_affinity, i, info.pods_with_affinity > 0);
+        set_membership(
+            &mut self.with_required_anti_affinity,
+            i,
+            info.pods_with_required_anti_affinity > 0,
+        );
+        // In place when no cycle holds this snapshot any more; copied otherwise.
+        Arc::make_mut(&mut self.nodes)[i] = info;
     }
 }
 
@@ -72,7 +176,11 @@ impl Cache {
         Self::default()
     }
 
+    /// The NodeInfo to change, noted for the next snapshot.
     fn info_mut(&mut self, name: &str) -> &mut NodeInfo {
+        if !self.dirty.contains(name) {
+            self.dirty.insert(name.to_string());
+        }
         Arc::make_mut(self.nodes.entry(name.to_string()).or_default())
     }
 
@@ -81,7 +189,7 @@ impl Cache {
         let existed = self.nodes.get(&name).is_some_and(|n| n.node.is_some());
         self.info_mut(&name).set_node(node);
         if !existed {
-            self.order = None;
+            self.order_current = false;
         }
     }
 
@@ -94,7 +202,7 @@ impl Cache {
             .is_none_or(|old| zone(old) != zone(&node));
         self.info_mut(&name).set_node(node);
         if zone_changed {
-            self.order = None;
+            self.order_current = false;
         }
     }
 
@@ -108,7 +216,7 @@ impl Cache {
         } else {
             Arc::make_mut(info).node = None;
         }
-        self.order = None;
+        self.order_current = false;
     }
 
     fn place(&mut self, pod: Arc<Pod>, node: &str) {
@@ -116,11 +224,13 @@ impl Cache {
     }
 
     fn unplace(&mut self, uid: &str, node: &str) {
-        if let Some(info) = self.nodes.get_mut(node) {
-            Arc::make_mut(info).remove_pod(uid);
-            if info.node.is_none() && info.pods.is_empty() {
-                self.nodes.remove(node);
-            }
+        if !self.nodes.contains_key(node) {
+            return;
+        }
+        let info = self.info_mut(node);
+        info.remove_pod(uid);
+        if info.node.is_none() && info.pods.is_empty() {
+            self.nodes.remove(node);
         }
     }
 
@@ -235,47 +345,53 @@ impl Cache {
     }
 
     /// Node names interleaved by zone (one from each zone in turn), as upstream's node tree.
-    fn ordered(&mut self) -> &[String] {
-        if self.order.is_none() {
-            let mut zones: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (name, info) in &self.nodes {
-                if let Some(node) = &info.node {
-                    zones.entry(zone(node)).or_default().push(name.clone());
-                }
+    fn ordered_names(&self) -> Vec<&str> {
+        let mut zones: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (name, info) in &self.nodes {
+            if let Some(node) = &info.node {
+                zones.entry(zone(node)).or_default().push(name);
             }
-            let mut lists: Vec<std::vec::IntoIter<String>> = zones
-                .into_values()
-                .map(|mut v| {
-                    v.sort();
-                    v.into_iter()
-                })
-                .collect();
-            let mut order = Vec::new();
-            loop {
-                let before = order.len();
-                for l in lists.iter_mut() {
-                    if let Some(n) = l.next() {
-                        order.push(n);
-                    }
-                }
-                if order.len() == before {
-                    break;
-                }
-            }
-            self.order = Some(order);
         }
-        self.order.as_deref().unwrap_or_default()
+        let mut lists: Vec<std::vec::IntoIter<&str>> = zones
+            .into_values()
+            .map(|mut v| {
+                v.sort_unstable();
+                v.into_iter()
+            })
+            .collect();
+        let mut order = Vec::with_capacity(self.nodes.len());
+        loop {
+            let before = order.len();
+            for l in lists.iter_mut() {
+                order.extend(l.next());
+            }
+            if order.len() == before {
+                break;
+            }
+        }
+        order
     }
 
     /// The nodes (with a Node object) as one cycle sees them.
     pub fn snapshot(&mut self) -> Snapshot {
-        let order: Vec<String> = self.ordered().to_vec();
-        Snapshot {
-            nodes: order
-                .iter()
+        if !self.order_current {
+            let nodes = self
+                .ordered_names()
+                .into_iter()
                 .filter_map(|n| self.nodes.get(n).cloned())
-                .collect(),
+                .collect();
+            self.snapshot = Snapshot::new(nodes);
+            self.order_current = true;
+            self.dirty.clear();
+        } else {
+            for name in self.dirty.drain() {
+                let i = self.snapshot.index.get(&name).copied();
+                if let (Some(i), Some(info)) = (i, self.nodes.get(&name)) {
+                    self.snapshot.replace(i, info.clone());
+                }
+            }
         }
+        self.snapshot.clone()
     }
 }
 
@@ -283,6 +399,7 @@ impl Cache {
 mod tests {
     use super::*;
     use crate::node_info::testing::*;
+    use k8s_openapi::api::core::v1::{Affinity, ContainerImage, PodAffinityTerm, PodAntiAffinity};
 
     #[test]
     fn assumed_pods_count_until_forgotten_or_confirmed() {
@@ -324,6 +441,113 @@ mod tests {
         c.remove_node("later");
         assert!(c.snapshot().nodes.is_empty());
         assert_eq!(c.sizes(), (0, 1, 0));
+    }
+
+    /// Each node's name, requested CPU and pod count, in snapshot order.
+    fn summary(s: &Snapshot) -> Vec<(String, i64, usize)> {
+        s.nodes
+            .iter()
+            .map(|n| (n.name().to_string(), n.requested.milli_cpu, n.pods.len()))
+            .collect()
+    }
+
+    /// The next snapshot, checked against one rebuilt from scratch.
+    fn checked_snapshot(c: &mut Cache) -> Snapshot {
+        let incremental = c.snapshot();
+        c.order_current = false;
+        let rebuilt = c.snapshot();
+        assert_eq!(summary(&incremental), summary(&rebuilt));
+        assert_eq!(incremental.with_affinity, rebuilt.with_affinity);
+        assert_eq!(
+            incremental.with_required_anti_affinity,
+            rebuilt.with_required_anti_affinity
+        );
+        assert_eq!(incremental.image_nodes, rebuilt.image_nodes);
+        for n in rebuilt.nodes.iter() {
+            assert!(Arc::ptr_eq(incremental.get(n.name()).unwrap(), n));
+        }
+        incremental
+    }
+
+    #[test]
+    fn snapshots_follow_every_change_without_rebuilding() {
+        let mut c = Cache::new();
+        for n in ["a", "b", "c"] {
+            c.add_node(Arc::new(node(n, "4", "4Gi")));
+        }
+        let held = checked_snapshot(&mut c);
+        let p1 = Arc::new(pod("p1", &[&[("cpu", "1")]]));
+        c.assume(p1.clone(), "b");
+        let s = checked_snapshot(&mut c);
+        assert_eq!(s.get("b").unwrap().requested.milli_cpu, 1000);
+        // The snapshot a cycle still holds does not change.
+        assert_eq!(held.get("b").unwrap().requested.milli_cpu, 0);
+        drop((held, s));
+        c.add_pod(Arc::new(on_node((*p1).clone(), "b")));
+        checked_snapshot(&mut c);
+        let p2 = Arc::new(on_node(pod("p2", &[&[("cpu", "2")]]), "c"));
+        c.add_pod(p2.clone());
+        c.add_pod(Arc::new(on_node(pod("p3", &[&[("cpu", "1")]]), "d")));
+        assert_eq!(checked_snapshot(&mut c).nodes.len(), 3);
+        c.add_node(Arc::new(node("d", "4", "4Gi")));
+        assert_eq!(
+            checked_snapshot(&mut c)
+                .get("d")
+                .unwrap()
+                .requested
+                .milli_cpu,
+            1000
+        );
+        c.update_node(Arc::new(with_labels(
+            node("a", "8", "4Gi"),
+            &[(ZONE_LABEL, "z")],
+        )));
+        let s = checked_snapshot(&mut c);
+        assert_eq!(s.get("a").unwrap().allocatable.milli_cpu, 8000);
+        c.remove_pod(&p2);
+        c.forget("uid-p1");
+        c.remove_node("b");
+        let s = checked_snapshot(&mut c);
+        assert_eq!(s.get("c").unwrap().pods.len(), 0);
+        assert!(s.get("b").is_none());
+        assert_eq!(s.nodes.len(), 3);
+        drop(s);
+        // What plugins look up instead of walking every node follows too.
+        let mut anti = on_node(pod("anti", &[&[]]), "c");
+        anti.spec.as_mut().unwrap().affinity = Some(Affinity {
+            pod_anti_affinity: Some(PodAntiAffinity {
+                required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                    topology_key: "kubernetes.io/hostname".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let anti = Arc::new(anti);
+        c.add_pod(anti.clone());
+        let mut imaged = node("d", "4", "4Gi");
+        imaged.status.as_mut().unwrap().images = Some(vec![ContainerImage {
+            names: Some(vec!["busybox:1.36".into()]),
+            size_bytes: Some(1),
+        }]);
+        c.update_node(Arc::new(imaged));
+        let s = checked_snapshot(&mut c);
+        let names = |it: &mut dyn Iterator<Item = &Arc<NodeInfo>>| {
+            it.map(|n| n.name().to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&mut s.nodes_with_affinity_pods()), ["c"]);
+        assert_eq!(
+            names(&mut s.nodes_with_required_anti_affinity_pods()),
+            ["c"]
+        );
+        assert_eq!(s.nodes_with_image("busybox:1.36"), 1);
+        drop(s);
+        c.remove_pod(&anti);
+        c.update_node(Arc::new(node("d", "4", "4Gi")));
+        let s = checked_snapshot(&mut c);
+        assert_eq!(s.nodes_with_affinity_pods().count(), 0);
+        assert_eq!(s.nodes_with_image("busybox:1.36"), 0);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use crate::affinity::PodAffinityTerms;
 use apimachinery::quantity::Quantity;
-use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use k8s_openapi::api::core::v1::{Container, Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -278,6 +278,12 @@ pub fn pod_uid(pod: &Pod) -> &str {
 pub struct NodeInfo {
     /// None while pods name a node the scheduler has not seen (yet, or any more).
     pub node: Option<Arc<Node>>,
+    /// The node's name, kept here to be read without reaching into the Node object.
+    name: Arc<str>,
+    /// `spec.unschedulable` and `spec.taints`, kept here because Filter reads them for every
+    /// node of every cycle, and reaching into each Node object costs a cache miss or two.
+    pub unschedulable: bool,
+    pub taints: Vec<Taint>,
     pub pods: Vec<PodInfo>,
     pub requested: Resource,
     pub non_zero_requested: Resource,
@@ -301,10 +307,7 @@ impl NodeInfo {
 
     /// The node's name ("" for a node not seen).
     pub fn name(&self) -> &str {
-        self.node
-            .as_ref()
-            .and_then(|n| n.metadata.name.as_deref())
-            .unwrap_or_default()
+        &self.name
     }
 
     pub fn set_node(&mut self, node: Arc<Node>) {
@@ -324,6 +327,12 @@ impl NodeInfo {
                 i.names.iter().flatten().map(move |n| (n.clone(), size))
             })
             .collect();
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        if self.name.as_ref() != node.metadata.name.as_deref().unwrap_or_default() {
+            self.name = node.metadata.name.as_deref().unwrap_or_default().into();
+        }
         self.node = Some(node);
     }
 

@@ -64,6 +64,11 @@ impl Resolver {
                 None => self.global_default(store),
             }
         });
+        // Without a class the pod gets priority 0 and PreemptLowerPriority, which is how the
+        // scheduler reads a pod without them: no copy of the pod (this runs for every pod event).
+        if class.is_none() {
+            return pod;
+        }
         let mut resolved = (*pod).clone();
         let spec = resolved.spec.get_or_insert_default();
         if spec.priority.is_none() {
@@ -131,8 +136,10 @@ mod tests {
         p.spec.as_mut().unwrap().priority_class_name = Some("high".into());
         let got = r.resolve(Arc::new(p));
         assert_eq!(got.spec.as_ref().unwrap().priority, Some(7));
-        // Without an informer: 0.
-        let got = Resolver::default().resolve(Arc::new(pod("s", &[&[]])));
-        assert_eq!(got.spec.as_ref().unwrap().priority, Some(0));
+        // Without an informer: as it is, read as 0.
+        let p = Arc::new(pod("s", &[&[]]));
+        let got = Resolver::default().resolve(p.clone());
+        assert!(Arc::ptr_eq(&got, &p));
+        assert_eq!(crate::plugins::priority_sort::priority(&got), 0);
     }
 }

@@ -24,6 +24,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use rand::Rng;
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -211,7 +212,7 @@ impl Algorithm {
         nominated: &NominatedPods,
     ) -> Result<(Vec<Arc<NodeInfo>>, Diagnosis), ScheduleError> {
         let mut diagnosis = Diagnosis::default();
-        let (pre, status) = fw.run_pre_filter(state, pod, &snapshot.nodes);
+        let (pre, status) = fw.run_pre_filter(state, pod, snapshot);
         if !status.is_success() {
             if !status.is_rejected() {
                 return Err(ScheduleError::Internal(status));
@@ -234,7 +235,7 @@ impl Algorithm {
         {
             return Ok((vec![node.clone()], diagnosis));
         }
-        let nodes: Vec<Arc<NodeInfo>> = match &pre {
+        let nodes: Cow<'_, [Arc<NodeInfo>]> = match &pre {
             Some(r) => {
                 diagnosis.absent_status = Some(Status::unresolvable(format!(
                     "node(s) didn't satisfy plugin(s) [{}]",
@@ -247,7 +248,7 @@ impl Algorithm {
                     .cloned()
                     .collect()
             }
-            None => snapshot.nodes.clone(),
+            None => Cow::Borrowed(&snapshot.nodes),
         };
         let feasible = self.find_nodes_that_pass_filters(
             fw,
@@ -310,17 +311,17 @@ impl Algorithm {
 }
 
 /// PreScore and Score; every node scores 1 without Score plugins.
-fn prioritize(
+fn prioritize<'n>(
     fw: &Framework,
     state: &mut CycleState,
     pod: &Pod,
-    nodes: &[Arc<NodeInfo>],
-) -> Result<Vec<NodeScore>, ScheduleError> {
+    nodes: &'n [Arc<NodeInfo>],
+) -> Result<Vec<NodeScore<'n>>, ScheduleError> {
     if !fw.has_score_plugins() {
         return Ok(nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.name().to_string(),
+                name: n.name(),
                 score: 1,
             })
             .collect());
@@ -353,7 +354,7 @@ pub fn select_host(scores: &[NodeScore]) -> String {
             }
         }
     }
-    best.map(|b| b.name.clone()).unwrap_or_default()
+    best.map(|b| b.name.to_string()).unwrap_or_default()
 }
 
 /// Everything a cycle and its binding need, shared with the binding tasks.
@@ -484,6 +485,7 @@ impl Scheduler {
             handle_failure(&self.shared, &fw, info, status, clear, cycle, started);
             return;
         }
+        state.clear_snapshot();
         let shared = self.shared.clone();
         let binding = async move {
             binding_cycle(shared, fw, state, info, assumed, node, cycle, started).await;
@@ -763,9 +765,7 @@ mod tests {
     }
 
     fn snapshot(nodes: Vec<NodeInfo>) -> Snapshot {
-        Snapshot {
-            nodes: nodes.into_iter().map(Arc::new).collect(),
-        }
+        Snapshot::new(nodes.into_iter().map(Arc::new).collect())
     }
 
     #[test]
@@ -855,15 +855,15 @@ mod tests {
     fn ties_are_broken_among_the_best() {
         let scores = vec![
             NodeScore {
-                name: "a".into(),
+                name: "a",
                 score: 5,
             },
             NodeScore {
-                name: "b".into(),
+                name: "b",
                 score: 9,
             },
             NodeScore {
-                name: "c".into(),
+                name: "c",
                 score: 9,
             },
         ];

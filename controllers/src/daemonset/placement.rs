@@ -102,15 +102,15 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    let name = node.metadata.name.clone().unwrap_or_default();
-    exprs
-        .iter()
-        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| {
-            let value = (r.key == "metadata.name").then_some(name.as_str());
-            requirement_matches(r, value)
-        })
+    let labels = node.metadata.labels.as_ref();
+    let name = node.metadata.name.as_deref().unwrap_or_default();
+    exprs.iter().all(|r| {
+        let value = labels.and_then(|l| l.get(&r.key)).map(String::as_str);
+        requirement_matches(r, value)
+    }) && fields.iter().all(|r| {
+        let value = (r.key == "metadata.name").then_some(name);
+        requirement_matches(r, value)
+    })
 }
 
 fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {

@@ -6,27 +6,35 @@
 //! that adjusts its data for a clone (PreFilter's `add_pod` / `remove_pod`) writes a new
 //! value instead of changing the shared one.
 
+use crate::cache::Snapshot;
 use crate::node_info::NodeInfo;
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 #[derive(Default, Clone)]
 pub struct CycleState {
-    data: HashMap<&'static str, Arc<dyn Any + Send + Sync>>,
+    /// A handful of entries, read for every node: a list beats hashing the key each time.
+    data: Vec<(&'static str, Arc<dyn Any + Send + Sync>)>,
     /// Plugins whose PreFilter answered Skip: their Filter is not run this cycle.
     pub(crate) skip_filter: HashSet<&'static str>,
+    /// The positions of the Filter plugins that run this cycle (those not skipped), set after
+    /// PreFilter so that each node's Filter does not look the skipped ones up again.
+    pub(crate) active_filters: Option<Arc<[usize]>>,
     /// Plugins whose PreScore answered Skip: their Score is not run this cycle.
     pub(crate) skip_score: HashSet<&'static str>,
-    /// Every node of the cycle's snapshot, set by the framework at PreFilter: what upstream's
-    /// plugins list through the snapshot lister (PreScore sees only the feasible nodes).
-    all_nodes: Option<Arc<[Arc<NodeInfo>]>>,
+    /// The cycle's snapshot, set by the framework at PreFilter: what upstream's plugins list
+    /// through the snapshot lister (PreScore sees only the feasible nodes).
+    snapshot: Option<Snapshot>,
 }
 
 impl std::fmt::Debug for CycleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CycleState")
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -37,22 +45,45 @@ impl CycleState {
     }
 
     pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Arc::new(value));
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
+        match self.data.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.data.push((key, value)),
+        }
     }
 
     /// The value written under `key`, if it is a `T`.
     pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|v| v.downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.downcast_ref())
     }
 
-    /// Records the cycle's nodes (once per cycle).
+    /// Records the cycle's snapshot (once per cycle).
+    pub fn set_snapshot(&mut self, snapshot: Snapshot) {
+        self.snapshot = Some(snapshot);
+    }
+
+    /// Records a snapshot of just `nodes` (for plugins run on their own, in tests).
     pub fn set_all_nodes(&mut self, nodes: &[Arc<NodeInfo>]) {
-        self.all_nodes = Some(nodes.into());
+        self.set_snapshot(Snapshot::new(nodes.to_vec()));
     }
 
-    /// Every node of the cycle's snapshot, if the framework recorded them.
+    /// Lets go of the cycle's snapshot: the binding cycle does not need it, and while anyone
+    /// holds a snapshot the cache copies it instead of updating it in place.
+    pub fn clear_snapshot(&mut self) {
+        self.snapshot = None;
+    }
+
+    /// The cycle's snapshot, if the framework recorded it.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Every node of the cycle's snapshot, if the framework recorded it.
     pub fn all_nodes(&self) -> Option<&[Arc<NodeInfo>]> {
-        self.all_nodes.as_deref()
+        self.snapshot.as_ref().map(|s| &*s.nodes)
     }
 }
 

@@ -206,8 +206,8 @@ pub trait PreScorePlugin {
 
 /// A node's score from one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScore {
-    pub name: String,
+pub struct NodeScore<'a> {
+    pub name: &'a str,
     pub score: i64,
 }
 
@@ -334,9 +334,10 @@ impl Framework {
         &self,
         state: &mut CycleState,
         pod: &Pod,
-        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
     ) -> (Option<PreFilterResult>, Status) {
-        state.set_all_nodes(nodes);
+        state.set_snapshot(snapshot.clone());
+        let nodes = &snapshot.nodes;
         let mut result: Option<PreFilterResult> = None;
         for p in &self.pre_filter {
             let Some(pf) = p.as_pre_filter() else {
@@ -365,23 +366,33 @@ impl Framework {
                 });
             }
         }
+        state.active_filters = Some(
+            (0..self.filter.len())
+                .filter(|i| !state.skip_filter.contains(self.filter[*i].name()))
+                .collect(),
+        );
         (result, Status::success())
     }
 
     /// Filter on one node: the first plugin that rejects it.
     pub fn run_filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skip_filter.contains(p.name()) {
-                continue;
-            }
-            if let Some(f) = p.as_filter() {
-                let s = f.filter(state, pod, node);
-                if !s.is_success() {
-                    return s.with_plugin(p.name());
-                }
-            }
-        }
-        Status::success()
+        let filter = |p: &Arc<dyn Plugin>| match p.as_filter() {
+            Some(f) => f.filter(state, pod, node).with_plugin(p.name()),
+            None => Status::success(),
+        };
+        let rejection = match &state.active_filters {
+            Some(active) => active
+                .iter()
+                .map(|i| filter(&self.filter[*i]))
+                .find(|s| !s.is_success()),
+            None => self
+                .filter
+                .iter()
+                .filter(|p| !state.skip_filter.contains(p.name()))
+                .map(filter)
+                .find(|s| !s.is_success()),
+        };
+        rejection.unwrap_or_else(Status::success)
     }
 
     /// PreFilter extensions: `added` now counts on `node`.
@@ -528,16 +539,16 @@ impl Framework {
     }
 
     /// Score + NormalizeScore, weighted and summed per node (same order as `nodes`).
-    pub fn run_score(
+    pub fn run_score<'n>(
         &self,
         state: &CycleState,
         pod: &Pod,
-        nodes: &[Arc<NodeInfo>],
-    ) -> Result<Vec<NodeScore>, Status> {
+        nodes: &'n [Arc<NodeInfo>],
+    ) -> Result<Vec<NodeScore<'n>>, Status> {
         let mut totals: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.name().to_string(),
+                name: n.name(),
                 score: 0,
             })
             .collect();
@@ -554,7 +565,7 @@ impl Framework {
                     .score(state, pod, n)
                     .map_err(|s| s.with_plugin(p.name()))?;
                 scores.push(NodeScore {
-                    name: n.name().to_string(),
+                    name: n.name(),
                     score,
                 });
             }

@@ -9,13 +9,23 @@ use std::sync::Arc;
 
 pub const NAME: &str = "DefaultBinder";
 
+/// How many bindings may be in flight at once. Scheduling outpaces binding, and each request
+/// beyond what the pooled HTTP/1.1 connections carry opens another TLS connection (a handshake
+/// on both ends) and makes the apiserver slower still; upstream's client multiplexes its
+/// requests over one HTTP/2 connection instead.
+const MAX_IN_FLIGHT: usize = 64;
+
 pub fn new(client: Option<kube::Client>) -> Result<Arc<dyn Plugin>, String> {
     let client = client.ok_or_else(|| "DefaultBinder needs an API client".to_string())?;
-    Ok(Arc::new(DefaultBinder { client }))
+    Ok(Arc::new(DefaultBinder {
+        client,
+        in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+    }))
 }
 
 struct DefaultBinder {
     client: kube::Client,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// The Binding a scheduler posts for `pod` on `node`.
@@ -50,6 +60,8 @@ impl BindPlugin for DefaultBinder {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.in_flight.acquire().await;
         let result: Result<serde_json::Value, kube::Error> = api
             .create_subresource("binding", name, &PostParams::default(), &binding(pod, node))
             .await;

@@ -145,7 +145,7 @@ fn victims_on_a_node() {
     for c in cases {
         let mut node = (*node_with("n", "2", c.pods)).clone();
         let mut state = CycleState::new();
-        let (_, s) = fw.run_pre_filter(&mut state, &c.preemptor, &[]);
+        let (_, s) = fw.run_pre_filter(&mut state, &c.preemptor, &Snapshot::default());
         assert!(s.is_success(), "{}: {s}", c.name);
         let got = select_victims_on_node(
             &fw,
@@ -313,7 +313,7 @@ fn attempt(
     pod: &Pod,
     nominated: &NominatedPods,
 ) -> (Option<PostFilterResult>, String) {
-    let snapshot = Snapshot { nodes };
+    let snapshot = Snapshot::new(nodes);
     let mut state = CycleState::new();
     let err = Algorithm::default()
         .schedule_pod_with_nominated(fw, &mut state, pod, &snapshot, 0, nominated)
@@ -405,7 +405,7 @@ fn nominated_pods_keep_their_room() {
     // A higher-priority pod nominated to the node takes the free CPU.
     let mut nominated = NominatedPods::default();
     nominated.insert("a", Arc::new(prio("nom", "1", 100, 0)));
-    let snapshot = Snapshot { nodes: node() };
+    let snapshot = Snapshot::new(node());
     let got = Algorithm::default().schedule_pod_with_nominated(
         &fw,
         &mut CycleState::new(),

@@ -7,13 +7,14 @@
 //! `:latest`; names are otherwise compared as written (upstream does not expand `nginx` to
 //! `docker.io/library/nginx` either).
 //!
-//! Upstream's cache keeps how many nodes have each image; here PreScore counts them over the
-//! cycle's nodes for the pod's images only (Score counts them itself when PreScore did not run).
+//! As upstream, the snapshot keeps how many nodes have each image; PreScore notes the pod's
+//! images with those counts once, for Score to look up on each node (Score works them out
+//! itself when PreScore did not run).
 
+use crate::cache::Snapshot;
 use crate::framework::{CycleState, MAX_NODE_SCORE, Plugin, PreScorePlugin, ScorePlugin, Status};
 use crate::node_info::NodeInfo;
 use k8s_openapi::api::core::v1::Pod;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const NAME: &str = "ImageLocality";
@@ -31,11 +32,11 @@ pub fn new() -> Arc<dyn Plugin> {
 
 struct ImageLocality;
 
-/// How many of the cycle's nodes have each of the pod's images.
+/// The pod's images, each with how many of the cycle's nodes have it.
 #[derive(Debug, Clone, Default)]
 struct Spread {
     total_nodes: usize,
-    nodes_with: HashMap<String, usize>,
+    images: Vec<(String, usize)>,
 }
 
 /// The name a node reports an image under (upstream's `normalizedImageName`).
@@ -64,19 +65,20 @@ fn images(pod: &Pod) -> Vec<String> {
         .collect()
 }
 
-fn spread(pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Spread {
-    let mut s = Spread {
-        total_nodes: nodes.len(),
-        nodes_with: HashMap::new(),
+fn spread(pod: &Pod, snapshot: Option<&Snapshot>) -> Spread {
+    let Some(snapshot) = snapshot else {
+        return Spread::default();
     };
-    for image in images(pod) {
-        let n = nodes
-            .iter()
-            .filter(|n| n.image_sizes.contains_key(&image))
-            .count();
-        s.nodes_with.insert(image, n);
+    Spread {
+        total_nodes: snapshot.nodes.len(),
+        images: images(pod)
+            .into_iter()
+            .map(|i| {
+                let n = snapshot.nodes_with_image(&i);
+                (i, n)
+            })
+            .collect(),
     }
-    s
 }
 
 /// Upstream's `calculatePriority`.
@@ -103,7 +105,10 @@ impl Plugin for ImageLocality {
 
 impl PreScorePlugin for ImageLocality {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
-        let s = spread(pod, state.all_nodes().unwrap_or(nodes));
+        let s = match state.snapshot() {
+            Some(snapshot) => spread(pod, Some(snapshot)),
+            None => spread(pod, Some(&Snapshot::new(nodes.to_vec()))),
+        };
         state.write(PRE_SCORE_KEY, s);
         Status::success()
     }
@@ -115,21 +120,19 @@ impl ScorePlugin for ImageLocality {
         let s = match state.read::<Spread>(PRE_SCORE_KEY) {
             Some(s) => s,
             None => {
-                computed = spread(pod, state.all_nodes().unwrap_or_default());
+                computed = spread(pod, state.snapshot());
                 &computed
             }
         };
-        let images = images(pod);
         let mut sum = 0;
-        for image in &images {
+        for (image, with) in &s.images {
             let Some(size) = node.image_sizes.get(image) else {
                 continue;
             };
-            let with = s.nodes_with.get(image).copied().unwrap_or(1);
-            let share = with as f64 / s.total_nodes.max(1) as f64;
+            let share = (*with).max(1) as f64 / s.total_nodes.max(1) as f64;
             sum += (*size as f64 * share) as i64;
         }
-        Ok(calculate_priority(sum, images.len()))
+        Ok(calculate_priority(sum, s.images.len()))
     }
 }
 
@@ -235,7 +238,7 @@ mod tests {
         assert_eq!(scores(&using(&["gcr.io/10"]), &nodes), vec![0, 0, 0]);
         // Score without PreScore counts the spread itself.
         let mut state = CycleState::new();
-        state.set_all_nodes(&nodes);
+        state.set_all_nodes(nodes.as_slice());
         assert_eq!(
             ImageLocality
                 .score(&state, &using(&["gcr.io/250"]), &nodes[0])

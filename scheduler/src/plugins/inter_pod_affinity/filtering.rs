@@ -8,6 +8,7 @@ use super::{
     TopologyPair,
 };
 use crate::affinity::{AffinityTerm, PodAffinityTerms, pod_matches_all_terms};
+use crate::cache::Snapshot;
 use crate::framework::{CycleState, PreFilterResult, Status};
 use crate::node_info::{NodeInfo, PodInfo};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -100,10 +101,11 @@ impl InterPodAffinity {
         let namespace_labels =
             self.namespace_labels(pod.metadata.namespace.as_deref().unwrap_or_default());
         let mut existing = Counts::default();
-        for info in nodes
-            .iter()
-            .filter(|n| n.pods_with_required_anti_affinity > 0)
-        {
+        let snapshot = state
+            .snapshot()
+            .cloned()
+            .unwrap_or_else(|| Snapshot::new(nodes.to_vec()));
+        for info in snapshot.nodes_with_required_anti_affinity_pods() {
             let Some(node) = &info.node else {
                 continue;
             };

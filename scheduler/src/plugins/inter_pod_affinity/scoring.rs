@@ -4,6 +4,7 @@
 
 use super::InterPodAffinity;
 use crate::affinity::{AffinityTerm, PodAffinityTerms, WeightedAffinityTerm};
+use crate::cache::Snapshot;
 use crate::framework::{CycleState, MAX_NODE_SCORE, NodeScore, Status};
 use crate::node_info::{NodeInfo, PodInfo};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -134,13 +135,18 @@ impl InterPodAffinity {
         };
         let ns_labels =
             self.namespace_labels(pod.metadata.namespace.as_deref().unwrap_or_default());
-        let all = state.all_nodes().unwrap_or(filtered).to_vec();
+        let snapshot = state
+            .snapshot()
+            .cloned()
+            .unwrap_or_else(|| Snapshot::new(filtered.to_vec()));
+        // Without preferred terms of its own, only pods with affinity matter.
+        let nodes: Box<dyn Iterator<Item = &Arc<NodeInfo>>> = if has_preferred {
+            Box::new(snapshot.nodes.iter())
+        } else {
+            Box::new(snapshot.nodes_with_affinity_pods())
+        };
         let mut s = PreScoreState::default();
-        for info in &all {
-            // Without preferred terms of its own, only pods with affinity matter.
-            if !has_preferred && info.pods_with_affinity == 0 {
-                continue;
-            }
+        for info in nodes {
             let Some(node) = &info.node else {
                 continue;
             };

@@ -212,7 +212,7 @@ fn scores(pl: &Arc<dyn Plugin>, p: &Pod, nodes: &[Arc<NodeInfo>]) -> Option<(Vec
     let mut out: Vec<NodeScore> = nodes
         .iter()
         .map(|n| NodeScore {
-            name: n.name().to_string(),
+            name: n.name(),
             score: sp.score(&state, p, n).unwrap(),
         })
         .collect();

@@ -75,8 +75,18 @@ pub fn pod_request_list(
 impl Scorer {
     /// The node's score with the pod (whose requests `pod_requests` gives, one per resource).
     pub fn score(&self, node: &NodeInfo, pod_requests: &[i64]) -> i64 {
-        let mut requested = vec![0; self.resources.len()];
-        let mut allocatable = vec![0; self.resources.len()];
+        // On the stack for the usual few resources: this runs for every node of every cycle.
+        const INLINE: usize = 4;
+        let n = self.resources.len();
+        let (mut requested_inline, mut allocatable_inline) = ([0; INLINE], [0; INLINE]);
+        let (mut requested_heap, mut allocatable_heap);
+        let (requested, allocatable): (&mut [i64], &mut [i64]) = if n <= INLINE {
+            (&mut requested_inline[..n], &mut allocatable_inline[..n])
+        } else {
+            requested_heap = vec![0; n];
+            allocatable_heap = vec![0; n];
+            (&mut requested_heap, &mut allocatable_heap)
+        };
         for (i, r) in self.resources.iter().enumerate() {
             let pod = pod_requests.get(i).copied().unwrap_or(0);
             let (alloc, req) = self.allocatable_and_requested(node, &r.name, pod);
@@ -87,12 +97,12 @@ impl Scorer {
             requested[i] = req;
         }
         match &self.strategy {
-            Strategy::LeastAllocated => self.weighted(&requested, &allocatable, least_requested),
-            Strategy::MostAllocated => self.weighted(&requested, &allocatable, most_requested),
+            Strategy::LeastAllocated => self.weighted(requested, allocatable, least_requested),
+            Strategy::MostAllocated => self.weighted(requested, allocatable, most_requested),
             Strategy::RequestedToCapacityRatio(shape) => {
-                requested_to_capacity_ratio(&self.resources, shape, &requested, &allocatable)
+                requested_to_capacity_ratio(&self.resources, shape, requested, allocatable)
             }
-            Strategy::Balanced => balanced(&requested, &allocatable),
+            Strategy::Balanced => balanced(requested, allocatable),
         }
     }
 

@@ -20,7 +20,14 @@ pub fn new() -> Arc<dyn Plugin> {
 struct NodeUnschedulable;
 
 fn fits(pod: &Pod, node: &Node) -> bool {
-    if node.spec.as_ref().and_then(|s| s.unschedulable) != Some(true) {
+    fits_unschedulable(
+        pod,
+        node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true),
+    )
+}
+
+fn fits_unschedulable(pod: &Pod, unschedulable: bool) -> bool {
+    if !unschedulable {
         return true;
     }
     let taint = Taint {
@@ -63,10 +70,12 @@ impl Plugin for NodeUnschedulable {
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        match &node.node {
-            Some(n) if !fits(pod, n) => Status::unresolvable(REASON),
-            Some(_) => Status::success(),
-            None => Status::unresolvable("node not found"),
+        if node.node.is_none() {
+            Status::unresolvable("node not found")
+        } else if !fits_unschedulable(pod, node.unschedulable) {
+            Status::unresolvable(REASON)
+        } else {
+            Status::success()
         }
     }
 }

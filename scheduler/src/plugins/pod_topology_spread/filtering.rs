@@ -67,8 +67,14 @@ impl Inner {
                     continue;
                 }
                 let value = label(node, &c.topology_key).unwrap_or_default();
-                *counts[i].entry(value.to_string()).or_default() +=
-                    count_matching(&info.pods, &c.selector, namespace);
+                let matching = count_matching(&info.pods, &c.selector, namespace);
+                // Looked up before inserting: a String per node would cost more than the count.
+                match counts[i].get_mut(value) {
+                    Some(n) => *n += matching,
+                    None => {
+                        counts[i].insert(value.to_string(), matching);
+                    }
+                }
             }
         }
         state.write(

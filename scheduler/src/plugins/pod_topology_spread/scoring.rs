@@ -6,6 +6,7 @@
 use super::{
     Constraint, Inner, LABEL_HOSTNAME, SCHEDULE_ANYWAY, count_matching, has_topology_keys, label,
 };
+use crate::cache::Snapshot;
 use crate::framework::{CycleState, MAX_NODE_SCORE, NodeScore, Status};
 use crate::node_info::NodeInfo;
 use k8s_openapi::api::core::v1::Pod;
@@ -42,10 +43,6 @@ impl Inner {
         pod: &Pod,
         filtered: &[Arc<NodeInfo>],
     ) -> Status {
-        let all = state.all_nodes().unwrap_or(filtered).to_vec();
-        if all.is_empty() {
-            return Status::skip();
-        }
         let has_own = pod
             .spec
             .as_ref()
@@ -63,6 +60,14 @@ impl Inner {
             }
         };
         if constraints.is_empty() {
+            return Status::skip();
+        }
+        let snapshot = state
+            .snapshot()
+            .cloned()
+            .unwrap_or_else(|| Snapshot::new(filtered.to_vec()));
+        let all = &snapshot.nodes;
+        if all.is_empty() {
             return Status::skip();
         }
         let mut s = PreScoreState {
@@ -100,7 +105,7 @@ impl Inner {
             })
             .collect();
         let namespace = pod.metadata.namespace.as_deref();
-        for info in &all {
+        for info in all.iter() {
             let Some(node) = &info.node else {
                 continue;
             };
@@ -166,14 +171,14 @@ pub(super) fn normalize(state: &CycleState, scores: &mut [NodeScore]) -> Status 
     };
     let (mut min, mut max) = (i64::MAX, 0);
     for sc in scores.iter() {
-        if s.ignored_nodes.contains(&sc.name) {
+        if s.ignored_nodes.contains(sc.name) {
             continue;
         }
         min = min.min(sc.score);
         max = max.max(sc.score);
     }
     for sc in scores.iter_mut() {
-        if s.ignored_nodes.contains(&sc.name) {
+        if s.ignored_nodes.contains(sc.name) {
             sc.score = 0;
         } else if max == 0 {
             sc.score = MAX_NODE_SCORE;

@@ -206,7 +206,7 @@ fn scores(pl: &Arc<dyn Plugin>, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> (Vec<i64>
     let mut out: Vec<NodeScore> = nodes
         .iter()
         .map(|n| NodeScore {
-            name: n.name().to_string(),
+            name: n.name(),
             score: sp.score(&state, pod, n).unwrap(),
         })
         .collect();

@@ -34,7 +34,11 @@ pub fn tolerated(pod: &Pod, taint: &Taint) -> bool {
 
 /// The first `NoSchedule`/`NoExecute` taint of `node` the pod does not tolerate.
 fn untolerated<'a>(pod: &Pod, node: &'a Node) -> Option<&'a Taint> {
-    taints::of(node)
+    untolerated_of(pod, taints::of(node))
+}
+
+fn untolerated_of<'a>(pod: &Pod, taints: &'a [Taint]) -> Option<&'a Taint> {
+    taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
         .find(|t| !tolerated(pod, t))
@@ -88,10 +92,10 @@ impl Plugin for TaintToleration {
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let Some(n) = &node.node else {
+        if node.node.is_none() {
             return Status::error("invalid nodeInfo");
-        };
-        match untolerated(pod, n) {
+        }
+        match untolerated_of(pod, &node.taints) {
             None => Status::success(),
             Some(t) => Status::unresolvable(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
@@ -135,10 +139,11 @@ impl ScorePlugin for TaintToleration {
                 &computed
             }
         };
-        let Some(n) = &node.node else {
+        if node.node.is_none() {
             return Err(Status::error("invalid nodeInfo"));
-        };
-        let count = taints::of(n)
+        }
+        let count = node
+            .taints
             .iter()
             .filter(|t| t.effect == "PreferNoSchedule")
             .filter(|t| !tols.iter().any(|tol| taints::tolerates(tol, t)))
@@ -252,7 +257,7 @@ mod tests {
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.name().into(),
+                name: n.name(),
                 score: TaintToleration.score(&state, &p, n).unwrap(),
             })
             .collect();

@@ -516,6 +516,7 @@ async fn watch_from_resource_version_and_bookmarks() {
 async fn compaction_answers_410() {
     let s = Server::start_with(common::ServerOptions {
         compaction_interval: Duration::from_secs(1),
+        ..Default::default()
     })
     .await;
     let a = create(&s, "c1").await;
@@ -917,4 +918,63 @@ async fn apply_options_and_conflicts_answer_as_upstream() {
         .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["data"]["k"], "2");
+}
+
+/// The Priority admission plugin sets a new pod's priority unless
+/// `--disable-admission-plugins` names it.
+#[tokio::test]
+async fn priority_admission_can_be_disabled() {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    });
+    for (disable, priority) in [
+        (vec![], json!(0)),
+        (vec!["Priority".to_string()], Value::Null),
+    ] {
+        let s = Server::start_with(common::ServerOptions {
+            disable_admission_plugins: disable,
+            ..Default::default()
+        })
+        .await;
+        let (code, created) = s
+            .call("POST", "/api/v1/namespaces/default/pods", Some(pod.clone()))
+            .await;
+        assert_eq!(code, 201, "{created}");
+        assert_eq!(created["spec"]["priority"], priority, "{created}");
+        s.stop().await;
+    }
+}
+
+/// NamespaceLifecycle runs in the mutating phase, as upstream's: a create in a missing
+/// namespace reports the namespace even when the object itself is invalid.
+#[tokio::test]
+async fn a_missing_namespace_is_reported_before_an_invalid_object() {
+    let s = Server::start().await;
+    let (code, body) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/missing/configmaps",
+            Some(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_Valid"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 404, "{body}");
+    assert_eq!(body["message"], "namespaces \"missing\" not found");
+    let (code, body) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_Valid"}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (422, Some("Invalid")),
+        "{body}"
+    );
+    s.stop().await;
 }

@@ -394,7 +394,7 @@ fn prioritized_pod(name: &str, class: &str, cpu: &str, spec: &str) -> String {
 /// victim gets the DisruptionTarget condition, is deleted, and a `Preempted` event), is
 /// nominated to the node, keeps its room from an equal-priority pod, and is bound once the
 /// victim is gone (the test finishes the deletion as the kubelet would); a pod with
-/// `preemptionPolicy: Never` stays Pending saying why.
+/// a class with `preemptionPolicy: Never` stays Pending saying why.
 #[test]
 fn higher_priority_pods_preempt_lower_priority_ones() {
     let cluster = Cluster::up_with(&["--disable-scheduler"]);
@@ -415,6 +415,12 @@ apiVersion: scheduling.k8s.io/v1
 kind: PriorityClass
 metadata: {name: high}
 value: 1000
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high-never}
+value: 1000
+preemptionPolicy: Never
 "#,
     );
     let log = cluster.dir.path().join("scheduler.log");
@@ -442,11 +448,11 @@ value: 1000
     assert_eq!(bound(&k, "low-1"), "solo");
     assert_eq!(bound(&k, "low-2"), "solo");
 
-    // A pod that may not preempt stays Pending, and says why (the double period is
-    // upstream's).
+    // A pod that may not preempt (its class says so) stays Pending, and says why (the double
+    // period is upstream's).
     k.ok_stdin(
         &["apply", "-f", "-"],
-        &prioritized_pod("never", "high", "1", "\n  preemptionPolicy: Never"),
+        &prioritized_pod("never", "high-never", "1", ""),
     );
     let never_why = "0/1 nodes are available: 1 Insufficient cpu. \
                      preemption: not eligible due to preemptionPolicy=Never..";

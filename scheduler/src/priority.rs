@@ -1,10 +1,10 @@
-//! Pod priorities. Upstream's Priority admission plugin writes `spec.priority` (and
-//! `spec.preemptionPolicy`) from the pod's PriorityClass when the pod is created, and the
-//! scheduler only reads them. ferrokube's apiserver has no Priority admission plugin yet, so
-//! the scheduler fills them in itself when a pod enters its cache or queue: `spec.priority`
-//! when set, else the value of `spec.priorityClassName`'s PriorityClass, else the global
-//! default class's, else 0; `spec.preemptionPolicy` when set, else the class's, else
-//! `PreemptLowerPriority`.
+//! Pod priorities. The Priority admission plugin (upstream's, and ferrokube's apiserver's)
+//! writes `spec.priority` and `spec.preemptionPolicy` from the pod's PriorityClass when the
+//! pod is created, and the scheduler only reads them. For a pod that was not admitted so (an
+//! apiserver without the plugin), the scheduler fills them in itself when the pod enters its
+//! cache or queue: `spec.priority` when set, else the value of `spec.priorityClassName`'s
+//! PriorityClass, else the global default class's, else 0; `spec.preemptionPolicy` when set,
+//! else the class's, else `PreemptLowerPriority`.
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::scheduling::v1::PriorityClass;

@@ -1,9 +1,12 @@
-//! Admission: checks every write goes through after validation and before storage. The chain
-//! holds the built-in plugins enabled by `--enable-admission-plugins`; webhooks come later.
+//! Admission: what every write goes through before storage. Mutating plugins may change the
+//! object of a create or update before the strategy prepares and validates it; validating
+//! plugins then accept or refuse it. The chain holds the built-in plugins; webhooks come later.
 
 mod namespace_lifecycle;
+mod priority;
 
 pub use namespace_lifecycle::NamespaceLifecycle;
+pub use priority::Priority;
 
 use crate::authn::user::UserInfo;
 use crate::errors::Result;
@@ -39,15 +42,33 @@ pub trait Validator: Send + Sync {
     async fn validate(&self, attrs: &Attributes<'_>) -> Result<()>;
 }
 
+/// A mutating admission plugin: it may change the object of a create or update (passed
+/// beside the attributes, whose `object` is then unset), or refuse the request.
+#[async_trait]
+pub trait Mutator: Send + Sync {
+    async fn admit(&self, attrs: &Attributes<'_>, object: &mut Value) -> Result<()>;
+}
+
 /// The plugins in order; the first refusal wins.
 #[derive(Clone, Default)]
 pub struct Chain {
+    mutators: Vec<Arc<dyn Mutator>>,
     validators: Vec<Arc<dyn Validator>>,
 }
 
 impl Chain {
-    pub fn new(validators: Vec<Arc<dyn Validator>>) -> Self {
-        Self { validators }
+    pub fn new(mutators: Vec<Arc<dyn Mutator>>, validators: Vec<Arc<dyn Validator>>) -> Self {
+        Self {
+            mutators,
+            validators,
+        }
+    }
+
+    pub async fn admit(&self, attrs: &Attributes<'_>, object: &mut Value) -> Result<()> {
+        for m in &self.mutators {
+            m.admit(attrs, object).await?;
+        }
+        Ok(())
     }
 
     pub async fn validate(&self, attrs: &Attributes<'_>) -> Result<()> {

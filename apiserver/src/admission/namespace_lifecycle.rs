@@ -1,7 +1,9 @@
 //! NamespaceLifecycle: nothing is created in a namespace that does not exist or is being
-//! deleted, and the namespaces the system needs cannot be deleted.
+//! deleted, and the namespaces the system needs cannot be deleted. As upstream's, it refuses
+//! creates in the mutating phase, first, so a missing namespace is reported before anything
+//! wrong with the object itself.
 
-use super::{Attributes, Operation, Validator};
+use super::{Attributes, Mutator, Operation, Validator};
 use crate::errors::{ApiError, Cause, GroupResource, Result};
 use crate::storage::cacher::Hub;
 use crate::storage::{Error as StorageError, ReadAt, Storage};
@@ -79,17 +81,30 @@ impl NamespaceLifecycle {
     }
 }
 
+/// Deletions of the namespaces the system needs (deletes pass no mutating phase here).
 #[async_trait]
 impl Validator for NamespaceLifecycle {
     async fn validate(&self, attrs: &Attributes<'_>) -> Result<()> {
+        if attrs.info.resource == "namespaces"
+            && attrs.info.group.is_empty()
+            && attrs.operation == Operation::Delete
+            && IMMORTAL.contains(&attrs.name)
+        {
+            return Err(ApiError::forbidden(
+                &GroupResource::new("", "namespaces"),
+                attrs.name,
+                "this namespace may not be deleted",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Creates in namespaces that are missing or terminating.
+#[async_trait]
+impl Mutator for NamespaceLifecycle {
+    async fn admit(&self, attrs: &Attributes<'_>, _object: &mut serde_json::Value) -> Result<()> {
         if attrs.info.resource == "namespaces" && attrs.info.group.is_empty() {
-            if attrs.operation == Operation::Delete && IMMORTAL.contains(&attrs.name) {
-                return Err(ApiError::forbidden(
-                    &GroupResource::new("", "namespaces"),
-                    attrs.name,
-                    "this namespace may not be deleted",
-                ));
-            }
             return Ok(());
         }
         if !attrs.info.namespaced

@@ -267,6 +267,9 @@ impl Store {
             meta::name(&obj).is_empty() && !meta::str_field(&obj, "generateName").is_empty();
         // Upstream retries a generated name that happens to be taken.
         let tries = if generate { 8 } else { 1 };
+        // As upstream, admission sees the object before a name is generated.
+        self.mutate(ctx, Operation::Create, &mut obj, None, None)
+            .await?;
         let template = obj.clone();
         for attempt in 0..tries {
             if generate {
@@ -590,6 +593,8 @@ impl Store {
             )));
         }
         meta::set(&mut new, "resourceVersion", None);
+        self.mutate(ctx, Operation::Create, &mut new, None, None)
+            .await?;
         self.prepare_create(ctx, &mut new)?;
         self.admit(ctx, Operation::Create, &new, None, None).await?;
         let allocation = match self.hooks.get() {
@@ -613,6 +618,8 @@ impl Store {
         mut new: Value,
         old: &Value,
     ) -> Result<Step> {
+        self.mutate(ctx, Operation::Update, &mut new, Some(old), subresource)
+            .await?;
         self.prepare_update(ctx, &mut new, old, subresource)?;
         let mut allocation = Allocation::default();
         if let (Some(h), None) = (self.hooks.get(), subresource) {
@@ -657,6 +664,37 @@ impl Store {
             created: false,
             allocation,
         })
+    }
+
+    /// Mutating admission, before the strategy prepares and validates the object.
+    async fn mutate(
+        &self,
+        ctx: &OpContext,
+        operation: Operation,
+        obj: &mut Value,
+        old: Option<&Value>,
+        subresource: Option<&str>,
+    ) -> Result<()> {
+        let name = meta::name(obj).to_string();
+        // The request's namespace: the object may not carry one yet, or a wrong one (which
+        // preparing it refuses).
+        let namespace = if self.info.namespaced {
+            ctx.namespace.as_str()
+        } else {
+            ""
+        };
+        let attrs = Attributes {
+            operation,
+            info: &self.info,
+            subresource,
+            namespace,
+            name: &name,
+            object: None,
+            old,
+            user: &ctx.user,
+            dry_run: ctx.dry_run,
+        };
+        ctx.admission.admit(&attrs, obj).await
     }
 
     async fn admit(

@@ -10,7 +10,7 @@ mod health;
 mod openapi;
 pub mod tls;
 
-use crate::admission::{self, NamespaceLifecycle};
+use crate::admission::{self, NamespaceLifecycle, Priority};
 use crate::authn::{Authenticator, Peer, token_file};
 use crate::discovery::{Discovery, wants_aggregated};
 use crate::errors::ApiError;
@@ -224,13 +224,30 @@ pub async fn run(
     let service_config = resources::ServiceConfig::from_options(&opts).map_err(Error::Flag)?;
     resources::install_hooks(&catalog, &service_config, &client, &opts.etcd_prefix);
     hub.start().await.map_err(Error::Cache)?;
+    let mut mutators: Vec<Arc<dyn admission::Mutator>> = Vec::new();
     let mut validators: Vec<Arc<dyn admission::Validator>> = Vec::new();
-    if let Some(ns) = catalog.store("namespaces") {
-        validators.push(Arc::new(NamespaceLifecycle::new(
+    // Both plugins are on by default upstream; `--disable-admission-plugins` turns them off.
+    let enabled = |name: &str| !opts.disable_admission_plugins.iter().any(|p| p == name);
+    if let Some(ns) = catalog.store("namespaces")
+        && enabled("NamespaceLifecycle")
+    {
+        let lifecycle = Arc::new(NamespaceLifecycle::new(
             ns.storage.clone(),
             ns.prefix.clone(),
             hub.clone(),
-        )));
+        ));
+        mutators.push(lifecycle.clone());
+        validators.push(lifecycle);
+    }
+    if let Some(classes) = catalog.store("priorityclasses")
+        && enabled("Priority")
+    {
+        let priority = Arc::new(Priority::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        ));
+        mutators.push(priority.clone());
+        validators.push(priority);
     }
     let tokens = match &opts.token_auth_file {
         Some(path) => token_file::load(path)?,
@@ -248,7 +265,7 @@ pub async fn run(
     let state = Arc::new(State {
         catalog: catalog.clone(),
         hub: hub.clone(),
-        admission: admission::Chain::new(validators),
+        admission: admission::Chain::new(mutators, validators),
         authn: Authenticator::new(tokens),
         discovery: std::sync::RwLock::new(Arc::new(discovery)),
         server_address,

@@ -91,12 +91,14 @@ pub struct Server {
 
 pub struct ServerOptions {
     pub compaction_interval: Duration,
+    pub disable_admission_plugins: Vec<String>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             compaction_interval: Duration::ZERO,
+            disable_admission_plugins: Vec::new(),
         }
     }
 }
@@ -141,6 +143,7 @@ impl Server {
                 secure_port: port,
                 bind_address: "127.0.0.1".parse().unwrap(),
                 token_auth_file: Some(tokens.clone()),
+                disable_admission_plugins: o.disable_admission_plugins.clone(),
                 ..Default::default()
             };
             let (stop, rx) = tokio::sync::oneshot::channel::<()>();

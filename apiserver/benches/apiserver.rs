@@ -12,35 +12,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness fails loudly, like a test
 
-use std::process::{Child, Command, Stdio};
+use benchkit::{Proc, cpu_seconds, env_or, free_port, rss_mib};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Objects per create phase; `BENCH_N` overrides it (e.g. for longer runs under a profiler).
 fn n() -> usize {
-    std::env::var("BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+    env_or("BENCH_N", 10_000)
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    Duration::from_secs_f64(cpu_seconds(pid))
 }
 const VALUE: usize = 1024;
 const TOKEN: &str = "bench-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn start_etcd(dir: &std::path::Path) -> (Proc, String) {
     let (c, p) = (free_port(), free_port());
@@ -331,34 +318,8 @@ async fn patch_rates(http: &reqwest::Client, base: &str) -> ((f64, Duration), (f
     (smp, ssa)
 }
 
-/// CPU time (user + system) a process has used so far.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of /proc/pid/stat, 12 and 13 after the ')'.
-    let hz = 100.0;
-    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / hz)
-}
-
 fn us_per_op(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6 / n() as f64)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn create_namespace(http: &reqwest::Client, base: &str, name: &str) {

@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness fails loudly, like a test
 
+use benchkit::env_or;
 use k8s_openapi::api::core::v1::{
     Affinity, Container, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement,
     NodeSelectorTerm, NodeSpec, NodeStatus, Pod, PodAffinityTerm, PodAntiAffinity, PodSpec,
@@ -31,13 +32,6 @@ use std::time::Instant;
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 const AFFINITY_LABEL: &str = "bench.ferrokube.io/affinity";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn list(items: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
     items

@@ -403,18 +403,7 @@ impl Framework {
         added: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
-        for p in &self.pre_filter {
-            if state.skip_filter.contains(p.name()) {
-                continue;
-            }
-            if let Some(pf) = p.as_pre_filter() {
-                let s = pf.add_pod(state, pod, added, node);
-                if !s.is_success() {
-                    return s.with_plugin(p.name());
-                }
-            }
-        }
-        Status::success()
+        self.run_pre_filter_extension(state, |pf, state| pf.add_pod(state, pod, added, node))
     }
 
     /// PreFilter extensions: `removed` no longer counts on `node`.
@@ -425,12 +414,21 @@ impl Framework {
         removed: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
+        self.run_pre_filter_extension(state, |pf, state| pf.remove_pod(state, pod, removed, node))
+    }
+
+    /// `call` on every PreFilter plugin that did not skip, until one fails.
+    fn run_pre_filter_extension(
+        &self,
+        state: &mut CycleState,
+        call: impl Fn(&dyn PreFilterPlugin, &mut CycleState) -> Status,
+    ) -> Status {
         for p in &self.pre_filter {
             if state.skip_filter.contains(p.name()) {
                 continue;
             }
             if let Some(pf) = p.as_pre_filter() {
-                let s = pf.remove_pod(state, pod, removed, node);
+                let s = call(pf, state);
                 if !s.is_success() {
                     return s.with_plugin(p.name());
                 }

@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness fails loudly, like a test
 
-use benchkit::{Proc, cpu_seconds, env_or, free_port, rss_mib};
+use benchkit::{Proc, TOKEN, cpu_seconds, env_or, free_port, rss_mib, start_etcd};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,29 +27,6 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64(cpu_seconds(pid))
 }
 const VALUE: usize = 1024;
-const TOKEN: &str = "bench-token";
-
-fn start_etcd(dir: &std::path::Path) -> (Proc, String) {
-    let (c, p) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{c}");
-    let peer = format!("http://127.0.0.1:{p}");
-    let child = Command::new("etcd")
-        .arg(format!("--data-dir={}", dir.join("etcd").display()))
-        .arg(format!("--listen-client-urls={url}"))
-        .arg(format!("--advertise-client-urls={url}"))
-        .arg(format!("--listen-peer-urls={peer}"))
-        .arg(format!("--initial-advertise-peer-urls={peer}"))
-        .arg(format!("--initial-cluster=default={peer}"))
-        .arg("--quota-backend-bytes=8589934592")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd on PATH");
-    while std::net::TcpStream::connect(("127.0.0.1", c)).is_err() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (Proc(child), url)
-}
 
 /// Rounds of each concurrent phase.
 const ROUNDS: usize = 3;

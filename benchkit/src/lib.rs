@@ -1,11 +1,17 @@
 //! What the component benchmarks (`cargo bench` in apiserver, controllers, scheduler) share:
-//! sizes from the environment, free loopback ports, child processes stopped on drop, and the
-//! CPU time and memory of a process read from `/proc`. A benchmark harness fails loudly, like
+//! sizes from the environment, free loopback ports, child processes stopped on drop, a fresh
+//! etcd and `ferrokube apiserver` with an admin client, and the CPU time and memory of a
+//! process read from `/proc`. A benchmark harness fails loudly, like
 //! a test, so these panic where the machine cannot give an answer at all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Child;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The bearer token of the admin user of [`start_apiserver`].
+pub const TOKEN: &str = "bench-token";
 
 /// A size from the environment variable `name`, or `default`.
 pub fn env_or(name: &str, default: usize) -> usize {
@@ -32,6 +38,73 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A fresh single-member etcd with its data under `dir`, serving once this returns; and its
+/// client URL.
+pub fn start_etcd(dir: &Path) -> (Proc, String) {
+    let (c, p) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{c}");
+    let peer = format!("http://127.0.0.1:{p}");
+    let child = Command::new("etcd")
+        .arg(format!("--data-dir={}", dir.join("etcd").display()))
+        .arg(format!("--listen-client-urls={url}"))
+        .arg(format!("--advertise-client-urls={url}"))
+        .arg(format!("--listen-peer-urls={peer}"))
+        .arg(format!("--initial-advertise-peer-urls={peer}"))
+        .arg(format!("--initial-cluster=default={peer}"))
+        .arg("--quota-backend-bytes=8589934592")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd on PATH");
+    while std::net::TcpStream::connect(("127.0.0.1", c)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (Proc(child), url)
+}
+
+/// `binary apiserver` on `etcd_url`, on a free port, with [`TOKEN`] for an admin user; and a
+/// kubeconfig for that user under `dir`. [`client`] waits for it to serve.
+pub fn start_apiserver(binary: &str, dir: &Path, etcd_url: &str) -> (Proc, PathBuf) {
+    let tokens = dir.join("tokens.csv");
+    std::fs::write(&tokens, format!("{TOKEN},admin,1,system:masters\n")).unwrap();
+    let port = free_port();
+    let apiserver = Proc(
+        Command::new(binary)
+            .args(["apiserver", "--bind-address=127.0.0.1"])
+            .arg(format!("--secure-port={port}"))
+            .arg(format!("--etcd-servers={etcd_url}"))
+            .arg(format!("--token-auth-file={}", tokens.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}")),
+    );
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: bench\n  context: {{cluster: bench, user: admin}}\ncurrent-context: bench\n"
+        ),
+    )
+    .unwrap();
+    (apiserver, kubeconfig)
+}
+
+/// A client from `kubeconfig`, once the apiserver answers.
+pub async fn client(kubeconfig: &Path) -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    while client.apiserver_version().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
 }
 
 /// CPU time (user + system), in seconds, the process has used so far.

@@ -30,7 +30,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness fails loudly, like a test
 
-use benchkit::{Proc, cpu_seconds, env_or, free_port, status_mib};
+use benchkit::{Proc, client, cpu_seconds, env_or, start_apiserver, start_etcd, status_mib};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -41,7 +41,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "bench-token";
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 /// Carried by half the nodes of each zone; the node-affinity shape's pods require it.
@@ -399,55 +398,9 @@ async fn main() {
     .collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let (c, p) = (free_port(), free_port());
-    let etcd_url = format!("http://127.0.0.1:{c}");
-    let peer = format!("http://127.0.0.1:{p}");
-    let etcd = Proc(
-        Command::new("etcd")
-            .arg(format!("--data-dir={}", dir.path().join("etcd").display()))
-            .arg(format!("--listen-client-urls={etcd_url}"))
-            .arg(format!("--advertise-client-urls={etcd_url}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=default={peer}"))
-            .arg("--quota-backend-bytes=8589934592")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd on PATH"),
-    );
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(&tokens, format!("{TOKEN},admin,1,system:masters\n")).unwrap();
-    let port = free_port();
-    let apiserver = Proc(
-        Command::new(&binary)
-            .args(["apiserver", "--bind-address=127.0.0.1"])
-            .arg(format!("--secure-port={port}"))
-            .arg(format!("--etcd-servers={etcd_url}"))
-            .arg(format!("--token-auth-file={}", tokens.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {binary}: {e}")),
-    );
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: bench\n  context: {{cluster: bench, user: admin}}\ncurrent-context: bench\n"
-        ),
-    )
-    .unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
-    while client.apiserver_version().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (etcd, etcd_url) = start_etcd(dir.path());
+    let (apiserver, kubeconfig) = start_apiserver(&binary, dir.path(), &etcd_url);
+    let client = client(&kubeconfig).await;
     let cluster = Cluster {
         binary,
         dir: dir.path().to_path_buf(),

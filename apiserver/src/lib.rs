@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod apply;
 pub mod authn;
+pub mod authz;
 pub mod clock;
 pub mod crd;
 pub mod discovery;

@@ -46,15 +46,46 @@ pub struct Options {
     /// A CSV file of static bearer tokens: token,user,uid,"group1,group2".
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
+    /// Issuer of service account tokens (`iss`); repeat to accept tokens of earlier issuers,
+    /// the first one issues.
+    #[arg(long = "service-account-issuer", action = clap::ArgAction::Append)]
+    pub service_account_issuer: Vec<String>,
+    /// PEM file of public keys (or certificates, or private keys) that verify service account
+    /// tokens; repeatable. Defaults to the signing key's public half.
+    #[arg(long = "service-account-key-file", action = clap::ArgAction::Append)]
+    pub service_account_key_file: Vec<PathBuf>,
+    /// PEM private key (RSA or ECDSA) that signs service account tokens.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// The most a requested token lifetime is granted (Go duration); 0 for no cap.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub service_account_max_token_expiration: std::time::Duration,
+    /// Give the kubelet's pod-bound 3607 s tokens a year, with a warning time, as upstream.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub service_account_extend_token_expiration: bool,
+    /// The `jwks_uri` the OpenID discovery document names, instead of this server's.
+    #[arg(long)]
+    pub service_account_jwks_uri: Option<String>,
+    /// Audiences a token must name to be accepted here; defaults to the issuers.
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+    /// Serve requests without credentials as `system:anonymous` (group
+    /// `system:unauthenticated`), for the authorizers to judge; off with AlwaysAllow, as
+    /// upstream turns it off there.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: bool,
+    /// Accept bootstrap tokens (Secrets of type bootstrap.kubernetes.io/token in kube-system).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_bootstrap_token_auth: bool,
     /// The range ClusterIPs are allocated from.
     #[arg(long, default_value = "10.0.0.0/24")]
     pub service_cluster_ip_range: String,
     /// The range NodePorts are allocated from.
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
-    /// Authorization modes, comma separated; until RBAC lands every authenticated user is
-    /// allowed everything whatever this says.
-    #[arg(long, value_delimiter = ',', default_value = "AlwaysAllow")]
+    /// Authorization modes in order, comma separated (AlwaysAllow, AlwaysDeny, Node, RBAC).
+    /// The Node authorizer has no opinion yet; RBAC decides.
+    #[arg(long, value_delimiter = ',', default_value = "Node,RBAC")]
     pub authorization_mode: Vec<String>,
     /// Admission plugins to enable besides the defaults.
     #[arg(long, value_delimiter = ',')]
@@ -108,6 +139,15 @@ const KNOWN: &[&str] = &[
     "tls-private-key-file",
     "client-ca-file",
     "token-auth-file",
+    "service-account-issuer",
+    "service-account-key-file",
+    "service-account-signing-key-file",
+    "service-account-max-token-expiration",
+    "service-account-extend-token-expiration",
+    "service-account-jwks-uri",
+    "api-audiences",
+    "enable-bootstrap-token-auth",
+    "anonymous-auth",
     "service-cluster-ip-range",
     "service-node-port-range",
     "authorization-mode",

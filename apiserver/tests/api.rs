@@ -623,7 +623,25 @@ async fn tables_discovery_health_and_auth() {
         .danger_accept_invalid_certs(true)
         .build()
         .unwrap();
+    // Without credentials a request is system:anonymous, which RBAC does not let read
+    // ConfigMaps; with a token nobody knows it is unauthenticated.
     let r = anon.get(s.url(CMS)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let status: Value = r.json().await.unwrap();
+    assert_eq!(status["reason"], "Forbidden");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"system:anonymous\" cannot list resource \"configmaps\""),
+        "{status}"
+    );
+    let r = anon
+        .get(s.url(CMS))
+        .bearer_auth("nobody-knows-this")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let r = anon.get(s.url("/readyz?verbose")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

@@ -176,6 +176,12 @@ impl Informers {
         }
     }
 
+    /// The client the informers watch through, for controllers that watch on their own
+    /// (their roles may not list what they watch; upstream's watch through shared informers).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// The informer for `K`, started if this is the first call for it.
     pub fn get<K: Watched>(&self) -> Arc<Informer<K>> {
         let mut started = self

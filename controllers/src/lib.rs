@@ -28,6 +28,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod clusterroleaggregation;
 pub mod cronjob;
+pub mod csrapproving;
 pub mod csrcleaner;
 pub mod csrsigning;
 pub mod daemonset;
@@ -64,6 +65,7 @@ pub mod root_ca_cert_publisher;
 pub mod scale;
 pub mod selector;
 pub mod server;
+pub mod service_account_credentials;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod tainteviction;
@@ -85,6 +87,10 @@ pub struct Options {
     /// ConfigMap. Without it the CA the kubeconfig trusts is published.
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
+    /// Run each controller with the credentials of its own service account in kube-system
+    /// (bound to its `system:controller:` role by the bootstrap RBAC policy).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub use_service_account_credentials: bool,
     /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
     /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
     #[arg(long, value_delimiter = ',', default_value = "*")]
@@ -504,7 +510,13 @@ pub async fn run(opts: Options) -> Result<()> {
         });
     }
     if !opts.leader_elect {
-        return manager::run(&config, &settings, &enabled).await;
+        return manager::run(
+            &config,
+            &settings,
+            &enabled,
+            opts.use_service_account_credentials,
+        )
+        .await;
     }
     let defaults = leaderelection::Config::new(&opts.leader_elect_resource_name);
     let election = leaderelection::Config {
@@ -527,7 +539,7 @@ pub async fn run(opts: Options) -> Result<()> {
     elector.acquire().await;
     metrics::global().leading(&lease, true);
     tokio::select! {
-        result = manager::run(&config, &settings, &enabled) => result,
+        result = manager::run(&config, &settings, &enabled, opts.use_service_account_credentials) => result,
         _ = elector.keep() => {
             metrics::global().leading(&lease, false);
             Err(Error::LeaderElectionLost)
@@ -541,10 +553,12 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
     let options = Options {
         kubeconfig: Some(opts.kubeconfig),
         root_ca_file: Some(opts.root_ca_file),
-        // As kubeadm runs it: the defaults and the bootstrap token controllers.
+        // As kubeadm runs it: the defaults and the bootstrap token controllers, each under its
+        // own service account.
         controllers: ["*", "bootstrapsigner", "tokencleaner"]
             .map(String::from)
             .to_vec(),
+        use_service_account_credentials: true,
         concurrent_namespace_syncs: 10,
         concurrent_replicaset_syncs: 5,
         concurrent_rc_syncs: 5,

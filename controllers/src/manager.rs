@@ -4,10 +4,10 @@
 
 use crate::informer::Informers;
 use crate::{
-    Error, Result, bootstrap, client, clusterroleaggregation, cronjob, csrcleaner, csrsigning,
-    daemonset, deployment, disruption, endpoint, endpointslice, endpointslicemirroring, ephemeral,
-    garbagecollector, job, legacytokencleaner, namespace, nodeipam, nodelifecycle, podautoscaler,
-    podgc, pvbinder, pvcprotection, pvprotection, replicaset, resourcequota,
+    Error, Result, bootstrap, client, clusterroleaggregation, cronjob, csrapproving, csrcleaner,
+    csrsigning, daemonset, deployment, disruption, endpoint, endpointslice, endpointslicemirroring,
+    ephemeral, garbagecollector, job, legacytokencleaner, namespace, nodeipam, nodelifecycle,
+    podautoscaler, podgc, pvbinder, pvcprotection, pvprotection, replicaset, resourcequota,
     root_ca_cert_publisher, serviceaccount, statefulset, tainteviction, ttl, ttlafterfinished,
 };
 use futures::future::BoxFuture;
@@ -102,7 +102,7 @@ pub const CONTROLLERS: &[Descriptor] = &[
         name: serviceaccount::NAME,
         aliases: &["serviceaccount"],
         enabled_by_default: true,
-        start: |client, _, _| Ok(Box::pin(serviceaccount::run(client))),
+        start: |client, _, informers| Ok(Box::pin(serviceaccount::run(client, informers.client()))),
     },
     Descriptor {
         name: namespace::NAME,
@@ -119,9 +119,13 @@ pub const CONTROLLERS: &[Descriptor] = &[
         name: root_ca_cert_publisher::NAME,
         aliases: &["root-ca-cert-publisher"],
         enabled_by_default: true,
-        start: |client, settings, _| {
+        start: |client, settings, informers| {
             let ca = settings.root_ca.clone().ok_or(StartError::NoRootCa)?;
-            Ok(Box::pin(root_ca_cert_publisher::run(client, ca)))
+            Ok(Box::pin(root_ca_cert_publisher::run(
+                client,
+                informers.client(),
+                ca,
+            )))
         },
     },
     Descriptor {
@@ -271,6 +275,12 @@ pub const CONTROLLERS: &[Descriptor] = &[
                 settings.csr_signing.clone(),
             )))
         },
+    },
+    Descriptor {
+        name: csrapproving::NAME,
+        aliases: &["csrapproving"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(csrapproving::run(client, informers.clone()))),
     },
     Descriptor {
         name: csrcleaner::NAME,
@@ -465,13 +475,62 @@ pub fn enabled(flags: &[String]) -> Result<Vec<&'static Descriptor>> {
         .collect())
 }
 
-/// Starts `controllers`, each with its own client, and waits until all have stopped. A
-/// controller that cannot start or that stops is reported; the others keep running.
+/// The service account a controller runs as with `--use-service-account-credentials`:
+/// upstream's client name for it, to which its bootstrap policy binds
+/// `system:controller:<account>`.
+pub fn service_account(controller: &str) -> Option<&'static str> {
+    Some(match controller {
+        serviceaccount::NAME => "service-account-controller",
+        namespace::NAME => "namespace-controller",
+        root_ca_cert_publisher::NAME => "root-ca-cert-publisher",
+        replicaset::NAME => "replicaset-controller",
+        replicaset::RC_NAME => "replication-controller",
+        deployment::NAME => "deployment-controller",
+        endpoint::NAME => "endpoint-controller",
+        endpointslice::NAME => "endpointslice-controller",
+        endpointslicemirroring::NAME => "endpointslicemirroring-controller",
+        resourcequota::NAME => "resourcequota-controller",
+        podgc::NAME => "pod-garbage-collector",
+        garbagecollector::NAME => "generic-garbage-collector",
+        clusterroleaggregation::NAME => "clusterrole-aggregation-controller",
+        bootstrap::signer::NAME => "bootstrap-signer",
+        bootstrap::cleaner::NAME => "token-cleaner",
+        csrsigning::NAME | csrapproving::NAME | csrcleaner::NAME => "certificate-controller",
+        legacytokencleaner::NAME => "legacy-service-account-token-cleaner",
+        ttl::NAME => "ttl-controller",
+        // Upstream's taint eviction controller uses the node controller's role.
+        nodeipam::NAME | nodelifecycle::NAME | tainteviction::NAME => "node-controller",
+        ephemeral::NAME => "ephemeral-volume-controller",
+        pvcprotection::NAME => "pvc-protection-controller",
+        pvprotection::NAME => "pv-protection-controller",
+        pvbinder::NAME => "persistent-volume-binder",
+        daemonset::NAME => "daemon-set-controller",
+        statefulset::NAME => "statefulset-controller",
+        job::NAME => "job-controller",
+        cronjob::NAME => "cronjob-controller",
+        ttlafterfinished::NAME => "ttl-after-finished-controller",
+        disruption::NAME => "disruption-controller",
+        podautoscaler::NAME => "horizontal-pod-autoscaler",
+        _ => return None,
+    })
+}
+
+/// Starts `controllers`, each with its own client (under its own service account when
+/// `service_accounts`), and waits until all have stopped. A controller that cannot start or
+/// that stops is reported; the others keep running.
 pub async fn run(
     config: &kube::Config,
     settings: &Settings,
     controllers: &[&'static Descriptor],
+    service_accounts: bool,
 ) -> Result<()> {
+    let credentials = if service_accounts {
+        Some(crate::service_account_credentials::Credentials::new(
+            config,
+        )?)
+    } else {
+        None
+    };
     let mut tasks = tokio::task::JoinSet::new();
     // As upstream, the informers watch under an identity of their own.
     let informers = Arc::new(Informers::new(client::for_controller(
@@ -479,7 +538,13 @@ pub async fn run(
         "shared-informers",
     )?));
     for &d in controllers {
-        let client = client::for_controller(config, d.name)?;
+        let client = match &credentials {
+            Some(c) => {
+                let account = service_account(d.name).unwrap_or(d.name);
+                c.client(d.name, account).await?
+            }
+            None => client::for_controller(config, d.name)?,
+        };
         match (d.start)(client, settings, &informers) {
             Ok(fut) => {
                 tasks.spawn(async move {
@@ -512,6 +577,21 @@ mod tests {
     }
 
     #[test]
+    fn every_controller_has_upstreams_service_account() {
+        for d in CONTROLLERS {
+            assert!(
+                service_account(d.name).is_some(),
+                "{} has no account",
+                d.name
+            );
+        }
+        assert_eq!(
+            service_account(tainteviction::NAME),
+            Some("node-controller")
+        );
+    }
+
+    #[test]
     fn star_enables_the_defaults() {
         assert_eq!(
             names(&["*"]),
@@ -530,6 +610,7 @@ mod tests {
                 "garbage-collector-controller",
                 "clusterrole-aggregation-controller",
                 "certificatesigningrequest-signing-controller",
+                "certificatesigningrequest-approving-controller",
                 "certificatesigningrequest-cleaner-controller",
                 "legacy-serviceaccount-token-cleaner-controller",
                 "ttl-controller",
@@ -569,6 +650,7 @@ mod tests {
                 "garbage-collector-controller",
                 "clusterrole-aggregation-controller",
                 "certificatesigningrequest-signing-controller",
+                "certificatesigningrequest-approving-controller",
                 "certificatesigningrequest-cleaner-controller",
                 "legacy-serviceaccount-token-cleaner-controller",
                 "ttl-controller",

@@ -43,6 +43,10 @@ pub struct Pki {
     pub scheduler: Pair,
     /// The identity of `--simulated-nodes` (one for all simulated nodes, as kwok has one).
     pub node_simulator: Pair,
+    /// The key pair that signs and verifies service account tokens (kubeadm's `sa.key` and
+    /// `sa.pub`; ECDSA P-256 here, so tokens are ES256).
+    pub service_account_key: PathBuf,
+    pub service_account_pub: PathBuf,
 }
 
 fn validity(params: &mut CertificateParams, years: i32) {
@@ -95,7 +99,14 @@ impl Pki {
             controller_manager: Pair::at(dir, "controller-manager"),
             scheduler: Pair::at(dir, "scheduler"),
             node_simulator: Pair::at(dir, "node-simulator"),
+            service_account_key: dir.join("sa.key"),
+            service_account_pub: dir.join("sa.pub"),
         };
+        if !pki.service_account_key.exists() || !pki.service_account_pub.exists() {
+            let key = KeyPair::generate()?;
+            write_private(&pki.service_account_key, &key.serialize_pem())?;
+            std::fs::write(&pki.service_account_pub, key.public_key_pem())?;
+        }
         if !pki.ca.exists() {
             let mut params = CertificateParams::new(Vec::<String>::new())?;
             params

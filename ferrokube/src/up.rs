@@ -12,6 +12,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The service account token issuer, as kubeadm configures it.
+const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     /// Where etcd data, the PKI and kubeconfigs live [default: /var/lib/ferrokube as root,
@@ -148,6 +151,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         tls_cert_file: Some(pki.apiserver.cert.clone()),
         tls_private_key_file: Some(pki.apiserver.key.clone()),
         client_ca_file: Some(pki.ca.cert.clone()),
+        service_account_issuer: vec![SERVICE_ACCOUNT_ISSUER.to_string()],
+        service_account_key_file: vec![pki.service_account_pub.clone()],
+        service_account_signing_key_file: Some(pki.service_account_key.clone()),
+        enable_bootstrap_token_auth: true,
         service_cluster_ip_range: args.service_cluster_ip_range.clone(),
         ..Default::default()
     };
@@ -224,6 +231,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         );
     }
     let simulator = if args.simulated_nodes > 0 {
+        grant_node_simulator(&admin).await?;
         let config = dir.join("node-simulator.kubeconfig");
         kubeconfig::write(
             &config,
@@ -276,4 +284,41 @@ pub async fn run(args: UpArgs) -> Result<()> {
         etcd.stop().await?;
     }
     Ok(())
+}
+
+/// Binds the `system:node` role to the node simulator's identity. Real kubelets are
+/// `system:node:<name>` in `system:nodes`, which the Node authorizer serves; the simulator
+/// speaks for all of its nodes under one name, so RBAC grants it what a kubelet may do.
+async fn grant_node_simulator(admin: &Path) -> Result<()> {
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+    let config = controllers::client::load_config(Some(admin)).await?;
+    let client = kube::Client::try_from(config).context("building the admin client")?;
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some("ferrokube:node-simulator".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "system:node".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            name: "system:node-simulator".into(),
+            ..Default::default()
+        }]),
+    };
+    let api: kube::Api<ClusterRoleBinding> = kube::Api::all(client);
+    match api
+        .create(&kube::api::PostParams::default(), &binding)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context("granting the node simulator the system:node role"))
+        }
+    }
 }

@@ -118,7 +118,8 @@ fn approved_requests_are_signed_by_the_cluster_ca() {
     let rows = common::table(&k.ok(&["get", "csr", "alice"]));
     assert_eq!(rows[1].last().unwrap(), "Approved,Issued", "{rows:?}");
 
-    // The apiserver takes the new certificate.
+    // The apiserver takes the new certificate: alice is who it says (RBAC grants her
+    // nothing more).
     let server = k.ok(&[
         "config",
         "view",
@@ -133,12 +134,17 @@ fn approved_requests_are_signed_by_the_cluster_ca() {
         .arg(&cert)
         .arg("--client-key")
         .arg(dir.path().join("alice.key"))
-        .args(["get", "namespace", "default", "-o", "name"])
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
         .output()
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&as_alice.stdout).trim(),
-        "namespace/default",
+        "alice",
         "{}",
         String::from_utf8_lossy(&as_alice.stderr)
     );
@@ -230,4 +236,140 @@ fn the_cleaner_deletes_requests_answered_long_ago() {
         ],
         "{names}"
     );
+}
+
+fn kubelet_manifest(name: &str, request: &str) -> String {
+    format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [digital signature, client auth]\n"
+    )
+}
+
+/// TLS bootstrap as kubeadm sets it up: a bootstrap token whose group may create node
+/// client requests gets them approved (`AutoApproved`) and signed; a user without that
+/// permission, or a request that is not a node's, waits for a human.
+#[test]
+fn kubelet_client_requests_are_approved_after_a_subject_access_review() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let group = "system:bootstrappers:kubeadm:default-node-token";
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "bootstrap-token-abcdef",
+        "-n",
+        "kube-system",
+        "--type=bootstrap.kubernetes.io/token",
+        "--from-literal=token-id=abcdef",
+        "--from-literal=token-secret=0123456789abcdef",
+        "--from-literal=usage-bootstrap-authentication=true",
+        &format!("--from-literal=auth-extra-groups={group}"),
+    ]);
+    for (binding, role) in [
+        ("kubeadm:kubelet-bootstrap", "system:node-bootstrapper"),
+        (
+            "kubeadm:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+        ),
+    ] {
+        k.ok(&[
+            "create",
+            "clusterrolebinding",
+            binding,
+            &format!("--clusterrole={role}"),
+            &format!("--group={group}"),
+        ]);
+    }
+    k.ok(&[
+        "create",
+        "clusterrolebinding",
+        "jane-requests",
+        "--clusterrole=system:node-bootstrapper",
+        "--user=jane",
+    ]);
+
+    // The node's request, sent with the bootstrap token only.
+    let node = request(
+        dir.path(),
+        "node",
+        "/O=system:nodes/CN=system:node:worker-1",
+    );
+    let ca = cluster.dir.path().join("pki/ca.crt");
+    let create_as_token = |manifest: &str| {
+        let r = k.run_stdin(
+            &[
+                "--kubeconfig=/dev/null",
+                &format!("--server=https://127.0.0.1:{}", cluster.port),
+                &format!("--certificate-authority={}", ca.display()),
+                "--token=abcdef.0123456789abcdef",
+                "create",
+                "-f",
+                "-",
+            ],
+            Some(manifest),
+        );
+        assert!(r.ok, "{}", r.stderr);
+    };
+    common::eventually("the token to be allowed", Duration::from_secs(10), || {
+        k.run(&[
+            "auth",
+            "can-i",
+            "create",
+            "certificatesigningrequests",
+            "--as=system:bootstrap:abcdef",
+            &format!("--as-group={group}"),
+            "--as-group=system:bootstrappers",
+        ])
+        .ok
+        .then_some(())
+    });
+    create_as_token(&kubelet_manifest("node-worker-1", &node));
+    // jane may ask, but not have node certificates approved; alice's is no node's.
+    let other = request(
+        dir.path(),
+        "other",
+        "/O=system:nodes/CN=system:node:worker-2",
+    );
+    k.ok_stdin(
+        &["create", "-f", "-", "--as=jane"],
+        &kubelet_manifest("node-worker-2", &other),
+    );
+    let alice = request(dir.path(), "alice2", "/CN=alice");
+    create_as_token(&kubelet_manifest("not-a-node", &alice));
+
+    let condition = |name: &str| {
+        k.ok(&[
+            "get",
+            "csr",
+            name,
+            "-o",
+            "jsonpath={.status.conditions[0].type}/{.status.conditions[0].reason}/{.status.conditions[0].message}",
+        ])
+    };
+    common::eventually(
+        "node-worker-1 to be approved",
+        Duration::from_secs(30),
+        || {
+            let rows = common::table(&k.ok(&["get", "csr", "node-worker-1"]));
+            (rows[1].last().unwrap() == "Approved,Issued").then_some(())
+        },
+    );
+    assert_eq!(
+        condition("node-worker-1"),
+        "Approved/AutoApproved/Auto approving kubelet client certificate after SubjectAccessReview."
+    );
+    let requestor = k.ok(&[
+        "get",
+        "csr",
+        "node-worker-1",
+        "-o",
+        "jsonpath={.spec.username}",
+    ]);
+    assert_eq!(requestor, "system:bootstrap:abcdef");
+    std::thread::sleep(Duration::from_secs(2));
+    for name in ["node-worker-2", "not-a-node"] {
+        assert_eq!(condition(name), "//", "{name} should wait for a human");
+    }
 }

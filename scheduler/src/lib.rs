@@ -42,7 +42,6 @@ use controllers::informer::Informers;
 use controllers::{client, leaderelection, server};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::scheduling::v1::PriorityClass;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -176,17 +175,17 @@ async fn schedule(
     ));
     let cache = Arc::new(Mutex::new(cache::Cache::new()));
     let (pods, nodes) = (informers.get::<Pod>(), informers.get::<Node>());
-    let classes = informers.get::<PriorityClass>();
+    // Like upstream's, the scheduler reads priorities from the pods (the Priority admission
+    // plugin writes them) and does not watch PriorityClasses, which its role does not grant.
     let handlers = handlers::Handlers {
         cache: cache.clone(),
         queue: queue.clone(),
-        priorities: priority::Resolver::new(classes.store()),
+        priorities: priority::Resolver::default(),
     };
     // Subscribe before waiting, so nothing between the first list and now is missed.
     let (pod_changes, node_changes) = (Box::pin(pods.changes()), Box::pin(nodes.changes()));
     pods.ready().await;
     nodes.ready().await;
-    classes.ready().await;
     if profiles_preempt {
         informers.get::<PodDisruptionBudget>().ready().await;
     }
@@ -223,7 +222,7 @@ async fn schedule(
         task.abort();
     }
     // Keep the informers alive until here.
-    drop((pods, nodes, classes, informers));
+    drop((pods, nodes, informers));
 }
 
 /// A task announcing one storage informer's changes through the handlers.

@@ -1,10 +1,11 @@
 //! Pod priorities. The Priority admission plugin (upstream's, and ferrokube's apiserver's)
 //! writes `spec.priority` and `spec.preemptionPolicy` from the pod's PriorityClass when the
-//! pod is created, and the scheduler only reads them. For a pod that was not admitted so (an
-//! apiserver without the plugin), the scheduler fills them in itself when the pod enters its
-//! cache or queue: `spec.priority` when set, else the value of `spec.priorityClassName`'s
-//! PriorityClass, else the global default class's, else 0; `spec.preemptionPolicy` when set,
-//! else the class's, else `PreemptLowerPriority`.
+//! pod is created, and the scheduler only reads them, as upstream's does. A [`Resolver`] with
+//! a PriorityClass store fills them in for pods that were not admitted so: `spec.priority`
+//! when set, else the value of `spec.priorityClassName`'s PriorityClass, else the global
+//! default class's, else 0; `spec.preemptionPolicy` when set, else the class's, else
+//! `PreemptLowerPriority`. The scheduler runs it without a store (its role may not read
+//! PriorityClasses), which leaves priorities as the pods carry them.
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::scheduling::v1::PriorityClass;

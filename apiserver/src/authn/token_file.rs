@@ -78,6 +78,7 @@ pub fn parse(text: &str) -> Result<HashMap<String, UserInfo>, (usize, String)> {
                 name: f[1].trim().to_string(),
                 uid: f[2].trim().to_string(),
                 groups,
+                ..Default::default()
             },
         );
     }

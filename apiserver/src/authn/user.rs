@@ -1,11 +1,16 @@
 //! The authenticated user a request runs as.
 
+use std::collections::BTreeMap;
+
 /// Who made a request, as upstream's `user.Info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInfo {
     pub name: String,
     pub uid: String,
     pub groups: Vec<String>,
+    /// Further attributes an authenticator recorded (for service account tokens, the bound
+    /// pod and node; for impersonation, the `Impersonate-Extra-*` headers).
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl UserInfo {
@@ -13,11 +18,11 @@ impl UserInfo {
     pub fn system_apiserver() -> Self {
         Self {
             name: "system:apiserver".to_string(),
-            uid: String::new(),
             groups: vec![
                 "system:masters".to_string(),
                 "system:authenticated".to_string(),
             ],
+            ..Default::default()
         }
     }
 }

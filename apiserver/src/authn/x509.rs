@@ -20,5 +20,6 @@ pub fn user_of(der: &[u8]) -> Option<UserInfo> {
         name,
         uid: String::new(),
         groups,
+        ..Default::default()
     })
 }

@@ -1,6 +1,7 @@
 //! Handlers: one per verb (and per special subresource). They speak HTTP and query parameters
 //! and know nothing about particular kinds; the endpoint's strategy and store do the rest.
 
+mod access_reviews;
 mod apply_yaml;
 mod binding;
 pub mod body;
@@ -14,7 +15,9 @@ pub mod params;
 mod patch;
 pub mod request_info;
 pub mod response;
+mod reviews;
 mod scale;
+mod token_request;
 mod update;
 mod watch;
 
@@ -178,6 +181,26 @@ async fn dispatch(scope: &Scope, body: Body) -> Result<Response> {
         }
         (Verb::Create, "binding") => binding::bind(scope, body::read(body).await?).await,
         (Verb::Create, "eviction") => eviction::evict(scope, body::read(body).await?).await,
+        (Verb::Create, "token") => token_request::create(scope, body::read(body).await?).await,
+        (Verb::Create, "") if scope.endpoint.info.kind == "TokenReview" => {
+            reviews::token_review(scope, body::read(body).await?).await
+        }
+        (Verb::Create, "") if scope.endpoint.info.kind == "SelfSubjectReview" => {
+            reviews::self_subject_review(scope, body::read(body).await?).await
+        }
+        (Verb::Create, "") if scope.endpoint.info.group == "authorization.k8s.io" => {
+            let body = body::read(body).await?;
+            match scope.endpoint.info.kind {
+                "SubjectAccessReview" => access_reviews::subject_access_review(scope, body).await,
+                "LocalSubjectAccessReview" => {
+                    access_reviews::local_subject_access_review(scope, body).await
+                }
+                "SelfSubjectAccessReview" => {
+                    access_reviews::self_subject_access_review(scope, body).await
+                }
+                _ => access_reviews::self_subject_rules_review(scope, body).await,
+            }
+        }
         // The legacy `bindings` collection is a way of writing pods/binding, not a store.
         (Verb::Create, "") if scope.endpoint.info.kind == "Binding" => {
             binding::bind(scope, body::read(body).await?).await

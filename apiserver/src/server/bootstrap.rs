@@ -15,7 +15,7 @@ use crate::registry::store::OpContext;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 
-fn context(namespace: &str) -> OpContext {
+pub(super) fn context(namespace: &str) -> OpContext {
     OpContext {
         namespace: namespace.to_string(),
         user: UserInfo::system_apiserver(),
@@ -30,7 +30,7 @@ fn context(namespace: &str) -> OpContext {
 }
 
 /// Decodes `obj` as the endpoint would a request body and prepares it for the store.
-fn prepare(
+pub(super) fn prepare(
     state: &State,
     group: &str,
     version: &str,

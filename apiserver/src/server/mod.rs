@@ -7,11 +7,15 @@
 
 pub mod bootstrap;
 mod health;
+mod oidc;
 mod openapi;
+mod rbac_bootstrap;
 pub mod tls;
 
 use crate::admission::{self, NamespaceLifecycle, Priority};
-use crate::authn::{Authenticator, Peer, token_file};
+use crate::authn::service_account::Tokens;
+use crate::authn::{Authenticator, Outcome, Peer, impersonation, keys, token_file};
+use crate::authz::{Attributes, Authorizer};
 use crate::discovery::{Discovery, wants_aggregated};
 use crate::errors::ApiError;
 use crate::handlers::{self, response};
@@ -50,6 +54,8 @@ pub enum Error {
     Tls(#[from] tls::Error),
     #[error(transparent)]
     Tokens(#[from] token_file::Error),
+    #[error(transparent)]
+    Keys(#[from] keys::Error),
     #[error("listening on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -64,16 +70,68 @@ pub enum Error {
     SelfSigned(String),
 }
 
+/// The service account token issuer and validator the `--service-account-*` flags describe.
+/// As upstream: the verification keys default to the signing key's public half, and a
+/// signing key needs an issuer.
+fn service_account_tokens(opts: &Options) -> Result<Tokens, Error> {
+    let signer = match &opts.service_account_signing_key_file {
+        Some(path) => Some(keys::SigningKey::load(path)?),
+        None => None,
+    };
+    let mut public = Vec::new();
+    for path in &opts.service_account_key_file {
+        public.extend(keys::load_public(path)?);
+    }
+    if public.is_empty()
+        && let Some(s) = &signer
+    {
+        public.push(s.public().clone());
+    }
+    let issuers: Vec<String> = opts
+        .service_account_issuer
+        .iter()
+        .filter(|i| !i.is_empty())
+        .cloned()
+        .collect();
+    if signer.is_some() && issuers.is_empty() {
+        return Err(Error::Flag(
+            "--service-account-signing-key-file and --service-account-issuer are required flags"
+                .into(),
+        ));
+    }
+    if !issuers.is_empty() && public.is_empty() {
+        return Err(Error::Flag(
+            "--service-account-key-file or --service-account-signing-key-file is required with --service-account-issuer".into(),
+        ));
+    }
+    let audiences = if opts.api_audiences.is_empty() {
+        issuers.clone()
+    } else {
+        opts.api_audiences.clone()
+    };
+    Ok(Tokens::new(
+        signer,
+        issuers,
+        public,
+        audiences,
+        opts.service_account_max_token_expiration.as_secs() as i64,
+        opts.service_account_extend_token_expiration,
+    ))
+}
+
 /// What every request can reach.
 pub struct State {
     pub catalog: Arc<Catalog>,
     pub hub: Arc<Hub>,
     pub admission: admission::Chain,
     pub authn: Authenticator,
+    pub authz: Authorizer,
     /// Rebuilt when custom resources change (see [`State::refresh_discovery`]).
     discovery: std::sync::RwLock<Arc<Discovery>>,
     /// `serverAddressByClientCIDRs` of `/api`.
     server_address: String,
+    /// `--service-account-jwks-uri`.
+    jwks_uri: Option<String>,
     pub openapi: Arc<crate::openapi::OpenApi>,
     pub metrics: Arc<Metrics>,
     pub etcd: etcd_client::Client,
@@ -213,6 +271,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let started = Instant::now();
+    let service_accounts = Arc::new(service_account_tokens(&opts)?);
+    let authorizer = Authorizer::new(&opts.authorization_mode).map_err(Error::Flag)?;
     let client = connect_etcd(&opts).await?;
     let hub = Hub::new(client.clone(), &opts.etcd_prefix);
     let catalog = Arc::new(Catalog::build(
@@ -238,6 +298,11 @@ pub async fn run(
         ));
         mutators.push(lifecycle.clone());
         validators.push(lifecycle);
+    }
+    if authorizer.uses_rbac() {
+        validators.push(Arc::new(
+            crate::authz::escalation_check::EscalationCheck::new(authorizer.clone()),
+        ));
     }
     if let Some(classes) = catalog.store("priorityclasses")
         && enabled("Priority")
@@ -266,9 +331,18 @@ pub async fn run(
         catalog: catalog.clone(),
         hub: hub.clone(),
         admission: admission::Chain::new(mutators, validators),
-        authn: Authenticator::new(tokens),
+        authn: Authenticator::new(
+            tokens,
+            service_accounts,
+            opts.enable_bootstrap_token_auth,
+            Some(catalog.clone()),
+        )
+        // Upstream turns anonymous requests off when everything is allowed anyway.
+        .with_anonymous(opts.anonymous_auth && !authorizer.always_allows()),
+        authz: authorizer,
         discovery: std::sync::RwLock::new(Arc::new(discovery)),
         server_address,
+        jwks_uri: opts.service_account_jwks_uri.clone(),
         openapi: Arc::new(crate::openapi::OpenApi::new(catalog.clone())),
         metrics: METRICS.clone(),
         etcd: client.clone(),
@@ -297,6 +371,12 @@ pub async fn run(
     bootstrap::run(&state, &service_config, advertise, opts.secure_port)
         .await
         .map_err(Error::Bootstrap)?;
+    rbac_bootstrap::run(&state)
+        .await
+        .map_err(Error::Bootstrap)?;
+    if state.authz.uses_rbac() {
+        crate::authz::feed::start(catalog.clone(), state.authz.rbac().clone()).await;
+    }
     crate::crd::controller::Controller::start(state.clone(), &opts.etcd_prefix).await;
     let (cert, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -428,6 +508,68 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> R
     })
 }
 
+/// The user a request runs as: authenticated, then impersonated if it asks and may. `Err`
+/// is the answer to send instead (401, 403, or 500 for malformed impersonation).
+async fn authenticate(
+    state: &State,
+    peer: &Peer,
+    req: &mut Request<Body>,
+) -> Result<crate::authn::user::UserInfo, Response> {
+    let user = match state.authn.authenticate(req.headers(), peer).await {
+        Outcome::User(user) => user,
+        Outcome::Anonymous if state.authn.anonymous_allowed() => crate::authn::anonymous(),
+        Outcome::Anonymous => return Err(response::error(&ApiError::unauthorized())),
+        Outcome::Refused(why) => {
+            tracing::debug!("Unable to authenticate the request: {why}");
+            return Err(response::error(&ApiError::unauthorized()));
+        }
+    };
+    let asked = match impersonation::requested(req.headers()) {
+        Ok(Some(asked)) => asked,
+        Ok(None) => return Ok(user),
+        Err(why) => return Err(response::error(&ApiError::internal(why))),
+    };
+    for check in asked.checks(&user) {
+        let (decision, reason) = state.authz.authorize(&check);
+        if decision != crate::authz::Decision::Allow {
+            return Err(response::error(&crate::authz::forbidden(&check, &reason)));
+        }
+    }
+    impersonation::strip(req.headers_mut());
+    Ok(asked.user())
+}
+
+/// What a request asks to do, for the authorizer: a resource request's verb, group,
+/// resource, subresource, namespace and name, or a path and lower-case method.
+fn request_attributes(
+    user: &crate::authn::user::UserInfo,
+    method: &http::Method,
+    path: &str,
+    query: Option<&str>,
+) -> Attributes {
+    let watch = handlers::params::Params::parse(query).is_watch();
+    match handlers::request_info::parse(method, path, watch) {
+        Some(info) => Attributes {
+            user: user.clone(),
+            verb: info.verb.as_str().to_string(),
+            resource_request: true,
+            namespace: info.namespace,
+            api_group: info.group,
+            api_version: info.version,
+            resource: info.resource,
+            subresource: info.subresource,
+            name: info.name,
+            path: path.to_string(),
+        },
+        None => Attributes {
+            user: user.clone(),
+            verb: method.as_str().to_ascii_lowercase(),
+            path: path.to_string(),
+            ..Default::default()
+        },
+    }
+}
+
 /// Routes one request: public endpoints, authentication, discovery, then resources.
 async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
     let start = Instant::now();
@@ -439,9 +581,19 @@ async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Respon
     if path == "/version" || path == "/version/" {
         return json_response(StatusCode::OK, &state.version, "application/json");
     }
-    let Some(user) = state.authn.authenticate(req.headers(), &peer) else {
-        return response::error(&ApiError::unauthorized());
+    let mut req = req;
+    let user = match authenticate(&state, &peer, &mut req).await {
+        Ok(user) => user,
+        Err(resp) => return resp,
     };
+    let attrs = request_attributes(&user, req.method(), &path, query.as_deref());
+    let (decision, reason) = state.authz.authorize(&attrs);
+    if decision != crate::authz::Decision::Allow {
+        return response::error(&crate::authz::forbidden(&attrs, &reason));
+    }
+    if let Some(r) = oidc::serve(&state, &path) {
+        return r;
+    }
     let accept = req
         .headers()
         .get(http::header::ACCEPT)

@@ -42,25 +42,30 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
+    /// Reads go through the watch identity, as upstream's read listers: the controller's
+    /// own role only lets it write.
+    reader: kube::Client,
     /// The CA bundle, as text (PEM).
     ca: String,
     backoff: Backoff,
 }
 
-/// Runs the controller until the process stops, publishing `ca` (PEM).
-pub async fn run(client: kube::Client, ca: Vec<u8>) {
+/// Runs the controller until the process stops, publishing `ca` (PEM); it writes through
+/// `client` and watches through `watch`.
+pub async fn run(client: kube::Client, watch: kube::Client, ca: Vec<u8>) {
     let ctx = Arc::new(Context {
-        client: client.clone(),
+        client,
+        reader: watch.clone(),
         ca: String::from_utf8_lossy(&ca).into_owned(),
         backoff: Backoff::default(),
     });
     let ours = watcher::Config::default().fields(&format!("metadata.name={CONFIG_MAP_NAME}"));
     let stream = Controller::new(
-        Api::<Namespace>::all(client.clone()),
+        Api::<Namespace>::all(watch.clone()),
         watcher::Config::default(),
     )
     // A changed or deleted ConfigMap brings its namespace back for a sync.
-    .watches(Api::<ConfigMap>::all(client), ours, |cm| {
+    .watches(Api::<ConfigMap>::all(watch), ours, |cm| {
         cm.metadata.namespace.as_deref().map(ObjectRef::new)
     })
     .with_config(controller::Config::default().concurrency(1))
@@ -150,7 +155,10 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
                 source,
             }
         };
-        let existing = api.get_opt(CONFIG_MAP_NAME).await.map_err(err("reading"))?;
+        let existing = Api::<ConfigMap>::namespaced(ctx.reader.clone(), &namespace)
+            .get_opt(CONFIG_MAP_NAME)
+            .await
+            .map_err(err("reading"))?;
         match plan(&namespace, existing.as_ref(), &ctx.ca) {
             Change::None => {}
             Change::Create(cm) => match api.create(&PostParams::default(), &cm).await {

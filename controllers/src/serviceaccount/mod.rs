@@ -42,22 +42,27 @@ pub enum Error {
 
 struct Context {
     client: kube::Client,
+    /// Reads go through the watch identity, as upstream's read listers: the controller's
+    /// own role only lets it write.
+    reader: kube::Client,
     backoff: Backoff,
 }
 
 /// Runs the controller until the process stops.
-pub async fn run(client: kube::Client) {
+/// Runs the controller; it writes through `client` and watches through `watch`.
+pub async fn run(client: kube::Client, watch: kube::Client) {
     let ctx = Arc::new(Context {
-        client: client.clone(),
+        client,
+        reader: watch.clone(),
         backoff: Backoff::default(),
     });
     let accounts = watcher::Config::default().fields(&format!("metadata.name={DEFAULT}"));
     let stream = Controller::new(
-        Api::<Namespace>::all(client.clone()),
+        Api::<Namespace>::all(watch.clone()),
         watcher::Config::default(),
     )
     // A deleted `default` ServiceAccount brings its namespace back for a sync.
-    .watches(Api::<ServiceAccount>::all(client), accounts, |sa| {
+    .watches(Api::<ServiceAccount>::all(watch), accounts, |sa| {
         sa.metadata.namespace.as_deref().map(ObjectRef::new)
     })
     .with_config(controller::Config::default().concurrency(1))
@@ -102,11 +107,14 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
             return Ok(Action::await_change());
         }
         let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &namespace);
-        let existing = api.get_opt(DEFAULT).await.map_err(|source| Error::Get {
-            namespace: namespace.clone(),
-            name: DEFAULT.to_string(),
-            source,
-        })?;
+        let existing = Api::<ServiceAccount>::namespaced(ctx.reader.clone(), &namespace)
+            .get_opt(DEFAULT)
+            .await
+            .map_err(|source| Error::Get {
+                namespace: namespace.clone(),
+                name: DEFAULT.to_string(),
+                source,
+            })?;
         if existing.is_none() {
             match api
                 .create(&PostParams::default(), &account(&namespace, DEFAULT))

@@ -477,6 +477,9 @@ impl Strategy for CertificateSigningRequests {
         if !user.groups.is_empty() {
             m.insert("groups".into(), json!(user.groups));
         }
+        if !user.extra.is_empty() {
+            m.insert("extra".into(), json!(user.extra));
+        }
     }
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
@@ -654,6 +657,7 @@ mod tests {
             name: "alice".into(),
             uid: "u1".into(),
             groups: vec!["system:authenticated".into()],
+            ..Default::default()
         };
         CertificateSigningRequests.prepare_for_create_by(&mut obj, &user);
         assert_eq!(obj["spec"]["username"], "alice");

@@ -4,7 +4,7 @@ use super::common::{array_at, str_at};
 use super::docs;
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
-    Resource, ResourceInfo,
+    Resource, ResourceInfo, SubresourceInfo,
     strategy::{Decoded, Strategy},
     typed,
 };
@@ -23,7 +23,14 @@ pub fn resource() -> Resource {
             "serviceaccount",
             true,
         )
-        .short_names(&["sa"]),
+        .short_names(&["sa"])
+        .subresources(&[SubresourceInfo {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"],
+        }]),
         ServiceAccounts,
     )
 }

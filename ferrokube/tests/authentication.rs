@@ -1,0 +1,283 @@
+//! Authentication as kubectl (1.32 and 1.33) sees it: `kubectl create token` tokens that
+//! authenticate as their service account (`kubectl auth whoami`) until the account or the
+//! pod they are bound to is gone; tampered tokens and tokens for other audiences refused;
+//! TokenReview; the OpenID discovery documents naming the key that signed the tokens;
+//! bootstrap tokens; impersonation with `--as`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod common;
+
+use base64::Engine;
+use common::{Cluster, Kubectl, kubectls};
+use serde_json::Value;
+
+const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// `args` run with only `token` as credentials.
+fn as_token(cluster: &Cluster, k: &Kubectl, token: &str, args: &[&str]) -> common::Run {
+    let ca = cluster.dir.path().join("pki/ca.crt");
+    let server = format!("https://127.0.0.1:{}", cluster.port);
+    let mut all = vec![
+        "--kubeconfig=/dev/null".to_string(),
+        format!("--server={server}"),
+        format!("--certificate-authority={}", ca.display()),
+        format!("--token={token}"),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    k.run(&all)
+}
+
+fn whoami(cluster: &Cluster, k: &Kubectl, token: &str) -> Value {
+    let r = as_token(cluster, k, token, &["auth", "whoami", "-o", "json"]);
+    assert!(r.ok, "{} whoami failed: {}", k.version(), r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn refused(cluster: &Cluster, k: &Kubectl, token: &str) {
+    let r = as_token(cluster, k, token, &["get", "configmaps"]);
+    assert!(!r.ok, "{}: the token should be refused", k.version());
+    assert!(
+        r.stderr.contains("You must be logged in to the server"),
+        "{}: {}",
+        k.version(),
+        r.stderr
+    );
+}
+
+fn claims(token: &str) -> (Value, Value) {
+    let part = |i: usize| -> Value {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(i).unwrap())
+            .unwrap();
+        serde_json::from_slice(&b).unwrap()
+    };
+    (part(0), part(1))
+}
+
+#[test]
+fn service_account_tokens_authenticate_their_account() {
+    let cluster = Cluster::up();
+    for (i, bin) in kubectls().iter().enumerate() {
+        let k = cluster.kubectl(bin);
+        let sa = format!("robot-{i}");
+        k.ok(&["create", "serviceaccount", &sa]);
+        let token = k.ok(&["create", "token", &sa]).trim().to_string();
+
+        let (header, c) = claims(&token);
+        assert_eq!(c["iss"], ISSUER);
+        assert_eq!(c["aud"], serde_json::json!([ISSUER]));
+        assert_eq!(c["sub"], format!("system:serviceaccount:default:{sa}"));
+        assert_eq!(
+            c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+            3600
+        );
+        assert_eq!(header["alg"], "ES256");
+
+        let me = whoami(&cluster, &k, &token);
+        let info = &me["status"]["userInfo"];
+        assert_eq!(
+            info["username"],
+            format!("system:serviceaccount:default:{sa}")
+        );
+        assert_eq!(
+            info["groups"],
+            serde_json::json!([
+                "system:serviceaccounts",
+                "system:serviceaccounts:default",
+                "system:authenticated"
+            ])
+        );
+        let uid = k.ok(&["get", "sa", &sa, "-o", "jsonpath={.metadata.uid}"]);
+        assert_eq!(info["uid"], uid);
+        let jti = c["jti"].as_str().unwrap();
+        assert_eq!(
+            info["extra"]["authentication.kubernetes.io/credential-id"],
+            serde_json::json!([format!("JTI={jti}")])
+        );
+
+        // A changed signature, and a token for someone else's audience, are refused.
+        let mut tampered = token.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        refused(&cluster, &k, &tampered);
+        let vault = k
+            .ok(&["create", "token", &sa, "--audience=vault", "--duration=20m"])
+            .trim()
+            .to_string();
+        assert_eq!(claims(&vault).1["aud"], serde_json::json!(["vault"]));
+        refused(&cluster, &k, &vault);
+
+        // TokenReview answers for the audiences asked about.
+        let review = |token: &str, audiences: &str| -> Value {
+            let manifest = format!(
+                "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {token}\n  audiences: {audiences}\n"
+            );
+            serde_json::from_str(&k.ok_stdin(&["create", "-f", "-", "-o", "json"], &manifest))
+                .unwrap()
+        };
+        let r = review(&vault, "[vault]");
+        assert_eq!(r["status"]["authenticated"], true, "{r}");
+        assert_eq!(r["status"]["audiences"], serde_json::json!(["vault"]));
+        assert_eq!(
+            r["status"]["user"]["username"],
+            format!("system:serviceaccount:default:{sa}")
+        );
+        let r = review(&vault, "[]");
+        assert_ne!(r["status"]["authenticated"], true, "{r}");
+        assert!(r["status"]["error"].as_str().unwrap().contains("audiences"));
+
+        // Errors as upstream words them.
+        let e = k.fails(&["create", "token", &sa, "--duration=1m"]);
+        assert!(
+            e.contains("spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"),
+            "{e}"
+        );
+        let e = k.fails(&["create", "token", "nobody"]);
+        assert!(e.contains("serviceaccounts \"nobody\" not found"), "{e}");
+
+        // A pod-bound token carries the pod and dies with it.
+        let pod = format!("p-{i}");
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nspec:\n  serviceAccountName: {sa}\n  containers:\n  - {{name: c, image: nginx}}\n"
+            ),
+        );
+        let bound = k
+            .ok(&[
+                "create",
+                "token",
+                &sa,
+                "--bound-object-kind=Pod",
+                &format!("--bound-object-name={pod}"),
+            ])
+            .trim()
+            .to_string();
+        let info = whoami(&cluster, &k, &bound)["status"]["userInfo"].clone();
+        assert_eq!(
+            info["extra"]["authentication.kubernetes.io/pod-name"],
+            serde_json::json!([pod])
+        );
+        let e = k.fails(&[
+            "create",
+            "token",
+            "default",
+            "--bound-object-kind=Pod",
+            &format!("--bound-object-name={pod}"),
+        ]);
+        assert!(
+            e.contains("cannot bind token for serviceaccount \"default\" to pod running with different serviceaccount name."),
+            "{e}"
+        );
+        k.ok(&["delete", "pod", &pod, "--grace-period=0", "--force"]);
+        refused(&cluster, &k, &bound);
+
+        // The token dies with its service account.
+        k.ok(&["delete", "serviceaccount", &sa]);
+        refused(&cluster, &k, &token);
+    }
+}
+
+#[test]
+fn openid_discovery_names_the_signing_key() {
+    let cluster = Cluster::up();
+    for bin in kubectls() {
+        let k = cluster.kubectl(&bin);
+        let config: Value =
+            serde_json::from_str(&k.ok(&["get", "--raw", "/.well-known/openid-configuration"]))
+                .unwrap();
+        assert_eq!(config["issuer"], ISSUER);
+        assert!(
+            config["jwks_uri"]
+                .as_str()
+                .unwrap()
+                .ends_with("/openid/v1/jwks"),
+            "{config}"
+        );
+        assert_eq!(
+            config["id_token_signing_alg_values_supported"],
+            serde_json::json!(["ES256"])
+        );
+        assert_eq!(
+            config["response_types_supported"],
+            serde_json::json!(["id_token"])
+        );
+        let jwks: Value =
+            serde_json::from_str(&k.ok(&["get", "--raw", "/openid/v1/jwks"])).unwrap();
+        let token = k.ok(&["create", "token", "default", "-n", "kube-system"]);
+        let kid = claims(token.trim()).0["kid"].clone();
+        let key = &jwks["keys"][0];
+        assert_eq!(key["kid"], kid);
+        assert_eq!(
+            (key["kty"].as_str(), key["crv"].as_str()),
+            (Some("EC"), Some("P-256"))
+        );
+        assert_eq!(key["use"], "sig");
+    }
+}
+
+#[test]
+fn bootstrap_tokens_and_impersonation() {
+    let cluster = Cluster::up();
+    for (i, bin) in kubectls().iter().enumerate() {
+        let k = cluster.kubectl(bin);
+        let id = format!("abcde{i}");
+        k.ok(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("bootstrap-token-{id}"),
+            "-n",
+            "kube-system",
+            "--type=bootstrap.kubernetes.io/token",
+            &format!("--from-literal=token-id={id}"),
+            "--from-literal=token-secret=0123456789abcdef",
+            "--from-literal=usage-bootstrap-authentication=true",
+            "--from-literal=auth-extra-groups=system:bootstrappers:kubeadm:default-node-token",
+        ]);
+        let info =
+            whoami(&cluster, &k, &format!("{id}.0123456789abcdef"))["status"]["userInfo"].clone();
+        assert_eq!(info["username"], format!("system:bootstrap:{id}"));
+        assert_eq!(
+            info["groups"],
+            serde_json::json!([
+                "system:bootstrappers",
+                "system:bootstrappers:kubeadm:default-node-token",
+                "system:authenticated"
+            ])
+        );
+        refused(&cluster, &k, &format!("{id}.0123456789abcdee"));
+
+        let me: Value = serde_json::from_str(&k.ok(&[
+            "auth",
+            "whoami",
+            "--as=jane",
+            "--as-group=devs",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        assert_eq!(me["status"]["userInfo"]["username"], "jane");
+        assert_eq!(
+            me["status"]["userInfo"]["groups"],
+            serde_json::json!(["devs", "system:authenticated"])
+        );
+        let me: Value = serde_json::from_str(&k.ok(&[
+            "auth",
+            "whoami",
+            "--as=system:serviceaccount:team:bot",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        assert_eq!(
+            me["status"]["userInfo"]["groups"],
+            serde_json::json!([
+                "system:serviceaccounts",
+                "system:serviceaccounts:team",
+                "system:authenticated"
+            ])
+        );
+    }
+}

@@ -108,7 +108,9 @@ fn rbac_grants_what_bindings_say() {
             Some("apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  resourceAttributes: {verb: get, resource: pods}\n"),
         );
         assert!(
-            r.stderr.contains("spec.user: Invalid value: \"\": at least one of user or group must be specified"),
+            r.stderr.contains(
+                "spec.user: Invalid value: \"\": at least one of user or group must be specified"
+            ),
             "{}",
             r.stderr
         );
@@ -117,7 +119,9 @@ fn rbac_grants_what_bindings_say() {
             Some("apiVersion: authorization.k8s.io/v1\nkind: SelfSubjectAccessReview\nspec: {}\n"),
         );
         assert!(
-            r.stderr.contains("exactly one of nonResourceAttributes or resourceAttributes must be specified"),
+            r.stderr.contains(
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified"
+            ),
             "{}",
             r.stderr
         );

@@ -9,6 +9,7 @@ pub mod impersonation;
 pub mod jwt;
 pub mod keys;
 pub mod service_account;
+pub mod token_cache;
 pub mod token_file;
 pub mod user;
 pub mod x509;
@@ -70,6 +71,7 @@ pub struct Authenticator {
     anonymous: bool,
     /// Where bound objects and bootstrap Secrets are looked up.
     catalog: Option<Arc<Catalog>>,
+    cache: token_cache::TokenCache,
 }
 
 impl Authenticator {
@@ -85,6 +87,7 @@ impl Authenticator {
             bootstrap_tokens,
             anonymous: false,
             catalog,
+            cache: Default::default(),
         }
     }
 
@@ -129,8 +132,23 @@ impl Authenticator {
         token: &str,
         audiences: Option<&[String]>,
     ) -> Result<Option<TokenUser>, String> {
+        let wanted = audiences.unwrap_or(&self.service_accounts.api_audiences);
+        if let Some(hit) = self.cache.get(token, wanted) {
+            return Ok(Some(hit));
+        }
+        let found = self.authenticate_token_uncached(token, wanted).await;
+        if let Ok(Some(t)) = &found {
+            self.cache.put(token, wanted, t);
+        }
+        found
+    }
+
+    async fn authenticate_token_uncached(
+        &self,
+        token: &str,
+        wanted: &[String],
+    ) -> Result<Option<TokenUser>, String> {
         let api_audiences = &self.service_accounts.api_audiences;
-        let wanted = audiences.unwrap_or(api_audiences);
         // Static and bootstrap tokens know no audience: upstream accepts them for the
         // audiences this server itself answers to.
         let agnostic = |user: UserInfo| {

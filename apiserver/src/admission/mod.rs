@@ -2,11 +2,17 @@
 //! object of a create or update before the strategy prepares and validates it; validating
 //! plugins then accept or refuse it. The chain holds the built-in plugins; webhooks come later.
 
+mod default_storage_class;
+mod limit_ranger;
 mod namespace_lifecycle;
 mod priority;
+mod runtime_class;
 
+pub use default_storage_class::DefaultStorageClass;
+pub use limit_ranger::LimitRanger;
 pub use namespace_lifecycle::NamespaceLifecycle;
 pub use priority::Priority;
+pub use runtime_class::RuntimeClass;
 
 use crate::authn::user::UserInfo;
 use crate::errors::Result;

@@ -8,7 +8,7 @@
 
 use super::{Attributes, Mutator, Operation, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Error as StorageError, ListRequest, ReadAt, Storage};
+use crate::storage::{ListRequest, ReadAt, Storage, read_recent};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -124,14 +124,13 @@ impl Priority {
     /// ago).
     async fn class(&self, name: &str) -> Result<Option<Class>> {
         let key = format!("{}{name}", self.prefix);
-        for read in [ReadAt::NotOlderThan(0), ReadAt::Latest] {
-            match self.classes.get(&key, read).await {
-                Ok(o) => return Ok(Some(Class::of(&o.value().map_err(ApiError::internal)?))),
-                Err(StorageError::NotFound { .. }) => {}
-                Err(e) => return Err(ApiError::internal(e)),
-            }
+        match read_recent(&*self.classes, &key)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Some(o) => Ok(Some(Class::of(&o.value().map_err(ApiError::internal)?))),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// Every class the cache holds.

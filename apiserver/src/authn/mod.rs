@@ -15,7 +15,7 @@ pub mod user;
 pub mod x509;
 
 use crate::registry::catalog::Catalog;
-use crate::storage::{Error as StorageError, ReadAt};
+use crate::storage::read_recent;
 use http::HeaderMap;
 use serde_json::Value;
 use service_account::{Refusal, Tokens};
@@ -247,14 +247,11 @@ impl Authenticator {
         let Some(store) = self.catalog.as_ref().and_then(|c| c.store(resource)) else {
             return Ok(None);
         };
-        for read in [ReadAt::NotOlderThan(0), ReadAt::Latest] {
-            match store.storage.get(&store.key(namespace, name), read).await {
-                Ok(o) => return o.value().map(Some).map_err(|e| e.to_string()),
-                Err(StorageError::NotFound { .. }) => {}
-                Err(e) => return Err(format!("looking up {resource} {namespace}/{name}: {e}")),
-            }
+        match read_recent(&*store.storage, &store.key(namespace, name)).await {
+            Ok(Some(o)) => o.value().map(Some).map_err(|e| e.to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("looking up {resource} {namespace}/{name}: {e}")),
         }
-        Ok(None)
     }
 }
 

@@ -12,7 +12,9 @@ mod openapi;
 mod rbac_bootstrap;
 pub mod tls;
 
-use crate::admission::{self, NamespaceLifecycle, Priority};
+use crate::admission::{
+    self, DefaultStorageClass, LimitRanger, NamespaceLifecycle, Priority, RuntimeClass,
+};
 use crate::authn::service_account::Tokens;
 use crate::authn::{Authenticator, Outcome, Peer, impersonation, keys, token_file};
 use crate::authz::{Attributes, Authorizer};
@@ -286,7 +288,7 @@ pub async fn run(
     hub.start().await.map_err(Error::Cache)?;
     let mut mutators: Vec<Arc<dyn admission::Mutator>> = Vec::new();
     let mut validators: Vec<Arc<dyn admission::Validator>> = Vec::new();
-    // Both plugins are on by default upstream; `--disable-admission-plugins` turns them off.
+    // These plugins are on by default upstream; `--disable-admission-plugins` turns them off.
     let enabled = |name: &str| !opts.disable_admission_plugins.iter().any(|p| p == name);
     if let Some(ns) = catalog.store("namespaces")
         && enabled("NamespaceLifecycle")
@@ -298,6 +300,16 @@ pub async fn run(
         ));
         mutators.push(lifecycle.clone());
         validators.push(lifecycle);
+    }
+    if let Some(ranges) = catalog.store("limitranges")
+        && enabled("LimitRanger")
+    {
+        let limit_ranger = Arc::new(LimitRanger::new(
+            ranges.storage.clone(),
+            ranges.prefix.clone(),
+        ));
+        mutators.push(limit_ranger.clone());
+        validators.push(limit_ranger);
     }
     if authorizer.uses_rbac() {
         validators.push(Arc::new(
@@ -313,6 +325,25 @@ pub async fn run(
         ));
         mutators.push(priority.clone());
         validators.push(priority);
+    }
+    if let Some(classes) = catalog.store("storageclasses")
+        && enabled("DefaultStorageClass")
+    {
+        mutators.push(Arc::new(DefaultStorageClass::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        )));
+    }
+    // Upstream's order: RuntimeClass comes after Priority.
+    if let Some(classes) = catalog.store("runtimeclasses")
+        && enabled("RuntimeClass")
+    {
+        let runtime_class = Arc::new(RuntimeClass::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        ));
+        mutators.push(runtime_class.clone());
+        validators.push(runtime_class);
     }
     let tokens = match &opts.token_auth_file {
         Some(path) => token_file::load(path)?,

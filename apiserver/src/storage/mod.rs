@@ -237,6 +237,18 @@ pub trait Storage: Send + Sync {
     async fn current_revision(&self) -> Result<i64>;
 }
 
+/// An object from whatever state the store has (the watch cache), else by a consistent read:
+/// what admission and authentication look up, where an object created a moment ago must
+/// count. `Ok(None)` when it does not exist.
+pub async fn read_recent<S: Storage + ?Sized>(storage: &S, key: &str) -> Result<Option<Object>> {
+    match storage.get(key, ReadAt::NotOlderThan(0)).await {
+        Ok(o) => return Ok(Some(o)),
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    read_latest(storage, key).await
+}
+
 /// How many times a read-modify-write retries after concurrent writes before giving up.
 pub const MAX_UPDATE_TRIES: usize = 64;
 

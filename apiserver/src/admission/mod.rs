@@ -15,8 +15,12 @@ pub use priority::Priority;
 pub use runtime_class::RuntimeClass;
 
 use crate::authn::user::UserInfo;
+use crate::authz::Authorizer;
+use crate::authz::escalation_check::EscalationCheck;
 use crate::errors::Result;
 use crate::registry::ResourceInfo;
+use crate::registry::catalog::Catalog;
+use crate::storage::cacher::Hub;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
@@ -83,4 +87,72 @@ impl Chain {
         }
         Ok(())
     }
+}
+
+/// The built-in plugins in upstream's order, less those `--disable-admission-plugins` names
+/// (all of these are on by default upstream); with RBAC, its escalation checks run among the
+/// validators.
+pub fn built_in(
+    catalog: &Catalog,
+    hub: &Arc<Hub>,
+    disabled: &[String],
+    authorizer: &Authorizer,
+) -> Chain {
+    let mut mutators: Vec<Arc<dyn Mutator>> = Vec::new();
+    let mut validators: Vec<Arc<dyn Validator>> = Vec::new();
+    let enabled = |name: &str| !disabled.iter().any(|p| p == name);
+    if let Some(ns) = catalog.store("namespaces")
+        && enabled("NamespaceLifecycle")
+    {
+        let lifecycle = Arc::new(NamespaceLifecycle::new(
+            ns.storage.clone(),
+            ns.prefix.clone(),
+            hub.clone(),
+        ));
+        mutators.push(lifecycle.clone());
+        validators.push(lifecycle);
+    }
+    if let Some(ranges) = catalog.store("limitranges")
+        && enabled("LimitRanger")
+    {
+        let limit_ranger = Arc::new(LimitRanger::new(
+            ranges.storage.clone(),
+            ranges.prefix.clone(),
+        ));
+        mutators.push(limit_ranger.clone());
+        validators.push(limit_ranger);
+    }
+    if authorizer.uses_rbac() {
+        validators.push(Arc::new(EscalationCheck::new(authorizer.clone())));
+    }
+    if let Some(classes) = catalog.store("priorityclasses")
+        && enabled("Priority")
+    {
+        let priority = Arc::new(Priority::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        ));
+        mutators.push(priority.clone());
+        validators.push(priority);
+    }
+    if let Some(classes) = catalog.store("storageclasses")
+        && enabled("DefaultStorageClass")
+    {
+        mutators.push(Arc::new(DefaultStorageClass::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        )));
+    }
+    // Upstream's order: RuntimeClass comes after Priority.
+    if let Some(classes) = catalog.store("runtimeclasses")
+        && enabled("RuntimeClass")
+    {
+        let runtime_class = Arc::new(RuntimeClass::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        ));
+        mutators.push(runtime_class.clone());
+        validators.push(runtime_class);
+    }
+    Chain::new(mutators, validators)
 }

@@ -12,9 +12,7 @@ mod openapi;
 mod rbac_bootstrap;
 pub mod tls;
 
-use crate::admission::{
-    self, DefaultStorageClass, LimitRanger, NamespaceLifecycle, Priority, RuntimeClass,
-};
+use crate::admission;
 use crate::authn::service_account::Tokens;
 use crate::authn::{Authenticator, Outcome, Peer, impersonation, keys, token_file};
 use crate::authz::{Attributes, Authorizer};
@@ -120,6 +118,9 @@ fn service_account_tokens(opts: &Options) -> Result<Tokens, Error> {
         opts.service_account_extend_token_expiration,
     ))
 }
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
 /// What every request can reach.
 pub struct State {
@@ -286,65 +287,8 @@ pub async fn run(
     let service_config = resources::ServiceConfig::from_options(&opts).map_err(Error::Flag)?;
     resources::install_hooks(&catalog, &service_config, &client, &opts.etcd_prefix);
     hub.start().await.map_err(Error::Cache)?;
-    let mut mutators: Vec<Arc<dyn admission::Mutator>> = Vec::new();
-    let mut validators: Vec<Arc<dyn admission::Validator>> = Vec::new();
-    // These plugins are on by default upstream; `--disable-admission-plugins` turns them off.
-    let enabled = |name: &str| !opts.disable_admission_plugins.iter().any(|p| p == name);
-    if let Some(ns) = catalog.store("namespaces")
-        && enabled("NamespaceLifecycle")
-    {
-        let lifecycle = Arc::new(NamespaceLifecycle::new(
-            ns.storage.clone(),
-            ns.prefix.clone(),
-            hub.clone(),
-        ));
-        mutators.push(lifecycle.clone());
-        validators.push(lifecycle);
-    }
-    if let Some(ranges) = catalog.store("limitranges")
-        && enabled("LimitRanger")
-    {
-        let limit_ranger = Arc::new(LimitRanger::new(
-            ranges.storage.clone(),
-            ranges.prefix.clone(),
-        ));
-        mutators.push(limit_ranger.clone());
-        validators.push(limit_ranger);
-    }
-    if authorizer.uses_rbac() {
-        validators.push(Arc::new(
-            crate::authz::escalation_check::EscalationCheck::new(authorizer.clone()),
-        ));
-    }
-    if let Some(classes) = catalog.store("priorityclasses")
-        && enabled("Priority")
-    {
-        let priority = Arc::new(Priority::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        ));
-        mutators.push(priority.clone());
-        validators.push(priority);
-    }
-    if let Some(classes) = catalog.store("storageclasses")
-        && enabled("DefaultStorageClass")
-    {
-        mutators.push(Arc::new(DefaultStorageClass::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        )));
-    }
-    // Upstream's order: RuntimeClass comes after Priority.
-    if let Some(classes) = catalog.store("runtimeclasses")
-        && enabled("RuntimeClass")
-    {
-        let runtime_class = Arc::new(RuntimeClass::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        ));
-        mutators.push(runtime_class.clone());
-        validators.push(runtime_class);
-    }
+    let admission =
+        admission::built_in(&catalog, &hub, &opts.disable_admission_plugins, &authorizer);
     let tokens = match &opts.token_auth_file {
         Some(path) => token_file::load(path)?,
         None => Default::default(),
@@ -361,7 +305,7 @@ pub async fn run(
     let state = Arc::new(State {
         catalog: catalog.clone(),
         hub: hub.clone(),
-        admission: admission::Chain::new(mutators, validators),
+        admission,
         authn: Authenticator::new(
             tokens,
             service_accounts,
@@ -435,8 +379,14 @@ async fn serve(
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // A client that sends its request headers slower than this is cut off (upstream's
+    // ReadHeaderTimeout), so slow writers cannot hold connections open for ever.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
         let (tcp, _) = tokio::select! {

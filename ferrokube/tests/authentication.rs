@@ -14,29 +14,14 @@ use std::time::Duration;
 
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
-/// `args` run with only `token` as credentials.
-fn as_token(cluster: &Cluster, k: &Kubectl, token: &str, args: &[&str]) -> common::Run {
-    let ca = cluster.dir.path().join("pki/ca.crt");
-    let server = format!("https://127.0.0.1:{}", cluster.port);
-    let mut all = vec![
-        "--kubeconfig=/dev/null".to_string(),
-        format!("--server={server}"),
-        format!("--certificate-authority={}", ca.display()),
-        format!("--token={token}"),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    k.run(&all)
-}
-
-fn whoami(cluster: &Cluster, k: &Kubectl, token: &str) -> Value {
-    let r = as_token(cluster, k, token, &["auth", "whoami", "-o", "json"]);
+fn whoami(k: &Kubectl, token: &str) -> Value {
+    let r = k.run_with_token(token, &["auth", "whoami", "-o", "json"]);
     assert!(r.ok, "{} whoami failed: {}", k.version(), r.stderr);
     serde_json::from_str(&r.stdout).unwrap()
 }
 
-fn refused(cluster: &Cluster, k: &Kubectl, token: &str) {
-    let r = as_token(cluster, k, token, &["get", "configmaps"]);
+fn refused(k: &Kubectl, token: &str) {
+    let r = k.run_with_token(token, &["get", "configmaps"]);
     assert!(!r.ok, "{}: the token should be refused", k.version());
     assert!(
         r.stderr.contains("You must be logged in to the server"),
@@ -48,9 +33,9 @@ fn refused(cluster: &Cluster, k: &Kubectl, token: &str) {
 
 /// The token stops working once the server's ten-second cache of accepted tokens (upstream's
 /// too) lets go of it.
-fn refused_soon(cluster: &Cluster, k: &Kubectl, token: &str) {
+fn refused_soon(k: &Kubectl, token: &str) {
     common::eventually("the token to be refused", Duration::from_secs(20), || {
-        let r = as_token(cluster, k, token, &["get", "configmaps"]);
+        let r = k.run_with_token(token, &["get", "configmaps"]);
         r.stderr
             .contains("You must be logged in to the server")
             .then_some(())
@@ -86,7 +71,7 @@ fn service_account_tokens_authenticate_their_account() {
         );
         assert_eq!(header["alg"], "ES256");
 
-        let me = whoami(&cluster, &k, &token);
+        let me = whoami(&k, &token);
         let info = &me["status"]["userInfo"];
         assert_eq!(
             info["username"],
@@ -112,13 +97,13 @@ fn service_account_tokens_authenticate_their_account() {
         let mut tampered = token.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
-        refused(&cluster, &k, &tampered);
+        refused(&k, &tampered);
         let vault = k
             .ok(&["create", "token", &sa, "--audience=vault", "--duration=20m"])
             .trim()
             .to_string();
         assert_eq!(claims(&vault).1["aud"], serde_json::json!(["vault"]));
-        refused(&cluster, &k, &vault);
+        refused(&k, &vault);
 
         // TokenReview answers for the audiences asked about.
         let review = |token: &str, audiences: &str| -> Value {
@@ -166,7 +151,7 @@ fn service_account_tokens_authenticate_their_account() {
             ])
             .trim()
             .to_string();
-        let info = whoami(&cluster, &k, &bound)["status"]["userInfo"].clone();
+        let info = whoami(&k, &bound)["status"]["userInfo"].clone();
         assert_eq!(
             info["extra"]["authentication.kubernetes.io/pod-name"],
             serde_json::json!([pod])
@@ -183,11 +168,11 @@ fn service_account_tokens_authenticate_their_account() {
             "{e}"
         );
         k.ok(&["delete", "pod", &pod, "--grace-period=0", "--force"]);
-        refused_soon(&cluster, &k, &bound);
+        refused_soon(&k, &bound);
 
         // The token dies with its service account.
         k.ok(&["delete", "serviceaccount", &sa]);
-        refused_soon(&cluster, &k, &token);
+        refused_soon(&k, &token);
     }
 }
 
@@ -248,8 +233,7 @@ fn bootstrap_tokens_and_impersonation() {
             "--from-literal=usage-bootstrap-authentication=true",
             "--from-literal=auth-extra-groups=system:bootstrappers:kubeadm:default-node-token",
         ]);
-        let info =
-            whoami(&cluster, &k, &format!("{id}.0123456789abcdef"))["status"]["userInfo"].clone();
+        let info = whoami(&k, &format!("{id}.0123456789abcdef"))["status"]["userInfo"].clone();
         assert_eq!(info["username"], format!("system:bootstrap:{id}"));
         assert_eq!(
             info["groups"],
@@ -259,7 +243,7 @@ fn bootstrap_tokens_and_impersonation() {
                 "system:authenticated"
             ])
         );
-        refused(&cluster, &k, &format!("{id}.0123456789abcdee"));
+        refused(&k, &format!("{id}.0123456789abcdee"));
 
         let me: Value = serde_json::from_str(&k.ok(&[
             "auth",

@@ -10,22 +10,6 @@ mod common;
 use common::{Cluster, Kubectl, eventually, kubectls};
 use std::time::Duration;
 
-/// `args` run with only `token` as credentials (none when empty).
-fn as_token(cluster: &Cluster, k: &Kubectl, token: &str, args: &[&str]) -> common::Run {
-    let ca = cluster.dir.path().join("pki/ca.crt");
-    let mut all = vec![
-        "--kubeconfig=/dev/null".to_string(),
-        format!("--server=https://127.0.0.1:{}", cluster.port),
-        format!("--certificate-authority={}", ca.display()),
-    ];
-    if !token.is_empty() {
-        all.push(format!("--token={token}"));
-    }
-    all.extend(args.iter().map(|s| s.to_string()));
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    k.run(&all)
-}
-
 /// `kubectl auth can-i` as its exit status says.
 fn can(k: &Kubectl, args: &[&str]) -> bool {
     let mut all = vec!["auth", "can-i"];
@@ -180,7 +164,7 @@ fn anonymous_requests_get_only_public_information() {
     // A bad token is not anonymous: 401.
     let bins = kubectls();
     let k = cluster.kubectl(&bins[0]);
-    let r = as_token(&cluster, &k, "not-a-token", &["get", "pods"]);
+    let r = k.run_with_token("not-a-token", &["get", "pods"]);
     assert!(
         r.stderr.contains("You must be logged in to the server"),
         "{}",
@@ -233,14 +217,9 @@ fn service_accounts_are_held_to_their_bindings() {
             &["list", "configmaps", "-n", &ns, &format!("--as={user}")],
         );
 
-        let r = as_token(&cluster, &k, &token, &["get", "configmaps", "-n", &ns]);
+        let r = k.run_with_token(&token, &["get", "configmaps", "-n", &ns]);
         assert!(r.ok, "{}", r.stderr);
-        let r = as_token(
-            &cluster,
-            &k,
-            &token,
-            &["get", "configmaps", "-n", "default"],
-        );
+        let r = k.run_with_token(&token, &["get", "configmaps", "-n", "default"]);
         assert!(
             r.stderr.contains(&format!(
                 "configmaps is forbidden: User \"{user}\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
@@ -250,12 +229,7 @@ fn service_accounts_are_held_to_their_bindings() {
         );
 
         // Impersonation takes the impersonate verb, which the bot lacks.
-        let r = as_token(
-            &cluster,
-            &k,
-            &token,
-            &["get", "pods", "-n", &ns, "--as=admin"],
-        );
+        let r = k.run_with_token(&token, &["get", "pods", "-n", &ns, "--as=admin"]);
         assert!(
             r.stderr.contains(&format!(
                 "users \"admin\" is forbidden: User \"{user}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
@@ -265,9 +239,7 @@ fn service_accounts_are_held_to_their_bindings() {
         );
 
         // The bot may write roles, but only with permissions it holds.
-        let r = as_token(
-            &cluster,
-            &k,
+        let r = k.run_with_token(
             &token,
             &[
                 "create",
@@ -288,9 +260,7 @@ fn service_accounts_are_held_to_their_bindings() {
             r.stderr
         );
         k.fails(&["get", "role", "sneaky", "-n", &ns]);
-        let r = as_token(
-            &cluster,
-            &k,
+        let r = k.run_with_token(
             &token,
             &[
                 "create",

@@ -5,7 +5,7 @@
 
 use super::{Attributes, Mutator, Operation};
 use crate::errors::{ApiError, Result};
-use crate::storage::{ListRequest, ReadAt, Storage};
+use crate::storage::{Storage, list_recent};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -52,21 +52,9 @@ impl DefaultStorageClass {
     }
 
     async fn classes(&self) -> Result<Vec<Value>> {
-        let page = self
-            .classes
-            .list(&ListRequest {
-                prefix: self.prefix.clone(),
-                read: ReadAt::NotOlderThan(0),
-                limit: None,
-                continue_from: None,
-                predicate: Default::default(),
-            })
+        list_recent(&*self.classes, &self.prefix)
             .await
-            .map_err(ApiError::internal)?;
-        page.items
-            .iter()
-            .map(|o| o.value().map_err(ApiError::internal))
-            .collect()
+            .map_err(ApiError::internal)
     }
 }
 

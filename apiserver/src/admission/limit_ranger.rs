@@ -6,7 +6,7 @@
 
 use super::{Attributes, Mutator, Operation, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{ListRequest, ReadAt, Storage};
+use crate::storage::{Storage, list_recent};
 use apimachinery::quantity::Quantity;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -41,20 +41,11 @@ impl LimitRanger {
 
     /// The `spec.limits` items of every LimitRange in the namespace.
     async fn items(&self, namespace: &str) -> Result<Vec<Value>> {
-        let page = self
-            .ranges
-            .list(&ListRequest {
-                prefix: format!("{}{namespace}/", self.prefix),
-                read: ReadAt::NotOlderThan(0),
-                limit: None,
-                continue_from: None,
-                predicate: Default::default(),
-            })
+        let ranges = list_recent(&*self.ranges, &format!("{}{namespace}/", self.prefix))
             .await
             .map_err(ApiError::internal)?;
         let mut items = Vec::new();
-        for o in &page.items {
-            let range = o.value().map_err(ApiError::internal)?;
+        for range in &ranges {
             if let Some(limits) = range.pointer("/spec/limits").and_then(Value::as_array) {
                 items.extend(limits.iter().cloned());
             }

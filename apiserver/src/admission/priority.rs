@@ -8,7 +8,7 @@
 
 use super::{Attributes, Mutator, Operation, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{ListRequest, ReadAt, Storage, read_recent};
+use crate::storage::{Storage, list_recent, read_recent};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -135,21 +135,10 @@ impl Priority {
 
     /// Every class the cache holds.
     async fn all(&self) -> Result<Vec<Class>> {
-        let page = self
-            .classes
-            .list(&ListRequest {
-                prefix: self.prefix.clone(),
-                read: ReadAt::NotOlderThan(0),
-                limit: None,
-                continue_from: None,
-                predicate: Default::default(),
-            })
+        let classes = list_recent(&*self.classes, &self.prefix)
             .await
             .map_err(ApiError::internal)?;
-        page.items
-            .iter()
-            .map(|o| o.value().map(|v| Class::of(&v)).map_err(ApiError::internal))
-            .collect()
+        Ok(classes.iter().map(Class::of).collect())
     }
 }
 

@@ -249,6 +249,21 @@ pub async fn read_recent<S: Storage + ?Sized>(storage: &S, key: &str) -> Result<
     read_latest(storage, key).await
 }
 
+/// Every object under `prefix` in whatever state the store has (the watch cache), parsed:
+/// what admission plugins read their policy objects from.
+pub async fn list_recent<S: Storage + ?Sized>(storage: &S, prefix: &str) -> Result<Vec<Value>> {
+    let page = storage
+        .list(&ListRequest {
+            prefix: prefix.to_string(),
+            read: ReadAt::NotOlderThan(0),
+            limit: None,
+            continue_from: None,
+            predicate: Default::default(),
+        })
+        .await?;
+    page.items.iter().map(Object::value).collect()
+}
+
 /// How many times a read-modify-write retries after concurrent writes before giving up.
 pub const MAX_UPDATE_TRIES: usize = 64;
 

@@ -236,6 +236,23 @@ impl Kubectl<'_> {
         }
     }
 
+    /// Runs with no credentials but `token` (none when empty): the cluster's address and CA
+    /// only, not the admin kubeconfig.
+    pub fn run_with_token(&self, token: &str, args: &[&str]) -> Run {
+        let ca = self.cluster.dir.path().join("pki/ca.crt");
+        let mut all = vec![
+            "--kubeconfig=/dev/null".to_string(),
+            format!("--server=https://127.0.0.1:{}", self.cluster.port),
+            format!("--certificate-authority={}", ca.display()),
+        ];
+        if !token.is_empty() {
+            all.push(format!("--token={token}"));
+        }
+        all.extend(args.iter().map(|s| s.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.run(&all)
+    }
+
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);

@@ -1,6 +1,6 @@
 //! Shared Kubernetes API machinery used by every ferrokube component: label and field selectors,
 //! the name and label validators with upstream's messages, field-error lists, accessors for
-//! object metadata held as JSON, and resource quantities.
+//! object metadata held as JSON, resource quantities, and what objects use of a ResourceQuota.
 
 pub mod cron;
 pub mod field_errors;
@@ -8,6 +8,7 @@ pub mod fields;
 pub mod labels;
 pub mod meta;
 pub mod quantity;
+pub mod quota;
 pub mod validation;
 
 pub use field_errors::{FieldError, FieldErrorKind, FieldErrors};

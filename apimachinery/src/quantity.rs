@@ -149,6 +149,14 @@ impl Quantity {
         }
     }
 
+    /// The quantity with its sign flipped (to subtract with [`Quantity::add`]).
+    pub fn neg(&self) -> Quantity {
+        Quantity {
+            mantissa: self.mantissa.saturating_neg(),
+            ..*self
+        }
+    }
+
     pub fn is_zero(&self) -> bool {
         self.mantissa == 0
     }

@@ -105,6 +105,39 @@ pub struct Options {
     /// The most mutating requests in flight at once.
     #[arg(long, default_value_t = 200)]
     pub max_mutating_requests_inflight: usize,
+    /// An EncryptionConfiguration file (apiserver.config.k8s.io/v1) saying how resources are
+    /// encrypted in etcd; read once at startup, and an invalid file stops the apiserver.
+    #[arg(long)]
+    pub encryption_provider_config: Option<PathBuf>,
+    /// The audit policy (`audit.k8s.io/v1` `Policy`, YAML or JSON); with `--audit-log-path`
+    /// it turns audit logging on. An invalid policy stops the apiserver.
+    #[arg(long)]
+    pub audit_policy_file: Option<PathBuf>,
+    /// Where audit events are written, one JSON object a line; `-` is standard output.
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
+    /// Days to keep rotated audit logs, by the time in their names; 0 keeps them.
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxage: u32,
+    /// Rotated audit logs to keep; 0 keeps them all.
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxbackup: u32,
+    /// Megabytes an audit log grows to before it is rotated; 0 means 100.
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxsize: u32,
+    /// The audit log format: `json` (`legacy` is refused).
+    #[arg(long, default_value = "json")]
+    pub audit_log_format: String,
+    /// `blocking` (requests wait for their events to be written), `blocking-strict` (and
+    /// fail when the first cannot be), or `batch` (written in the background).
+    #[arg(long, default_value = "blocking")]
+    pub audit_log_mode: String,
+    /// Events `batch` mode queues before it drops them.
+    #[arg(long, default_value_t = 10000)]
+    pub audit_log_batch_buffer_size: usize,
+    /// The group and version events are written in (only `audit.k8s.io/v1`).
+    #[arg(long, default_value = "audit.k8s.io/v1")]
+    pub audit_log_version: String,
 }
 
 impl Default for Options {
@@ -157,6 +190,16 @@ const KNOWN: &[&str] = &[
     "request-timeout",
     "max-requests-inflight",
     "max-mutating-requests-inflight",
+    "encryption-provider-config",
+    "audit-policy-file",
+    "audit-log-path",
+    "audit-log-maxage",
+    "audit-log-maxbackup",
+    "audit-log-maxsize",
+    "audit-log-format",
+    "audit-log-mode",
+    "audit-log-batch-buffer-size",
+    "audit-log-version",
     "help",
 ];
 
@@ -229,7 +272,7 @@ mod tests {
     fn drops_unknown_flags() {
         let args: Vec<String> = [
             "--secure-port=6443",
-            "--audit-log-path",
+            "--audit-webhook-config-file",
             "/x",
             "--v=2",
             "--etcd-servers",
@@ -243,7 +286,7 @@ mod tests {
             known,
             vec!["--secure-port=6443", "--etcd-servers", "http://a"]
         );
-        assert_eq!(unknown, vec!["audit-log-path", "v"]);
+        assert_eq!(unknown, vec!["audit-webhook-config-file", "v"]);
     }
 
     #[test]

@@ -947,9 +947,10 @@ async fn priority_admission_can_be_disabled() {
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}
     });
     for (disable, priority) in [
-        (vec![], json!(0)),
-        (vec!["Priority".to_string()], Value::Null),
+        (vec!["ServiceAccount"], json!(0)),
+        (vec!["ServiceAccount", "Priority"], Value::Null),
     ] {
+        let disable = disable.into_iter().map(String::from).collect();
         let s = Server::start_with(common::ServerOptions {
             disable_admission_plugins: disable,
             ..Default::default()

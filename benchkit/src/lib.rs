@@ -76,6 +76,9 @@ pub fn start_apiserver(binary: &str, dir: &Path, etcd_url: &str) -> (Proc, PathB
             .arg(format!("--secure-port={port}"))
             .arg(format!("--etcd-servers={etcd_url}"))
             .arg(format!("--token-auth-file={}", tokens.display()))
+            // The benchmarks run no service account controller for pods to wait for, nor a
+            // node lifecycle controller to lift new nodes' not-ready taint.
+            .arg("--disable-admission-plugins=ServiceAccount,TaintNodesByCondition")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -74,6 +74,8 @@ async fn client(opts: &Options) -> Result<kube::Client> {
     kube::Client::try_from(config).context("building a client")
 }
 
+const NODE_SCHEDULABLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Runs the selected cases and prints the report. Fails if any case failed.
 pub async fn run(opts: Options) -> Result<()> {
     let selection = runner::Selection::new(&opts.focus, &opts.skip)?;
@@ -98,6 +100,11 @@ pub async fn run(opts: Options) -> Result<()> {
         parallel: opts.parallel,
     };
     let started = Instant::now();
+    // As upstream's suite set-up, first wait (up to its `--node-schedulable-timeout`, 30 min)
+    // for every node to take pods.
+    framework::node::wait_all_schedulable(&client, NODE_SCHEDULABLE_TIMEOUT)
+        .await
+        .context("waiting for all nodes to be schedulable")?;
     let results = runner::run_all(&client, &cases, &selection, &config).await;
     let elapsed = started.elapsed();
     println!();

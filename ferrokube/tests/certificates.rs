@@ -373,3 +373,60 @@ fn kubelet_client_requests_are_approved_after_a_subject_access_review() {
         assert_eq!(condition(name), "//", "{name} should wait for a human");
     }
 }
+
+/// The certificate admission plugins: no `system:masters` certificates from the client
+/// signer, and approving needs the `approve` verb on the signer, not just the subresource.
+#[test]
+fn signers_are_guarded_by_admission() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let root = request(dir.path(), "root", "/CN=root/O=system:masters");
+    let refused = k
+        .run_stdin(
+            &["apply", "-f", "-"],
+            Some(&manifest("root", &root, "client auth")),
+        )
+        .stderr;
+    assert!(
+        refused.contains(
+            "certificatesigningrequests.certificates.k8s.io \"root\" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed"
+        ),
+        "{refused}"
+    );
+
+    let bob = request(dir.path(), "bob", "/CN=bob/O=devs");
+    k.ok_stdin(&["apply", "-f", "-"], &manifest("bob", &bob, "client auth"));
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: csr-updater\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [certificatesigningrequests, certificatesigningrequests/approval]\n  verbs: [get, list, update]\n",
+    );
+    k.ok(&[
+        "create",
+        "clusterrolebinding",
+        "jane-updates-csrs",
+        "--clusterrole=csr-updater",
+        "--user=jane",
+    ]);
+    let refused = k.fails(&["certificate", "approve", "bob", "--as=jane"]);
+    assert!(
+        refused.contains(
+            "certificatesigningrequests.certificates.k8s.io \"bob\" is forbidden: user not permitted to approve requests with signerName \"kubernetes.io/kube-apiserver-client\""
+        ),
+        "{refused}"
+    );
+    // The signer's domain wildcard is enough.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: approver\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [signers]\n  resourceNames: [kubernetes.io/*]\n  verbs: [approve]\n",
+    );
+    k.ok(&[
+        "create",
+        "clusterrolebinding",
+        "jane-approves",
+        "--clusterrole=approver",
+        "--user=jane",
+    ]);
+    k.ok(&["certificate", "approve", "bob", "--as=jane"]);
+}

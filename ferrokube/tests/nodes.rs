@@ -63,6 +63,9 @@ metadata:
   name: intolerant
 spec:
   nodeName: silent
+  # Without it, DefaultTolerationSeconds admission would let the pod stay five minutes.
+  tolerations:
+  - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 0}
   containers:
   - {name: c, image: busybox}
 "#;

@@ -89,10 +89,16 @@ fn pods_get_their_priority_from_their_class() {
             k.fails(&["get", "pod", &n(name)]);
         }
 
-        // Replacing a pod from its manifest, which has no priority, keeps the priority.
-        let manifest = pod(&n("high"), &format!("  priorityClassName: {class}\n"))
-            .replace("metadata:\n", "metadata:\n  labels: {replaced: \"yes\"}\n");
-        k.ok_stdin(&["replace", "-f", "-"], &manifest);
+        // Replacing a pod with a copy that leaves its priority out keeps the priority. (The
+        // original manifest would not do: admission gave the pod a service account volume,
+        // which an update may not take away.)
+        let mut live: serde_json::Value =
+            serde_json::from_str(&k.ok(&["get", "pod", &n("high"), "-o", "json"])).unwrap();
+        let spec = live["spec"].as_object_mut().unwrap();
+        spec.remove("priority");
+        spec.remove("preemptionPolicy");
+        live["metadata"]["labels"] = serde_json::json!({"replaced": "yes"});
+        k.ok_stdin(&["replace", "-f", "-"], &live.to_string());
         assert_eq!(priority_of(&k, &n("high")), format!("{class},1000,Never"));
         let label = k.ok(&[
             "get",

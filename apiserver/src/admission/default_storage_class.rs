@@ -21,8 +21,8 @@ pub struct DefaultStorageClass {
     prefix: String,
 }
 
-fn is_default(class: &Value) -> bool {
-    DEFAULT_ANNOTATIONS.iter().any(|a| {
+fn is_default(class: &Value, annotations: &[&str]) -> bool {
+    annotations.iter().any(|a| {
         class
             .pointer("/metadata/annotations")
             .and_then(|m| m.get(*a))
@@ -31,19 +31,28 @@ fn is_default(class: &Value) -> bool {
     })
 }
 
-/// The default among `classes`: the newest, ties going to the first name.
+/// The default storage class among `classes`.
 pub fn default_class(classes: &[Value]) -> Option<&Value> {
-    classes.iter().filter(|c| is_default(c)).max_by(|a, b| {
-        let created = |c: &Value| {
-            c.pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        created(a)
-            .cmp(&created(b))
-            .then_with(|| apimachinery::meta::name(b).cmp(apimachinery::meta::name(a)))
-    })
+    newest_default(classes, &DEFAULT_ANNOTATIONS)
+}
+
+/// The newest of the classes one of `annotations` marks `"true"`, ties going to the first
+/// name (upstream's choice for storage and ingress classes alike).
+pub fn newest_default<'a>(classes: &'a [Value], annotations: &[&str]) -> Option<&'a Value> {
+    classes
+        .iter()
+        .filter(|c| is_default(c, annotations))
+        .max_by(|a, b| {
+            let created = |c: &Value| {
+                c.pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            created(a)
+                .cmp(&created(b))
+                .then_with(|| apimachinery::meta::name(b).cmp(apimachinery::meta::name(a)))
+        })
 }
 
 impl DefaultStorageClass {

@@ -2,17 +2,37 @@
 //! object of a create or update before the strategy prepares and validates it; validating
 //! plugins then accept or refuse it. The chain holds the built-in plugins; webhooks come later.
 
+mod certificates;
+mod default_ingress_class;
 mod default_storage_class;
+mod default_toleration_seconds;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod node_restriction;
+mod persistent_volume_claim_resize;
+mod pod_security;
 mod priority;
+mod resource_quota;
 mod runtime_class;
+mod service_account;
+mod storage_object_in_use_protection;
+mod taint_nodes_by_condition;
 
+pub use certificates::{CertificateApproval, CertificateSigning, CertificateSubjectRestriction};
+pub use default_ingress_class::DefaultIngressClass;
 pub use default_storage_class::DefaultStorageClass;
+pub use default_toleration_seconds::DefaultTolerationSeconds;
 pub use limit_ranger::LimitRanger;
 pub use namespace_lifecycle::NamespaceLifecycle;
+pub use node_restriction::NodeRestriction;
+pub use persistent_volume_claim_resize::PersistentVolumeClaimResize;
+pub use pod_security::PodSecurity;
 pub use priority::Priority;
+pub use resource_quota::ResourceQuota;
 pub use runtime_class::RuntimeClass;
+pub use service_account::ServiceAccount;
+pub use storage_object_in_use_protection::StorageObjectInUseProtection;
+pub use taint_nodes_by_condition::TaintNodesByCondition;
 
 use crate::authn::user::UserInfo;
 use crate::authz::Authorizer;
@@ -44,6 +64,28 @@ pub struct Attributes<'a> {
     pub old: Option<&'a Value>,
     pub user: &'a UserInfo,
     pub dry_run: bool,
+    /// Where plugins leave warnings for the client.
+    pub warnings: &'a Warnings,
+}
+
+/// Warnings admission gives the client as `Warning` headers (shared by the request's steps).
+#[derive(Clone, Default, Debug)]
+pub struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    pub fn add(&self, warning: impl Into<String>) {
+        if let Ok(mut w) = self.0.lock() {
+            w.push(warning.into());
+        }
+    }
+
+    /// The warnings given so far, leaving none.
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
 }
 
 /// A validating admission plugin: it may refuse a request, never change it.
@@ -122,6 +164,40 @@ pub fn built_in(
         mutators.push(limit_ranger.clone());
         validators.push(limit_ranger);
     }
+    if let Some(accounts) = catalog.store("serviceaccounts")
+        && enabled("ServiceAccount")
+    {
+        let service_account = Arc::new(ServiceAccount::new(
+            accounts.storage.clone(),
+            accounts.prefix.clone(),
+        ));
+        mutators.push(service_account.clone());
+        validators.push(service_account);
+    }
+    // Nodes are stored under upstream's old name for them.
+    if let (Some(pods), Some(nodes)) = (catalog.store("pods"), catalog.store("minions"))
+        && enabled("NodeRestriction")
+    {
+        validators.push(Arc::new(NodeRestriction::new(
+            pods.storage.clone(),
+            pods.prefix.clone(),
+            nodes.storage.clone(),
+            nodes.prefix.clone(),
+        )));
+    }
+    if enabled("TaintNodesByCondition") {
+        mutators.push(Arc::new(TaintNodesByCondition));
+    }
+    if let (Some(namespaces), Some(pods)) = (catalog.store("namespaces"), catalog.store("pods"))
+        && enabled("PodSecurity")
+    {
+        validators.push(Arc::new(PodSecurity::new(
+            namespaces.storage.clone(),
+            namespaces.prefix.clone(),
+            pods.storage.clone(),
+            pods.prefix.clone(),
+        )));
+    }
     if authorizer.uses_rbac() {
         validators.push(Arc::new(EscalationCheck::new(authorizer.clone())));
     }
@@ -135,10 +211,24 @@ pub fn built_in(
         mutators.push(priority.clone());
         validators.push(priority);
     }
+    if enabled("DefaultTolerationSeconds") {
+        mutators.push(Arc::new(DefaultTolerationSeconds));
+    }
     if let Some(classes) = catalog.store("storageclasses")
         && enabled("DefaultStorageClass")
     {
         mutators.push(Arc::new(DefaultStorageClass::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        )));
+    }
+    if enabled("StorageObjectInUseProtection") {
+        mutators.push(Arc::new(StorageObjectInUseProtection));
+    }
+    if let Some(classes) = catalog.store("storageclasses")
+        && enabled("PersistentVolumeClaimResize")
+    {
+        validators.push(Arc::new(PersistentVolumeClaimResize::new(
             classes.storage.clone(),
             classes.prefix.clone(),
         )));
@@ -153,6 +243,32 @@ pub fn built_in(
         ));
         mutators.push(runtime_class.clone());
         validators.push(runtime_class);
+    }
+    if enabled("CertificateApproval") {
+        validators.push(Arc::new(CertificateApproval::new(authorizer.clone())));
+    }
+    if enabled("CertificateSigning") {
+        validators.push(Arc::new(CertificateSigning::new(authorizer.clone())));
+    }
+    if enabled("CertificateSubjectRestriction") {
+        validators.push(Arc::new(CertificateSubjectRestriction));
+    }
+    if let Some(classes) = catalog.store("ingressclasses")
+        && enabled("DefaultIngressClass")
+    {
+        mutators.push(Arc::new(DefaultIngressClass::new(
+            classes.storage.clone(),
+            classes.prefix.clone(),
+        )));
+    }
+    // Upstream's last plugin: only what every other plugin admitted is charged.
+    if let Some(quotas) = catalog.store("resourcequotas")
+        && enabled("ResourceQuota")
+    {
+        validators.push(Arc::new(ResourceQuota::new(
+            quotas.storage.clone(),
+            quotas.prefix.clone(),
+        )));
     }
     Chain::new(mutators, validators)
 }

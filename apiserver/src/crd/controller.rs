@@ -66,6 +66,7 @@ fn context() -> OpContext {
         admission: admission::Chain::default(),
         applied: false,
         schemas: None,
+        warnings: Default::default(),
     }
 }
 
@@ -430,17 +431,22 @@ impl Controller {
                     let strategy: Arc<dyn crate::registry::strategy::Strategy> =
                         storage.strategy.clone();
                     let attrs = attrs_of(&strategy);
+                    let transformer = self
+                        .state
+                        .hub
+                        .transformer_for(storage.info.group, storage.info.resource);
                     let state = self
                         .state
                         .hub
-                        .register_live(&key_prefix, attrs.clone())
+                        .register_live(&key_prefix, attrs.clone(), transformer.clone())
                         .await
                         .map_err(|e| ApiError::internal(e.to_string()))?;
                     let etcd = EtcdStorage::for_resource(
                         self.state.etcd.clone(),
                         attrs,
                         storage.info.resource,
-                    );
+                    )
+                    .with_transformer(transformer);
                     let cache: Arc<dyn Storage> =
                         Arc::new(Cacher::with_state(etcd, self.state.hub.clone(), state));
                     caches.insert(path.clone(), (cache.clone(), selectable));

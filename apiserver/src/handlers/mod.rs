@@ -65,6 +65,7 @@ impl Scope {
             admission: self.state.admission.clone(),
             applied: false,
             schemas: Some(self.state.openapi.schemas()),
+            warnings: Default::default(),
         }
     }
 

@@ -122,7 +122,8 @@ impl Catalog {
                                 client.clone(),
                                 attrs.clone(),
                                 r.info.resource,
-                            );
+                            )
+                            .with_transformer(hub.transformer_for(r.info.group, r.info.resource));
                             Arc::new(Cacher::new(etcd, hub.clone(), &key_prefix, attrs))
                         }
                     };

@@ -40,6 +40,8 @@ pub struct OpContext {
     pub applied: bool,
     /// The schemas managedFields are computed with (absent: the schema-less fallback).
     pub schemas: Option<Arc<Schemas>>,
+    /// What admission warned of.
+    pub warnings: admission::Warnings,
 }
 
 /// Options of a delete.
@@ -128,7 +130,7 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const GENERATED_SUFFIX_LEN: usize = 5;
 const MAX_GENERATED_NAME_LEN: usize = 63;
 
-fn generate_name(base: &str) -> String {
+pub(crate) fn generate_name(base: &str) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     let base: String = base
@@ -291,13 +293,14 @@ impl Store {
                     old: None,
                     user: &ctx.user,
                     dry_run: ctx.dry_run,
+                    warnings: &ctx.warnings,
                 })
                 .await?;
             let allocation = match self.hooks.get() {
                 Some(h) => h.before_create(&mut obj, ctx.dry_run).await?,
                 None => Allocation::default(),
             };
-            let warnings = self.strategy.warnings(&obj);
+            let warnings = self.warnings(ctx, &obj);
             if ctx.dry_run {
                 // A dry run must not show an existing object as creatable.
                 match self
@@ -602,7 +605,7 @@ impl Store {
             None => Allocation::default(),
         };
         Ok(Step {
-            warnings: self.strategy.warnings(&new),
+            warnings: self.warnings(ctx, &new),
             preview: new.clone(),
             action: UpdateAction::Write(new),
             created: true,
@@ -637,7 +640,7 @@ impl Store {
                 action: UpdateAction::Unchanged,
                 preview: old.clone(),
                 created: false,
-                warnings: Vec::new(),
+                warnings: ctx.warnings.take(),
                 allocation,
             });
         }
@@ -658,12 +661,19 @@ impl Store {
             UpdateAction::Write(new.clone())
         };
         Ok(Step {
-            warnings: self.strategy.warnings(&new),
+            warnings: self.warnings(ctx, &new),
             preview: new,
             action,
             created: false,
             allocation,
         })
+    }
+
+    /// Admission's warnings so far, then the strategy's for the object to write.
+    fn warnings(&self, ctx: &OpContext, obj: &Value) -> Vec<String> {
+        let mut warnings = ctx.warnings.take();
+        warnings.extend(self.strategy.warnings(obj));
+        warnings
     }
 
     /// Mutating admission, before the strategy prepares and validates the object.
@@ -693,6 +703,7 @@ impl Store {
             old,
             user: &ctx.user,
             dry_run: ctx.dry_run,
+            warnings: &ctx.warnings,
         };
         ctx.admission.admit(&attrs, obj).await
     }
@@ -716,6 +727,7 @@ impl Store {
                 old,
                 user: &ctx.user,
                 dry_run: ctx.dry_run,
+                warnings: &ctx.warnings,
             })
             .await
     }
@@ -740,6 +752,7 @@ impl Store {
                 old: None,
                 user: &ctx.user,
                 dry_run: ctx.dry_run,
+                warnings: &ctx.warnings,
             })
             .await?;
         for _ in 0..storage::MAX_UPDATE_TRIES {

@@ -26,6 +26,7 @@ pub(super) fn context(namespace: &str) -> OpContext {
         admission: admission::Chain::default(),
         applied: false,
         schemas: None,
+        warnings: Default::default(),
     }
 }
 

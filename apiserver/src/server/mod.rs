@@ -68,6 +68,10 @@ pub enum Error {
     Bootstrap(ApiError),
     #[error("generating a self-signed serving certificate: {0}")]
     SelfSigned(String),
+    #[error("--encryption-provider-config: {0}")]
+    Encryption(#[from] crate::storage::encryption::ConfigError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::Error),
 }
 
 /// The service account token issuer and validator the `--service-account-*` flags describe.
@@ -146,6 +150,8 @@ pub struct State {
     inflight_reads: tokio::sync::Semaphore,
     inflight_writes: tokio::sync::Semaphore,
     request_timeout: Duration,
+    /// `--audit-policy-file` with `--audit-log-path`; `None` when auditing is off.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl State {
@@ -276,8 +282,23 @@ pub async fn run(
     let started = Instant::now();
     let service_accounts = Arc::new(service_account_tokens(&opts)?);
     let authorizer = Authorizer::new(&opts.authorization_mode).map_err(Error::Flag)?;
+    // Before etcd: a bad encryption config must stop the server before it reads or writes.
+    let encryption = match &opts.encryption_provider_config {
+        Some(path) => {
+            let config = crate::storage::encryption::ResourceTransformers::load(path)?;
+            tracing::info!(
+                path = %path.display(),
+                rules = %config.describe(),
+                "Encrypting resources at rest."
+            );
+            Some(Arc::new(config))
+        }
+        None => None,
+    };
+    // Before etcd, as the encryption config: a bad audit policy stops the server at once.
+    let audit = crate::audit::Auditor::from_options(&opts)?;
     let client = connect_etcd(&opts).await?;
-    let hub = Hub::new(client.clone(), &opts.etcd_prefix);
+    let hub = Hub::with_encryption(client.clone(), &opts.etcd_prefix, encryption);
     let catalog = Arc::new(Catalog::build(
         resources::all(),
         &client,
@@ -327,6 +348,7 @@ pub async fn run(
         inflight_reads: tokio::sync::Semaphore::new(opts.max_requests_inflight),
         inflight_writes: tokio::sync::Semaphore::new(opts.max_mutating_requests_inflight),
         request_timeout: opts.request_timeout,
+        audit,
     });
     if !opts.etcd_compaction_interval.is_zero() {
         tokio::spawn(compactor::run(
@@ -389,7 +411,7 @@ async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, remote) = tokio::select! {
             _ = &mut shutdown => break,
             conn = listener.accept() => match conn {
                 Ok(c) => c,
@@ -415,7 +437,12 @@ async fn serve(
                 let state = state.clone();
                 let peer = peer.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(handle(state, peer, req.map(Body::new)).await)
+                    let mut req = req.map(Body::new);
+                    if state.audit.is_some() {
+                        req.extensions_mut()
+                            .insert(crate::audit::ClientAddr(remote));
+                    }
+                    Ok::<_, std::convert::Infallible>(handle(state, peer, req).await)
                 }
             });
             let conn =
@@ -445,9 +472,23 @@ fn long_running(req: &Request<Body>) -> bool {
             .any(|kv| matches!(kv, "watch=1" | "watch=true" | "watch=True" | "watch=t"))
 }
 
+/// Serves the request, audited when auditing is on. The audit filter wraps the timeout and
+/// panic recovery so that timeouts (504) and panics reach the log.
+pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
+    match state.audit.clone() {
+        Some(audit) => {
+            let certificate = peer.certificate_user.is_some();
+            audit
+                .filter(certificate, req, |req| handle_unaudited(state, peer, req))
+                .await
+        }
+        None => handle_unaudited(state, peer, req).await,
+    }
+}
+
 /// The filters every request passes, as upstream's handler chain: in-flight limits (429),
 /// the request timeout (504), and panic recovery (500), around [`route`].
-pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
+async fn handle_unaudited(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Response {
     use futures::FutureExt;
     let long = long_running(&req);
     let _permit = if long {
@@ -467,6 +508,7 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> R
             Err(_) => return response::error(&ApiError::too_many_requests()),
         }
     };
+    let audit = crate::audit::Recorder::of(&req);
     let routed = std::panic::AssertUnwindSafe(route(state.clone(), peer, req)).catch_unwind();
     let result = if long {
         routed.await
@@ -481,7 +523,8 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> R
             }
         }
     };
-    result.unwrap_or_else(|_| {
+    result.unwrap_or_else(|panic| {
+        crate::audit::panicked(audit.as_ref(), panic.as_ref());
         tracing::error!("A request handler panicked; answered 500.");
         response::error(&ApiError::internal(
             "the server has encountered an unexpected error",
@@ -505,6 +548,7 @@ async fn authenticate(
             return Err(response::error(&ApiError::unauthorized()));
         }
     };
+    crate::audit::authenticated(req, &user).await?;
     let asked = match impersonation::requested(req.headers()) {
         Ok(Some(asked)) => asked,
         Ok(None) => return Ok(user),
@@ -517,7 +561,9 @@ async fn authenticate(
         }
     }
     impersonation::strip(req.headers_mut());
-    Ok(asked.user())
+    let impersonated = asked.user();
+    crate::audit::impersonated(req, &impersonated);
+    Ok(impersonated)
 }
 
 /// What a request asks to do, for the authorizer: a resource request's verb, group,
@@ -569,6 +615,7 @@ async fn route(state: Arc<State>, peer: Arc<Peer>, req: Request<Body>) -> Respon
     };
     let attrs = request_attributes(&user, req.method(), &path, query.as_deref());
     let (decision, reason) = state.authz.authorize(&attrs);
+    crate::audit::authorized(&req, decision, &reason);
     if decision != crate::authz::Decision::Allow {
         return response::error(&crate::authz::forbidden(&attrs, &reason));
     }

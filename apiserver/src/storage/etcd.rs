@@ -1,6 +1,10 @@
 //! [`Storage`] on etcd: one [`EtcdStorage`] per resource. Values are the object's JSON without
-//! `metadata.resourceVersion`, which is filled from the key's mod revision on every read.
+//! `metadata.resourceVersion`, which is filled from the key's mod revision on every read, and
+//! encrypted by the resource's [`Transformer`] when `--encryption-provider-config` names it:
+//! every put goes through [`encryption::write`], every value read (get, list, the old state a
+//! delete returns, watch events and their previous values) through [`encryption::read`].
 
+use super::encryption::{self, Transformer};
 use super::{
     Attrs, AttrsFn, Error, EventType, ListPage, ListRequest, Object, ReadAt, Result, Storage,
     WatchEvent, WatchFrom, WatchItem, WatchRequest, WatchStream, codec, continue_token,
@@ -22,6 +26,8 @@ pub struct EtcdStorage {
     attrs: AttrsFn,
     /// The resource, for the `type` label of `etcd_request_duration_seconds`.
     resource: Arc<str>,
+    /// How values are encrypted at rest; `None` stores plaintext with no extra work.
+    transformer: Option<Arc<Transformer>>,
 }
 
 impl EtcdStorage {
@@ -34,7 +40,20 @@ impl EtcdStorage {
             client,
             attrs,
             resource: Arc::from(resource),
+            transformer: None,
         }
+    }
+
+    /// Encrypts this resource's values at rest with `transformer` (see
+    /// [`crate::storage::cacher::Hub::transformer_for`]).
+    pub fn with_transformer(mut self, transformer: Option<Arc<Transformer>>) -> Self {
+        self.transformer = transformer;
+        self
+    }
+
+    /// The transformer values are stored with, which the watch cache reads them with too.
+    pub fn transformer(&self) -> Option<&Arc<Transformer>> {
+        self.transformer.as_ref()
     }
 
     fn observe(&self, operation: &str, started: std::time::Instant) {
@@ -58,7 +77,8 @@ pub fn prefix_end(prefix: &str) -> Vec<u8> {
     vec![0]
 }
 
-/// A stored value as clients see it, without parsing it when it is in the stored form.
+/// A stored (decrypted) value as clients see it, without parsing it when it is in the stored
+/// form.
 pub fn stored_object(key: &str, raw: &[u8], rv: i64) -> Result<Object> {
     let json = codec::stored_with_rv(raw, rv).map_err(|e| Error::Corrupt {
         key: key.to_string(),
@@ -68,6 +88,7 @@ pub fn stored_object(key: &str, raw: &[u8], rv: i64) -> Result<Object> {
         key: Arc::from(key),
         rv,
         json,
+        stale: false,
     })
 }
 
@@ -84,6 +105,7 @@ pub fn with_rv(key: &str, value: &mut Value, rv: i64) -> Result<Object> {
         key: Arc::from(key),
         rv,
         json: Bytes::from(json),
+        stale: false,
     })
 }
 
@@ -104,6 +126,17 @@ fn failed_txn_state(responses: Vec<TxnOpResponse>) -> Option<KeyValue> {
 }
 
 impl EtcdStorage {
+    /// The plaintext of a value read under `key`.
+    fn plain<'a>(&self, key: &[u8], raw: &'a [u8]) -> Result<encryption::Plain<'a>> {
+        encryption::read(self.transformer.as_deref(), key, raw)
+    }
+
+    /// The bytes to put for an encoded object.
+    fn to_store(&self, key: &str, encoded: &codec::Encoded) -> Result<Vec<u8>> {
+        encryption::write(self.transformer.as_deref(), key.as_bytes(), &encoded.bytes)
+            .map(std::borrow::Cow::into_owned)
+    }
+
     fn attrs_of(&self, key: &str, raw: &[u8]) -> Result<Attrs> {
         (self.attrs)(raw).map_err(|reason| Error::Corrupt {
             key: key.to_string(),
@@ -172,10 +205,12 @@ impl EtcdStorage {
             for kv in kvs {
                 consumed += 1;
                 let key = kv_key(kv);
-                if filtered && !req.predicate.matches(&self.attrs_of(&key, kv.value())?) {
+                let plain = self.plain(kv.key(), kv.value())?;
+                if filtered && !req.predicate.matches(&self.attrs_of(&key, &plain.bytes)?) {
                     continue;
                 }
-                let object = stored_object(&key, kv.value(), kv.mod_revision())?;
+                let mut object = stored_object(&key, &plain.bytes, kv.mod_revision())?;
+                object.stale = plain.stale;
                 items.push(object);
                 if limit.is_some_and(|l| items.len() as i64 >= l) {
                     full = true;
@@ -216,7 +251,7 @@ impl Storage for EtcdStorage {
         let encoded = codec::encode(obj)?;
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, encoded.bytes.clone(), None)]);
+            .and_then([TxnOp::put(key, self.to_store(key, &encoded)?, None)]);
         let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
         self.observe("create", started);
@@ -230,6 +265,7 @@ impl Storage for EtcdStorage {
             key: Arc::from(key),
             rv,
             json: encoded.with_rv(rv)?,
+            stale: false,
         })
     }
 
@@ -244,14 +280,17 @@ impl Storage for EtcdStorage {
         let kv = resp.kvs().first().ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
-        stored_object(key, kv.value(), kv.mod_revision())
+        let plain = self.plain(kv.key(), kv.value())?;
+        let mut object = stored_object(key, &plain.bytes, kv.mod_revision())?;
+        object.stale = plain.stale;
+        Ok(object)
     }
 
     async fn update(&self, key: &str, expected_rv: i64, obj: &Value) -> Result<Object> {
         let encoded = codec::encode(obj)?;
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected_rv)])
-            .and_then([TxnOp::put(key, encoded.bytes.clone(), None)])
+            .and_then([TxnOp::put(key, self.to_store(key, &encoded)?, None)])
             .or_else([TxnOp::get(key, None)]);
         let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
@@ -271,6 +310,7 @@ impl Storage for EtcdStorage {
             key: Arc::from(key),
             rv,
             json: encoded.with_rv(rv)?,
+            stale: false,
         })
     }
 
@@ -304,7 +344,7 @@ impl Storage for EtcdStorage {
         let prev = prev.ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
-        stored_object(key, prev.value(), rv)
+        stored_object(key, &self.plain(prev.key(), prev.value())?.bytes, rv)
     }
 
     async fn list(&self, req: &ListRequest) -> Result<ListPage> {
@@ -344,6 +384,7 @@ impl Storage for EtcdStorage {
             .await?;
         let predicate = req.predicate.clone();
         let attrs = self.attrs.clone();
+        let transformer = self.transformer.clone();
         let send_end = req.send_initial_events == Some(true) && req.allow_bookmarks;
         let initial_items = initial
             .into_iter()
@@ -377,15 +418,21 @@ impl Storage for EtcdStorage {
                 for ev in msg.events() {
                     let Some(kv) = ev.kv() else { continue };
                     let key = kv_key(kv);
+                    let t = transformer.as_deref();
                     let item = match ev.event_type() {
                         EtcdEventType::Put => {
-                            let Ok(obj) = stored_object(&key, kv.value(), kv.mod_revision()) else {
+                            let Some(value) = event_plain(t, &key, kv.value()) else {
+                                continue;
+                            };
+                            let Ok(obj) = stored_object(&key, &value, kv.mod_revision()) else {
                                 continue;
                             };
                             let matches =
                                 |raw: &[u8]| attrs(raw).is_ok_and(|a| predicate.matches(&a));
-                            let now = matches(kv.value());
-                            let before = ev.prev_kv().map(|p| matches(p.value()));
+                            let now = matches(&value);
+                            let before = ev.prev_kv().map(|p| {
+                                event_plain(t, &key, p.value()).is_some_and(|v| matches(&v))
+                            });
                             match (before == Some(true), now) {
                                 (false, true) => WatchItem::Event(Arc::new(WatchEvent::new(
                                     EventType::Added,
@@ -404,11 +451,13 @@ impl Storage for EtcdStorage {
                         }
                         EtcdEventType::Delete => {
                             let Some(prev) = ev.prev_kv() else { continue };
-                            let Ok(obj) = stored_object(&key, prev.value(), kv.mod_revision())
-                            else {
+                            let Some(value) = event_plain(t, &key, prev.value()) else {
                                 continue;
                             };
-                            if !attrs(prev.value()).is_ok_and(|a| predicate.matches(&a)) {
+                            let Ok(obj) = stored_object(&key, &value, kv.mod_revision()) else {
+                                continue;
+                            };
+                            if !attrs(&value).is_ok_and(|a| predicate.matches(&a)) {
                                 continue;
                             }
                             WatchItem::Event(Arc::new(WatchEvent::new(EventType::Deleted, obj)))
@@ -426,6 +475,26 @@ impl Storage for EtcdStorage {
     async fn current_revision(&self) -> Result<i64> {
         let resp = self.client.kv_client().get("compact_rev_key", None).await?;
         Ok(revision_of(resp.header(), &resp))
+    }
+}
+
+/// The plaintext of a value in a watch event; `None` (logged) when it does not decrypt, so the
+/// event is skipped like one whose value does not decode.
+fn event_plain<'a>(
+    transformer: Option<&Transformer>,
+    key: &str,
+    raw: &'a [u8],
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    match encryption::read(transformer, key.as_bytes(), raw) {
+        Ok(plain) => Some(plain.bytes),
+        Err(e) => {
+            tracing::warn!(
+                %key,
+                error = %e,
+                "Skipping a watch event whose value does not decrypt."
+            );
+            None
+        }
     }
 }
 

@@ -5,12 +5,14 @@
 //!
 //! Objects cross this interface as serialized JSON ([`Object`]) so that the bytes read from etcd
 //! (with `metadata.resourceVersion` filled in) are encoded once and shared by every list response
-//! and watcher.
+//! and watcher. Values encrypted at rest ([`encryption`]) are decrypted where they are read from
+//! etcd, so everything above storage sees plaintext.
 
 pub mod cacher;
 pub mod codec;
 pub mod compactor;
 pub mod continue_token;
+pub mod encryption;
 mod errors;
 pub mod etcd;
 pub mod predicate;
@@ -30,6 +32,10 @@ pub struct Object {
     pub key: Arc<str>,
     pub rv: i64,
     pub json: Bytes,
+    /// Read from etcd with an encryption key or provider other than the one writes use: an
+    /// update must write it back even when nothing changed, so `kubectl replace` moves it to
+    /// the current key (upstream's "stale" transform). Always false without encryption.
+    pub stale: bool,
 }
 
 impl Object {
@@ -287,7 +293,10 @@ pub async fn write_if_unchanged<S: Storage + ?Sized>(
     action: UpdateAction,
 ) -> Result<Option<Object>> {
     let result = match (action, existing) {
-        (UpdateAction::Unchanged, Some(o)) => return Ok(Some(o.clone())),
+        (UpdateAction::Unchanged, Some(o)) if !o.stale => return Ok(Some(o.clone())),
+        // Unchanged but stored under an old key: rewrite it as it is, which re-encrypts it
+        // with the write key (upstream's GuaranteedUpdate skips a no-op write unless stale).
+        (UpdateAction::Unchanged, Some(o)) => storage.update(key, o.rv, &o.value()?).await,
         (UpdateAction::Unchanged | UpdateAction::Delete, None) => {
             return Err(Error::NotFound {
                 key: key.to_string(),

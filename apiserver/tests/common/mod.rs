@@ -98,7 +98,9 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             compaction_interval: Duration::ZERO,
-            disable_admission_plugins: Vec::new(),
+            // No controller makes service accounts here, so pods would wait for a default
+            // account that never comes (upstream's integration tests also turn it off).
+            disable_admission_plugins: vec!["ServiceAccount".to_string()],
         }
     }
 }
@@ -109,7 +111,16 @@ impl Server {
     }
 
     pub async fn start_with(o: ServerOptions) -> Server {
-        let etcd = Etcd::start();
+        Self::start_on(Etcd::start(), o, &|_| {}).await
+    }
+
+    /// Starts an apiserver on `etcd` (which may hold another server's data: a restart), with
+    /// `flags` setting what [`ServerOptions`] has no field for.
+    pub async fn start_on(
+        etcd: Etcd,
+        o: ServerOptions,
+        flags: &(dyn Fn(&mut apiserver::Options) + Sync),
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let tokens: PathBuf = dir.path().join("tokens.csv");
         // A token only this server knows, so readiness is not read from another test's
@@ -137,7 +148,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         let (base, stop, task) = 'attempts: loop {
             let port = free_port();
-            let opts = apiserver::Options {
+            let mut opts = apiserver::Options {
                 etcd_servers: vec![etcd.url.clone()],
                 etcd_compaction_interval: o.compaction_interval,
                 secure_port: port,
@@ -146,6 +157,7 @@ impl Server {
                 disable_admission_plugins: o.disable_admission_plugins.clone(),
                 ..Default::default()
             };
+            flags(&mut opts);
             let (stop, rx) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(async move {
                 if let Err(e) = apiserver::run(opts, async move {
@@ -221,6 +233,20 @@ impl Server {
             status,
             serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// Stops the apiserver and hands back its etcd, for another apiserver to start on.
+    pub async fn stop_keeping_etcd(self) -> Etcd {
+        let Server {
+            etcd, stop, task, ..
+        } = self;
+        if let Some(s) = stop {
+            let _ = s.send(());
+        }
+        if let Some(t) = task {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        etcd
     }
 
     pub async fn stop(mut self) {

@@ -52,6 +52,36 @@ pub async fn all_ready(client: &Client, timeout: Duration) -> Result<()> {
     .with_context(|| format!("Not ready nodes: {not_ready:?}"))
 }
 
+/// Taints that do not keep a node out of the tests (upstream's `--non-blocking-taints`).
+const NON_BLOCKING_TAINTS: [&str; 1] = ["node-role.kubernetes.io/control-plane"];
+
+/// Upstream's suite set-up `WaitForAllNodesSchedulable`: every node Ready, not cordoned and
+/// without blocking taints (a new node is tainted not-ready until the node lifecycle
+/// controller sees it Ready).
+pub async fn wait_all_schedulable(client: &Client, timeout: Duration) -> Result<()> {
+    let api = nodes(client);
+    let mut waiting = Vec::new();
+    poll(Duration::from_secs(2), timeout, async || {
+        waiting = api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|n| {
+                let mut n = n.clone();
+                if let Some(taints) = n.spec.as_mut().and_then(|s| s.taints.as_mut()) {
+                    taints.retain(|t| !NON_BLOCKING_TAINTS.contains(&t.key.as_str()));
+                }
+                !is_ready_and_schedulable(&n)
+            })
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        Ok(waiting.is_empty())
+    })
+    .await
+    .with_context(|| format!("nodes not schedulable: {waiting:?}"))
+}
+
 /// Upstream's `GetReadySchedulableNodes`: fails when there is none.
 pub async fn ready_schedulable(client: &Client) -> Result<Vec<Node>> {
     let list = nodes(client)

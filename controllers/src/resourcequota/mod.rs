@@ -1,16 +1,17 @@
 //! The resourcequota controller (upstream `pkg/controller/resourcequota`): keeps every
 //! ResourceQuota's `status.hard` equal to its spec and `status.used` equal to what its namespace
-//! uses ([`usage`]). Usage is recalculated whenever an object the quotas of a namespace count
-//! is created, changed or deleted (upstream counts creations in its admission plugin and
-//! "replenishes" on deletions; without that plugin yet, this controller counts both), whenever
-//! a quota changes, and every `--resource-quota-sync-period` for all quotas.
-
-pub mod usage;
+//! uses ([`usage`]). As upstream, creations are charged by the apiserver's ResourceQuota
+//! admission plugin; this controller "replenishes": it recalculates when an object is deleted or
+//! stops using what it used (a pod finishing, a service or claim changing), when a quota's
+//! limits change, and every `--resource-quota-sync-period` for all quotas. Recalculating on
+//! creations or on admission's own charges would race them: the informers may not hold an
+//! object admission has just charged for, and the quota would briefly forget it.
 
 use crate::background::Background;
 use crate::client;
 use crate::informer::{Change, Informer, Informers, Watched};
 use crate::workqueue::{self, WorkQueue, feed, key_of};
+use apimachinery::quota as usage;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota,
@@ -67,17 +68,59 @@ fn quotas_in(quotas: &Store<ResourceQuota>, namespace: Option<&str>) -> Vec<Stri
         .collect()
 }
 
-/// Queues the quotas of the namespace of every changed `K`.
+/// Queues the quotas of the namespace of every deleted `K`, and of every changed one whose
+/// change `releases` usage.
 fn feed_namespace<K: Watched>(
     queue: &Arc<WorkQueue<String>>,
     informer: &Informer<K>,
     quotas: Store<ResourceQuota>,
+    releases: fn(&K, &K) -> bool,
 ) {
     feed(queue, informer.changes(), move |change| match change {
-        Change::Applied { new, .. } => quotas_in(&quotas, new.meta().namespace.as_deref()),
+        Change::Applied {
+            new,
+            old: Some(old),
+        } if releases(&old, &new) => quotas_in(&quotas, new.meta().namespace.as_deref()),
+        Change::Applied { .. } => Vec::new(),
         Change::Deleted(obj) => quotas_in(&quotas, obj.meta().namespace.as_deref()),
         Change::Relisted => quotas_in(&quotas, None),
     });
+}
+
+/// Counted kinds use the same however they change.
+fn never<K>(_: &K, _: &K) -> bool {
+    false
+}
+
+/// A pod releases what it used when it finishes or is being deleted.
+fn pod_releases(old: &Pod, new: &Pod) -> bool {
+    let now = Timestamp::now();
+    (usage::pod_counts(old, now) && !usage::pod_counts(new, now))
+        || (old.metadata.deletion_timestamp.is_none() && new.metadata.deletion_timestamp.is_some())
+}
+
+fn service_releases(old: &Service, new: &Service) -> bool {
+    old.spec != new.spec
+}
+
+fn claim_releases(old: &PersistentVolumeClaim, new: &PersistentVolumeClaim) -> bool {
+    old.spec != new.spec
+}
+
+/// Whether a quota changed in a way only this controller can answer: new, new limits, or a
+/// status that does not yet measure every limit. Admission's charges to `status.used` are not.
+fn needs_sync(old: Option<&ResourceQuota>, new: &ResourceQuota) -> bool {
+    let hard = |q: &ResourceQuota| q.spec.as_ref().and_then(|s| s.hard.clone());
+    let Some(old) = old else {
+        return true;
+    };
+    let status = new.status.as_ref();
+    let measured = hard(new).unwrap_or_default().keys().all(|k| {
+        status
+            .and_then(|s| s.used.as_ref())
+            .is_some_and(|u| u.contains_key(k))
+    });
+    hard(old) != hard(new) || status.and_then(|s| s.hard.clone()) != hard(new) || !measured
 }
 
 /// Runs the controller with `workers` workers (`--concurrent-resource-quota-syncs`), looking at
@@ -97,18 +140,21 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, workers: u16, 
     feed(&queue, quota_informer.changes(), {
         let quotas = quotas.clone();
         move |change| match change {
-            Change::Applied { new, .. } => vec![key_of(&new.metadata)],
+            Change::Applied { new, old } if needs_sync(old.as_deref(), &new) => {
+                vec![key_of(&new.metadata)]
+            }
+            Change::Applied { .. } => Vec::new(),
             Change::Deleted(_) => Vec::new(),
             Change::Relisted => quotas_in(&quotas, None),
         }
     });
-    feed_namespace(&queue, &pods, quotas.clone());
-    feed_namespace(&queue, &services, quotas.clone());
-    feed_namespace(&queue, &claims, quotas.clone());
-    feed_namespace(&queue, &configmaps, quotas.clone());
-    feed_namespace(&queue, &secrets, quotas.clone());
-    feed_namespace(&queue, &rcs, quotas.clone());
-    feed_namespace(&queue, &replicasets, quotas.clone());
+    feed_namespace(&queue, &pods, quotas.clone(), pod_releases);
+    feed_namespace(&queue, &services, quotas.clone(), service_releases);
+    feed_namespace(&queue, &claims, quotas.clone(), claim_releases);
+    feed_namespace(&queue, &configmaps, quotas.clone(), never);
+    feed_namespace(&queue, &secrets, quotas.clone(), never);
+    feed_namespace(&queue, &rcs, quotas.clone(), never);
+    feed_namespace(&queue, &replicasets, quotas.clone(), never);
     quota_informer.ready().await;
     pods.ready().await;
     services.ready().await;

@@ -10,8 +10,13 @@
 //! reflector then watches from R0+1, applying events in revision order and publishing the newest
 //! revision applied. If the watch breaks it resumes after the last applied revision; if that was
 //! compacted away it lists again and resets every cache (cutting off their watchers).
+//!
+//! Values encrypted at rest are decrypted here with each resource's transformer, registered
+//! with its prefix, before the caches see them. The hub also holds the apiserver's
+//! [`ResourceTransformers`], since every storage it feeds is built beside it.
 
 use super::state::{Entry, State};
+use crate::storage::encryption::{self, ResourceTransformers, Transformer};
 use crate::storage::etcd::{stored_object, with_rv};
 use crate::storage::{AttrsFn, Error, Result};
 use etcd_client::{Client, EventType as EtcdEventType, GetOptions, WatchOptions};
@@ -20,10 +25,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// One registered resource: its key prefix, how to read its selectable fields, its state.
+/// One registered resource: its key prefix, how to read its selectable fields, how its values
+/// are encrypted, its state.
 struct Registered {
     prefix: String,
     attrs: AttrsFn,
+    transformer: Option<Arc<Transformer>>,
     state: Arc<RwLock<State>>,
 }
 
@@ -39,6 +46,8 @@ pub struct Hub {
     /// Held while one watch response is applied, so a cache registered while the hub runs
     /// (custom resources) loads exactly the revision the others reflect.
     applying: tokio::sync::Mutex<()>,
+    /// `--encryption-provider-config`, when given.
+    encryption: Option<Arc<ResourceTransformers>>,
 }
 
 /// Locks a cache state for reading; a poisoned lock means a panic while applying an event,
@@ -64,7 +73,10 @@ fn decoded(cache: &Registered, key: &str, item: &etcd_client::KeyValue) -> Optio
 
 /// A cache entry for stored bytes: the client-visible object and its selector attributes.
 fn entry(cache: &Registered, key: &str, raw: &[u8], rv: i64) -> Result<Entry> {
-    let object = stored_object(key, raw, rv)?;
+    let plain = encryption::read(cache.transformer.as_deref(), key.as_bytes(), raw)?;
+    let raw = &*plain.bytes;
+    let mut object = stored_object(key, raw, rv)?;
+    object.stale = plain.stale;
     let attrs = (cache.attrs)(raw).map_err(|reason| Error::Corrupt {
         key: key.to_string(),
         reason,
@@ -74,6 +86,15 @@ fn entry(cache: &Registered, key: &str, raw: &[u8], rv: i64) -> Result<Entry> {
 
 impl Hub {
     pub fn new(client: Client, prefix: &str) -> Arc<Self> {
+        Self::with_encryption(client, prefix, None)
+    }
+
+    /// A hub for an apiserver that encrypts resources at rest as `encryption` says.
+    pub fn with_encryption(
+        client: Client,
+        prefix: &str,
+        encryption: Option<Arc<ResourceTransformers>>,
+    ) -> Arc<Self> {
         let prefix = format!("{}/", prefix.trim_end_matches('/'));
         Arc::new(Self {
             client,
@@ -82,16 +103,32 @@ impl Hub {
             synced: watch::channel(0).0,
             written: std::sync::atomic::AtomicI64::new(0),
             applying: tokio::sync::Mutex::new(()),
+            encryption,
         })
     }
 
-    /// Registers a resource's key prefix (e.g. `/registry/configmaps/`). Call before `start`.
-    pub fn register(&self, prefix: &str, attrs: AttrsFn) -> Arc<RwLock<State>> {
+    /// How a resource's values are encrypted at rest (`group` is `""` for the core group):
+    /// `None` when no encryption rule covers it.
+    pub fn transformer_for(&self, group: &str, resource: &str) -> Option<Arc<Transformer>> {
+        self.encryption
+            .as_ref()
+            .and_then(|e| e.transformer_for(group, resource))
+    }
+
+    /// Registers a resource's key prefix (e.g. `/registry/configmaps/`) and the transformer
+    /// its values are stored with. Call before `start`.
+    pub fn register(
+        &self,
+        prefix: &str,
+        attrs: AttrsFn,
+        transformer: Option<Arc<Transformer>>,
+    ) -> Arc<RwLock<State>> {
         let state = Arc::new(RwLock::new(State::new(0)));
         let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
         caches.push(Registered {
             prefix: prefix.to_string(),
             attrs,
+            transformer,
             state: state.clone(),
         });
         // Longest prefix first, so `/registry/services/specs/` wins over a shorter match.
@@ -101,12 +138,18 @@ impl Hub {
 
     /// Registers a key prefix while the hub runs: loads what etcd holds under it at the
     /// revision every other cache reflects, with events applying from the next one on.
-    pub async fn register_live(&self, prefix: &str, attrs: AttrsFn) -> Result<Arc<RwLock<State>>> {
+    pub async fn register_live(
+        &self,
+        prefix: &str,
+        attrs: AttrsFn,
+        transformer: Option<Arc<Transformer>>,
+    ) -> Result<Arc<RwLock<State>>> {
         let _applying = self.applying.lock().await;
         let rev = self.synced();
         let cache = Registered {
             prefix: prefix.to_string(),
             attrs,
+            transformer,
             state: Arc::new(RwLock::new(State::new(rev))),
         };
         let mut objects = BTreeMap::new();

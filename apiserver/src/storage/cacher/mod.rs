@@ -39,9 +39,10 @@ pub struct Cacher {
 }
 
 impl Cacher {
-    /// Registers the resource with the hub; call before `Hub::start`.
+    /// Registers the resource with the hub (which reads its values with the storage's
+    /// transformer); call before `Hub::start`.
     pub fn new(etcd: EtcdStorage, hub: Arc<Hub>, prefix: &str, attrs: super::AttrsFn) -> Self {
-        let state = hub.register(prefix, attrs);
+        let state = hub.register(prefix, attrs, etcd.transformer().cloned());
         Self { etcd, hub, state }
     }
 

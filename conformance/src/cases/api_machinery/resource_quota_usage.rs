@@ -1,6 +1,6 @@
 //! `[sig-api-machinery] ResourceQuota` cases that need the quota controller's usage tracking
-//! (upstream `test/e2e/apimachinery/resource_quota.go`). The two that also need quota admission
-//! to refuse creations (the life of a pod and of a service) are not here yet.
+//! and admission's charges (upstream `test/e2e/apimachinery/resource_quota.go`); the life of a
+//! pod and of a service also need admission to refuse what exceeds the quota.
 
 use crate::case_fn;
 use crate::cases::scheduling::limit_range::PAUSE_IMAGE;
@@ -12,10 +12,11 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Pod, PodSpec, PodTemplateSpec, ReplicationController,
     ReplicationControllerSpec, ResourceQuota, ResourceQuotaSpec, ResourceQuotaStatus,
-    ResourceRequirements, Secret,
+    ResourceRequirements, Secret, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde::de::DeserializeOwned;
@@ -33,6 +34,14 @@ pub fn cases() -> Vec<Case> {
         D.case(
             "[sig-api-machinery] ResourceQuota should create a ResourceQuota and ensure its status is promptly calculated. [Conformance]",
             case_fn!(promptly_calculated),
+        ),
+        D.case(
+            "[sig-api-machinery] ResourceQuota should create a ResourceQuota and capture the life of a service. [Conformance]",
+            case_fn!(life_of_service),
+        ),
+        D.case(
+            "[sig-api-machinery] ResourceQuota should create a ResourceQuota and capture the life of a pod. [Conformance]",
+            case_fn!(life_of_pod),
         ),
         D.case(
             "[sig-api-machinery] ResourceQuota should create a ResourceQuota and capture the life of a secret. [Conformance]",
@@ -220,6 +229,184 @@ async fn promptly_calculated(f: &Framework) -> Result<()> {
     create_quota(f, &test_quota("test-quota")).await?;
     f.step("Ensuring resource quota status is calculated");
     wait_for_usage(f, "test-quota", &[("resourcequotas", (c + 1).to_string())]).await
+}
+
+/// Upstream's `newTestServiceForQuota`.
+fn quota_service(name: &str, type_: &str, allocate_node_ports: bool) -> Service {
+    Service {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: Some(type_.into()),
+            ports: Some(vec![ServicePort {
+                port: 80,
+                target_port: Some(IntOrString::Int(80)),
+                ..Default::default()
+            }]),
+            allocate_load_balancer_node_ports: (type_ == "LoadBalancer")
+                .then_some(allocate_node_ports),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+async fn life_of_service(f: &Framework) -> Result<()> {
+    let c = steady_count(&f.api::<ResourceQuota>(), 4, Duration::from_secs(30)).await?;
+    create_quota(f, &test_quota("test-quota")).await?;
+    let rq = (c + 1).to_string();
+    f.step("Ensuring resource quota status is calculated");
+    wait_for_usage(f, "test-quota", &[("resourcequotas", rq.clone())]).await?;
+    let services = f.api::<Service>();
+    f.step("Creating a Service");
+    services
+        .create(
+            &PostParams::default(),
+            &quota_service("test-service", "ClusterIP", false),
+        )
+        .await
+        .context("creating the ClusterIP service")?;
+    f.step("Creating a NodePort Service");
+    services
+        .create(
+            &PostParams::default(),
+            &quota_service("test-service-np", "NodePort", false),
+        )
+        .await
+        .context("creating the NodePort service")?;
+    f.step("Not allowing a LoadBalancer Service with NodePort to be created that exceeds remaining quota");
+    let refused = services
+        .create(
+            &PostParams::default(),
+            &quota_service("test-service-lb", "LoadBalancer", true),
+        )
+        .await;
+    ensure!(
+        refused.is_err(),
+        "a LoadBalancer service past the node port quota was created"
+    );
+    f.step("Ensuring resource quota status captures service creation");
+    wait_for_usage(
+        f,
+        "test-quota",
+        &[
+            ("resourcequotas", rq.clone()),
+            ("services", "2".into()),
+            ("services.nodeports", "1".into()),
+            ("services.loadbalancers", "0".into()),
+        ],
+    )
+    .await?;
+    f.step("Deleting Services");
+    for name in ["test-service", "test-service-np"] {
+        services.delete(name, &DeleteParams::default()).await?;
+    }
+    f.step("Ensuring resource quota status released usage");
+    wait_for_usage(
+        f,
+        "test-quota",
+        &[
+            ("resourcequotas", rq),
+            ("services", "0".into()),
+            ("services.nodeports", "0".into()),
+            ("services.loadbalancers", "0".into()),
+        ],
+    )
+    .await
+}
+
+/// The extended resource upstream's pod quota case requests.
+const DONGLE: &str = "example.com/dongle";
+
+async fn life_of_pod(f: &Framework) -> Result<()> {
+    let c = steady_count(&f.api::<ResourceQuota>(), 4, Duration::from_secs(30)).await?;
+    create_quota(f, &test_quota("test-quota")).await?;
+    let rq = (c + 1).to_string();
+    f.step("Ensuring resource quota status is calculated");
+    wait_for_usage(f, "test-quota", &[("resourcequotas", rq.clone())]).await?;
+
+    f.step("Creating a Pod that fits quota");
+    let pods = f.api::<Pod>();
+    let fits = quota_pod(
+        "test-pod",
+        &[
+            ("cpu", "500m"),
+            ("memory", "252Mi"),
+            ("ephemeral-storage", "30Gi"),
+            (DONGLE, "2"),
+        ],
+        &[(DONGLE, "2")],
+    );
+    let created = pods
+        .create(&PostParams::default(), &fits)
+        .await
+        .context("creating a pod that fits the quota")?;
+    f.step("Ensuring ResourceQuota status captures the pod usage");
+    let in_use = |pods: &str, cpu: &str, memory: &str, ephemeral: &str, dongles: &str| {
+        vec![
+            ("resourcequotas", rq.clone()),
+            ("pods", pods.to_string()),
+            ("cpu", cpu.to_string()),
+            ("memory", memory.to_string()),
+            ("ephemeral-storage", ephemeral.to_string()),
+            ("requests.example.com/dongle", dongles.to_string()),
+        ]
+    };
+    let used = in_use("1", "500m", "252Mi", "30Gi", "2");
+    wait_for_usage(f, "test-quota", &used).await?;
+
+    f.step("Not allowing a pod to be created that exceeds remaining quota");
+    let refused = pods
+        .create(
+            &PostParams::default(),
+            &quota_pod("fail-pod", &[("cpu", "600m"), ("memory", "100Mi")], &[]),
+        )
+        .await;
+    ensure!(refused.is_err(), "a pod past the cpu quota was created");
+    f.step("Not allowing a pod to be created that exceeds remaining quota(validation on extended resources)");
+    let refused = pods
+        .create(
+            &PostParams::default(),
+            &quota_pod(
+                "fail-pod-for-extended-resource",
+                &[
+                    ("cpu", "500m"),
+                    ("memory", "100Mi"),
+                    ("ephemeral-storage", "30Gi"),
+                    (DONGLE, "2"),
+                ],
+                &[(DONGLE, "2")],
+            ),
+        )
+        .await;
+    ensure!(
+        refused.is_err(),
+        "a pod past the extended resource quota was created"
+    );
+
+    f.step("Ensuring a pod cannot update its resource requirements");
+    let mut update = created;
+    if let Some(c) = update.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+        c.resources.get_or_insert_with(Default::default).requests = Some(list(&[
+            ("cpu", "100m"),
+            ("memory", "100Mi"),
+            ("ephemeral-storage", "10Gi"),
+        ]));
+    }
+    let refused = pods
+        .replace("test-pod", &PostParams::default(), &update)
+        .await;
+    ensure!(refused.is_err(), "a pod changed its resource requests");
+    f.step("Ensuring attempts to update pod resource requirements did not change quota usage");
+    wait_for_usage(f, "test-quota", &used).await?;
+
+    f.step("Deleting the pod");
+    pods.delete("test-pod", &DeleteParams::default().grace_period(0))
+        .await?;
+    f.step("Ensuring resource quota status released the pod usage");
+    wait_for_usage(f, "test-quota", &in_use("0", "0", "0", "0", "0")).await
 }
 
 async fn life_of_secret(f: &Framework) -> Result<()> {

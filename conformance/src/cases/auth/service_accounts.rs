@@ -1,7 +1,8 @@
 //! `[sig-auth] ServiceAccounts` API cases (upstream `test/e2e/auth/service_accounts.go`): the
 //! ServiceAccount API, its `token` subresource and TokenReview, and the `kube-root-ca.crt`
-//! ConfigMap kept in every namespace. The cases that mount tokens into running pods need a
-//! kubelet and are not here yet.
+//! ConfigMap kept in every namespace, and the token volume admission gives (or, opted out,
+//! does not give) new pods. The cases that read tokens inside running pods need a kubelet and
+//! are not here yet.
 
 use crate::case_fn;
 use crate::cases::{Case, Describe};
@@ -10,7 +11,7 @@ use crate::framework::watch::{EventType, Watch};
 use crate::framework::{Framework, PodSecurityLevel, rand_string};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenReview, TokenReviewSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, ServiceAccount};
 use kube::api::{
     DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchParams,
 };
@@ -37,7 +38,117 @@ pub fn cases() -> Vec<Case> {
             "[sig-auth] ServiceAccounts should guarantee kube-root-ca.crt exist in any namespace [Conformance]",
             case_fn!(root_ca_everywhere),
         ),
+        D.case(
+            "[sig-auth] ServiceAccounts should allow opting out of API token automount [Conformance]",
+            case_fn!(automount_opt_out),
+        ),
     ]
+}
+
+/// Where admission mounts a pod's service account token (upstream `DefaultAPITokenMountPath`).
+const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Upstream's `imageutils.GetE2EImage(imageutils.Agnhost)`; nothing runs it here.
+const AGNHOST_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+
+async fn automount_opt_out(f: &Framework) -> Result<()> {
+    let accounts = f.api::<ServiceAccount>();
+    for (name, automount) in [("mount", true), ("nomount", false)] {
+        let sa = ServiceAccount {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            automount_service_account_token: Some(automount),
+            ..Default::default()
+        };
+        accounts
+            .create(&PostParams::default(), &sa)
+            .await
+            .with_context(|| format!("creating service account {name}"))?;
+    }
+    // Pod name, account, the pod's own choice, and whether a token volume is expected: the
+    // pod's choice wins over the account's, which wins over the default (mount).
+    let cases: [(&str, &str, Option<bool>, bool); 9] = [
+        ("pod-service-account-defaultsa", "default", None, true),
+        ("pod-service-account-mountsa", "mount", None, true),
+        ("pod-service-account-nomountsa", "nomount", None, false),
+        (
+            "pod-service-account-defaultsa-mountspec",
+            "default",
+            Some(true),
+            true,
+        ),
+        (
+            "pod-service-account-mountsa-mountspec",
+            "mount",
+            Some(true),
+            true,
+        ),
+        (
+            "pod-service-account-nomountsa-mountspec",
+            "nomount",
+            Some(true),
+            true,
+        ),
+        (
+            "pod-service-account-defaultsa-nomountspec",
+            "default",
+            Some(false),
+            false,
+        ),
+        (
+            "pod-service-account-mountsa-nomountspec",
+            "mount",
+            Some(false),
+            false,
+        ),
+        (
+            "pod-service-account-nomountsa-nomountspec",
+            "nomount",
+            Some(false),
+            false,
+        ),
+    ];
+    let pods = f.api::<Pod>();
+    for (pod_name, account, automount, expect_volume) in cases {
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some(pod_name.into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "token-test".into(),
+                    image: Some(AGNHOST_IMAGE.into()),
+                    ..Default::default()
+                }],
+                restart_policy: Some("Never".into()),
+                service_account_name: Some(account.into()),
+                automount_service_account_token: automount,
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let created = pods
+            .create(&PostParams::default(), &pod)
+            .await
+            .with_context(|| format!("creating pod {pod_name}"))?;
+        let mounted = created
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.volume_mounts.iter().flatten())
+            .any(|m| m.mount_path == TOKEN_MOUNT_PATH);
+        ensure!(
+            mounted == expect_volume,
+            "{pod_name}: expected volume={expect_volume}, got {mounted} ({created:?})"
+        );
+        f.log(format!(
+            "pod {pod_name} service account token volume mount: {mounted}"
+        ));
+    }
+    Ok(())
 }
 
 /// The ConfigMap the root CA publisher keeps in every namespace.

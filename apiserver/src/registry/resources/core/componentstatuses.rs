@@ -154,6 +154,7 @@ impl ComponentStatusStorage {
             json: Bytes::from(
                 serde_json::to_vec(value).map_err(|e| storage::Error::Internal(e.to_string()))?,
             ),
+            stale: false,
         })
     }
 

@@ -619,6 +619,7 @@ fn system_context(api_version: &str) -> OpContext {
         admission: crate::admission::Chain::default(),
         applied: false,
         schemas: None,
+        warnings: Default::default(),
     }
 }
 

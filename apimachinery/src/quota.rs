@@ -1,11 +1,12 @@
-//! What a namespace uses of each resource a quota limits (upstream's quota evaluators in
-//! `pkg/quota/v1/evaluator/core` and the generic object counter): object counts (`pods`,
+//! Quota usage: what a namespace (or one object) uses of each resource a quota limits
+//! (upstream's quota evaluators in `pkg/quota/v1/evaluator/core` and the generic object
+//! counter), for the quota controller and the ResourceQuota admission plugin: object counts (`pods`,
 //! `services`, `count/<resource>.<group>`, ...), the compute resources pods request and limit
 //! (`requests.cpu`, `limits.memory`, extended resources, ...), storage PersistentVolumeClaims
 //! request (per storage class too), and Service node ports and load balancers. Pods count only
 //! while they run or may run, and only those a quota's scopes select.
 
-use apimachinery::quantity::Quantity;
+use crate::quantity::Quantity;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuotaSpec, Service};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
@@ -28,7 +29,11 @@ pub fn counted_resource(key: &str) -> Option<&str> {
 /// Whether a pod counts against quota now (upstream `QuotaV1Pod`): not finished, and not past
 /// the end of its deletion grace period.
 pub fn pod_counts(pod: &Pod, now: Timestamp) -> bool {
-    let phase = crate::pods::phase(pod);
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default();
     if phase == "Succeeded" || phase == "Failed" {
         return false;
     }
@@ -211,7 +216,7 @@ pub fn pod_resources(pod: &Pod, limits: bool) -> BTreeMap<String, Quantity> {
 
 /// The pod resource a compute key sums, and whether from limits: `cpu` and `requests.cpu`
 /// are requests, `limits.cpu` limits; `hugepages-*` and extended resources as `requests.*`.
-fn compute_key(key: &str) -> Option<(&str, bool)> {
+pub fn compute_key(key: &str) -> Option<(&str, bool)> {
     if let Some(r) = key.strip_prefix("limits.") {
         return Some((r, true));
     }
@@ -305,15 +310,20 @@ pub fn calculate(
             ))
         } else if key == "services.nodeports" {
             let node_ports = ns.services.iter().map(|s| {
-                let spec = s.spec.as_ref();
-                let exposes = matches!(
-                    spec.and_then(|s| s.type_.as_deref()),
-                    Some("NodePort" | "LoadBalancer")
-                );
-                if exposes {
-                    spec.and_then(|s| s.ports.as_ref()).map_or(0, Vec::len)
-                } else {
-                    0
+                let Some(spec) = s.spec.as_ref() else {
+                    return 0;
+                };
+                let ports = spec.ports.as_deref().unwrap_or_default();
+                match spec.type_.as_deref() {
+                    Some("NodePort") => ports.len(),
+                    // A load balancer that allocates no node ports uses only those it names.
+                    Some("LoadBalancer")
+                        if spec.allocate_load_balancer_node_ports == Some(false) =>
+                    {
+                        ports.iter().filter(|p| p.node_port.is_some()).count()
+                    }
+                    Some("LoadBalancer") => ports.len(),
+                    _ => 0,
                 }
             });
             Some(count(node_ports.sum()))

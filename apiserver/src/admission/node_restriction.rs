@@ -1,0 +1,520 @@
+//! NodeRestriction: a kubelet (`system:node:<name>` in `system:nodes`) may only change its
+//! own Node (not its taints, nor labels under kubernetes.io or k8s.io other than the ones
+//! kubelets set), its own Lease, the status of pods bound to it, and mirror pods bound to and
+//! owned by its Node that reference nothing else in the API.
+
+use super::{Attributes, Operation, Validator};
+use crate::authn::user::UserInfo;
+use crate::errors::{ApiError, GroupResource, Result};
+use crate::storage::{Storage, read_recent};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+const RESTRICTED_NAMESPACE: &str = "node-restriction.kubernetes.io";
+
+/// Labels under kubernetes.io and k8s.io kubelets may set on their Node.
+const KUBELET_LABELS: [&str; 12] = [
+    "kubernetes.io/hostname",
+    "kubernetes.io/arch",
+    "kubernetes.io/os",
+    "beta.kubernetes.io/arch",
+    "beta.kubernetes.io/os",
+    "beta.kubernetes.io/instance-type",
+    "node.kubernetes.io/instance-type",
+    "failure-domain.beta.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone",
+    "topology.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+    "node.kubernetes.io/windows-build",
+];
+/// Label namespaces kubelets may use freely.
+const KUBELET_LABEL_NAMESPACES: [&str; 2] = ["kubelet.kubernetes.io", "node.kubernetes.io"];
+
+/// The node a user is, when it is one: `Some("")` for a node user with no name.
+pub fn node_name(user: &UserInfo) -> Option<&str> {
+    let name = user.name.strip_prefix("system:node:")?;
+    user.groups
+        .iter()
+        .any(|g| g == "system:nodes")
+        .then_some(name)
+}
+
+fn label_namespace(label: &str) -> &str {
+    label.split_once('/').map_or("", |(ns, _)| ns)
+}
+
+fn in_domain(namespace: &str, domain: &str) -> bool {
+    namespace == domain || namespace.ends_with(&format!(".{domain}"))
+}
+
+/// The labels in `changed` a kubelet may not set.
+fn forbidden_labels(changed: &BTreeSet<String>) -> Vec<String> {
+    changed
+        .iter()
+        .filter(|label| {
+            let ns = label_namespace(label);
+            let kubernetes = in_domain(ns, "kubernetes.io") || in_domain(ns, "k8s.io");
+            let kubelet = KUBELET_LABELS.contains(&label.as_str())
+                || KUBELET_LABEL_NAMESPACES.iter().any(|d| in_domain(ns, d));
+            in_domain(ns, RESTRICTED_NAMESPACE) || (kubernetes && !kubelet)
+        })
+        .cloned()
+        .collect()
+}
+
+fn labels(obj: Option<&Value>) -> serde_json::Map<String, Value> {
+    obj.and_then(|o| o.pointer("/metadata/labels"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Labels added, removed or changed.
+fn changed_labels(new: Option<&Value>, old: Option<&Value>) -> BTreeSet<String> {
+    let (new, old) = (labels(new), labels(old));
+    let mut changed: BTreeSet<String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    changed.extend(old.keys().filter(|k| !new.contains_key(*k)).cloned());
+    changed
+}
+
+fn node_of_pod(pod: &Value) -> &str {
+    pod.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+pub struct NodeRestriction {
+    /// The pods and nodes storages (watch cache), and their key prefixes.
+    pods: Arc<dyn Storage>,
+    pods_prefix: String,
+    nodes: Arc<dyn Storage>,
+    nodes_prefix: String,
+}
+
+impl NodeRestriction {
+    pub fn new(
+        pods: Arc<dyn Storage>,
+        pods_prefix: String,
+        nodes: Arc<dyn Storage>,
+        nodes_prefix: String,
+    ) -> Self {
+        Self {
+            pods,
+            pods_prefix,
+            nodes,
+            nodes_prefix,
+        }
+    }
+
+    async fn read(storage: &dyn Storage, key: &str) -> Result<Option<Value>> {
+        match read_recent(storage, key)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Some(o) => Ok(Some(o.value().map_err(ApiError::internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored pod the request is about; NotFound as upstream when it is gone.
+    async fn existing_pod(&self, attrs: &Attributes<'_>) -> Result<Value> {
+        let key = format!("{}{}/{}", self.pods_prefix, attrs.namespace, attrs.name);
+        Self::read(&*self.pods, &key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(&GroupResource::new("", "pods"), attrs.name))
+    }
+
+    async fn admit_node(
+        &self,
+        node: &str,
+        attrs: &Attributes<'_>,
+    ) -> std::result::Result<(), String> {
+        if attrs.name != node {
+            return Err(format!(
+                "node {node:?} is not allowed to modify node {:?}",
+                attrs.name
+            ));
+        }
+        match attrs.operation {
+            Operation::Create => {
+                let forbidden = forbidden_labels(&changed_labels(attrs.object, None));
+                if !forbidden.is_empty() {
+                    return Err(format!(
+                        "node {node:?} is not allowed to set the following labels: {}",
+                        forbidden.join(", ")
+                    ));
+                }
+            }
+            Operation::Update => {
+                let taints = |o: Option<&Value>| {
+                    o.and_then(|o| o.pointer("/spec/taints"))
+                        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+                        .cloned()
+                };
+                if taints(attrs.object) != taints(attrs.old) {
+                    return Err(format!("node {node:?} is not allowed to modify taints"));
+                }
+                let forbidden = forbidden_labels(&changed_labels(attrs.object, attrs.old));
+                if !forbidden.is_empty() {
+                    return Err(format!(
+                        "is not allowed to modify labels: {}",
+                        forbidden.join(", ")
+                    ));
+                }
+            }
+            Operation::Delete | Operation::Connect => {}
+        }
+        Ok(())
+    }
+
+    async fn admit_pod(
+        &self,
+        node: &str,
+        attrs: &Attributes<'_>,
+    ) -> Result<std::result::Result<(), String>> {
+        Ok(match (attrs.subresource, attrs.operation) {
+            (None, Operation::Create) => match attrs.object {
+                Some(pod) => self.admit_mirror_pod(node, pod).await?,
+                None => Ok(()),
+            },
+            (None, Operation::Delete) => {
+                if node_of_pod(&self.existing_pod(attrs).await?) != node {
+                    Err(format!(
+                        "node {node:?} can only delete pods with spec.nodeName set to itself"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (None, op) => Err(format!(
+                "unexpected operation {:?}, node {node:?} can only create and delete mirror pods",
+                operation_name(op)
+            )),
+            (Some("status"), Operation::Update) => {
+                if attrs.old.map(node_of_pod) != Some(node) {
+                    Err(format!(
+                        "node {node:?} can only update pod status for pods with spec.nodeName set to itself"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (Some("status"), op) => Err(format!("unexpected operation {:?}", operation_name(op))),
+            (Some("eviction"), Operation::Create) => {
+                if node_of_pod(&self.existing_pod(attrs).await?) != node {
+                    Err(format!(
+                        "node {node} can only evict pods with spec.nodeName set to itself"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (Some("eviction"), op) => Err(format!("unexpected operation {:?}", operation_name(op))),
+            (Some(other), _) => Err(format!(
+                "unexpected pod subresource {other:?}, only 'status' and 'eviction' are allowed"
+            )),
+        })
+    }
+
+    /// Nodes create only mirror pods of their own, owned by their Node and using nothing
+    /// else in the API.
+    async fn admit_mirror_pod(
+        &self,
+        node: &str,
+        pod: &Value,
+    ) -> Result<std::result::Result<(), String>> {
+        let annotated = pod
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION));
+        if !annotated {
+            return Ok(Err(format!(
+                "pod does not have {MIRROR_ANNOTATION:?} annotation, node {node:?} can only create mirror pods"
+            )));
+        }
+        if node_of_pod(pod) != node {
+            return Ok(Err(format!(
+                "node {node:?} can only create pods with spec.nodeName set to itself"
+            )));
+        }
+        let owners = pod
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let owner = match owners {
+            [] => {
+                return Ok(Err(format!(
+                    "node {node:?} can only create pods with an owner reference set to itself"
+                )));
+            }
+            [owner] => owner,
+            _ => {
+                return Ok(Err(format!(
+                    "node {node:?} can only create pods with a single owner reference set to itself"
+                )));
+            }
+        };
+        let field = |f: &str| owner.get(f).and_then(Value::as_str).unwrap_or_default();
+        if field("apiVersion") != "v1" || field("kind") != "Node" || field("name") != node {
+            return Ok(Err(format!(
+                "node {node:?} can only create pods with an owner reference set to itself"
+            )));
+        }
+        if owner.get("controller").and_then(Value::as_bool) != Some(true) {
+            return Ok(Err(format!(
+                "node {node:?} can only create pods with a controller owner reference set to itself"
+            )));
+        }
+        if owner.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
+            return Ok(Err(format!(
+                "node {node:?} must not set blockOwnerDeletion on an owner reference"
+            )));
+        }
+        let key = format!("{}{node}", self.nodes_prefix);
+        let Some(stored) = Self::read(&*self.nodes, &key).await? else {
+            return Err(ApiError::not_found(&GroupResource::new("", "nodes"), node));
+        };
+        let uid = stored
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if field("uid") != uid {
+            return Ok(Err(format!(
+                "node {node} UID mismatch: expected {uid} got {}",
+                field("uid")
+            )));
+        }
+        Ok(references(pod).map_or(Ok(()), |what| {
+            Err(format!(
+                "node {node:?} can not create pods that reference {what}"
+            ))
+        }))
+    }
+}
+
+fn operation_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+/// The first kind of API object a pod references, in upstream's order of checking.
+fn references(pod: &Value) -> Option<&'static str> {
+    let spec = pod.get("spec")?;
+    if spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Some("a service account");
+    }
+    let volumes = spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let containers: Vec<&Value> = ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|f| spec.get(*f).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let env_refers = |kind: &str, from: &str| {
+        containers.iter().any(|c| {
+            c.get("env")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|e| e.pointer(&format!("/valueFrom/{kind}KeyRef")).is_some())
+                || c.get("envFrom")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e.get(from).is_some())
+        })
+    };
+    let projected = |kind: &str| {
+        volumes.iter().any(|v| {
+            v.pointer("/projected/sources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|s| s.get(kind).is_some())
+        })
+    };
+    let secrets = volumes.iter().any(|v| v.get("secret").is_some())
+        || projected("secret")
+        || env_refers("secret", "secretRef")
+        || spec
+            .get("imagePullSecrets")
+            .and_then(Value::as_array)
+            .is_some_and(|s| !s.is_empty());
+    if secrets {
+        return Some("secrets");
+    }
+    if volumes.iter().any(|v| v.get("configMap").is_some())
+        || projected("configMap")
+        || env_refers("configMap", "configMapRef")
+    {
+        return Some("configmaps");
+    }
+    if volumes
+        .iter()
+        .any(|v| v.get("persistentVolumeClaim").is_some())
+    {
+        return Some("persistentvolumeclaims");
+    }
+    if spec
+        .get("resourceClaims")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
+        return Some("resourceclaims");
+    }
+    None
+}
+
+#[async_trait]
+impl Validator for NodeRestriction {
+    async fn validate(&self, attrs: &Attributes<'_>) -> Result<()> {
+        let Some(node) = node_name(attrs.user) else {
+            return Ok(());
+        };
+        let resource = GroupResource::new(attrs.info.group, attrs.info.resource);
+        let forbidden = |why: &str| ApiError::forbidden(&resource, attrs.name, why);
+        if node.is_empty() {
+            return Err(forbidden(&format!(
+                "could not determine node from user {:?}",
+                attrs.user.name
+            )));
+        }
+        let verdict = match (attrs.info.group, attrs.info.resource) {
+            ("", "nodes") => self.admit_node(node, attrs).await,
+            ("", "pods") => self.admit_pod(node, attrs).await?,
+            ("coordination.k8s.io", "leases") => {
+                let name = match attrs.operation {
+                    // On create the name is only in the object.
+                    Operation::Create => attrs
+                        .object
+                        .and_then(|o| o.pointer("/metadata/name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    _ => attrs.name,
+                };
+                if attrs.namespace != NODE_LEASE_NAMESPACE {
+                    Err(format!(
+                        "can only access leases in the {NODE_LEASE_NAMESPACE:?} system namespace"
+                    ))
+                } else if name != node {
+                    Err(
+                        "can only access node lease with the same name as the requesting node"
+                            .into(),
+                    )
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        };
+        verdict.map_err(|why| forbidden(&why))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(name: &str, groups: &[&str]) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nodes_are_users_named_for_them_in_the_nodes_group() {
+        assert_eq!(
+            node_name(&user("system:node:a", &["system:nodes"])),
+            Some("a")
+        );
+        assert_eq!(
+            node_name(&user("system:node:", &["system:nodes"])),
+            Some("")
+        );
+        assert_eq!(node_name(&user("system:node:a", &[])), None);
+        assert_eq!(node_name(&user("alice", &["system:nodes"])), None);
+    }
+
+    #[test]
+    fn kubelets_set_only_their_labels() {
+        let changed: BTreeSet<String> = [
+            "kubernetes.io/hostname",
+            "node-role.kubernetes.io/master",
+            "node-restriction.kubernetes.io/pool",
+            "kubelet.kubernetes.io/x",
+            "example.com/team",
+            "foo.k8s.io/bar",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(
+            forbidden_labels(&changed),
+            [
+                "foo.k8s.io/bar",
+                "node-restriction.kubernetes.io/pool",
+                "node-role.kubernetes.io/master"
+            ]
+        );
+        let old = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
+        let new = json!({"metadata": {"labels": {"a": "1", "b": "3", "c": "4"}}});
+        assert_eq!(
+            changed_labels(Some(&new), Some(&old))
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+    }
+
+    #[test]
+    fn mirror_pods_reference_nothing() {
+        let pod = |spec: Value| json!({"spec": spec});
+        assert_eq!(
+            references(&pod(json!({"containers": [{"name": "c"}]}))),
+            None
+        );
+        assert_eq!(
+            references(&pod(json!({"serviceAccountName": "default"}))),
+            Some("a service account")
+        );
+        assert_eq!(
+            references(&pod(
+                json!({"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "x"}}]}]})
+            )),
+            Some("configmaps")
+        );
+        assert_eq!(
+            references(&pod(
+                json!({"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "x"}}]})
+            )),
+            Some("persistentvolumeclaims")
+        );
+        assert_eq!(
+            references(&pod(json!({"imagePullSecrets": [{"name": "x"}]}))),
+            Some("secrets")
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! PersistentVolumeClaimResize: a claim may ask for more storage only once bound, and only
+//! when its StorageClass (unchanged by the update) sets `allowVolumeExpansion: true`.
+
+use super::{Attributes, Operation, Validator};
+use crate::errors::{ApiError, GroupResource, Result};
+use crate::storage::{Storage, read_recent};
+use apimachinery::quantity::Quantity;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::Arc;
+
+const BETA_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
+
+pub struct PersistentVolumeClaimResize {
+    /// The storageclasses storage (watch cache), and its key prefix.
+    classes: Arc<dyn Storage>,
+    prefix: String,
+}
+
+fn storage_request(claim: &Value) -> Quantity {
+    claim
+        .pointer("/spec/resources/requests/storage")
+        .and_then(|q| Quantity::from_json(q).ok())
+        .unwrap_or(Quantity::ZERO)
+}
+
+/// The claim's class: the beta annotation, else `spec.storageClassName`.
+fn class_of(claim: &Value) -> &str {
+    claim
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(BETA_CLASS_ANNOTATION))
+        .or_else(|| claim.pointer("/spec/storageClassName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+impl PersistentVolumeClaimResize {
+    pub fn new(classes: Arc<dyn Storage>, prefix: String) -> Self {
+        Self { classes, prefix }
+    }
+
+    async fn allows_expansion(&self, class: &str) -> Result<bool> {
+        let key = format!("{}{class}", self.prefix);
+        let Some(class) = read_recent(&*self.classes, &key)
+            .await
+            .map_err(ApiError::internal)?
+        else {
+            return Ok(false);
+        };
+        let class = class.value().map_err(ApiError::internal)?;
+        Ok(class.get("allowVolumeExpansion").and_then(Value::as_bool) == Some(true))
+    }
+}
+
+#[async_trait]
+impl Validator for PersistentVolumeClaimResize {
+    async fn validate(&self, attrs: &Attributes<'_>) -> Result<()> {
+        let applies = attrs.info.group.is_empty()
+            && attrs.info.resource == "persistentvolumeclaims"
+            && attrs.subresource.is_none()
+            && attrs.operation == Operation::Update;
+        let (Some(new), Some(old)) = (attrs.object, attrs.old) else {
+            return Ok(());
+        };
+        if !applies || storage_request(new) <= storage_request(old) {
+            return Ok(());
+        }
+        let forbidden = |why: &str| {
+            ApiError::forbidden(
+                &GroupResource::new("", "persistentvolumeclaims"),
+                attrs.name,
+                why,
+            )
+        };
+        if old.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
+            return Err(forbidden(
+                "Only bound persistent volume claims can be expanded",
+            ));
+        }
+        let (class, old_class) = (class_of(new), class_of(old));
+        let allowed =
+            !class.is_empty() && class == old_class && self.allows_expansion(class).await?;
+        if !allowed {
+            return Err(forbidden(
+                "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_class_comes_from_the_beta_annotation_first() {
+        let claim = json!({
+            "metadata": {"annotations": {BETA_CLASS_ANNOTATION: "beta"}},
+            "spec": {"storageClassName": "ga", "resources": {"requests": {"storage": "2Gi"}}}
+        });
+        assert_eq!(class_of(&claim), "beta");
+        assert_eq!(class_of(&json!({"spec": {"storageClassName": "ga"}})), "ga");
+        assert!(storage_request(&claim) > storage_request(&json!({})));
+    }
+}

@@ -16,6 +16,7 @@
 #   BENCH_TIMEOUT            seconds each shape may take (default 900)
 #   BENCH_PERF_DIR           record each shape's scheduler with `perf record` (DWARF) there
 #   BENCH_PERF_FREQ          samples per second of those recordings (default 99)
+#   BENCH_PERF_APISERVER     with BENCH_PERF_DIR, also record the apiserver (floor rounds and shapes)
 #   BENCH_KEEP_DIR           keep the temporary directory (the schedulers' logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."

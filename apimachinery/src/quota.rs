@@ -134,30 +134,27 @@ fn cross_namespace_affinity(pod: &Pod) -> bool {
         t.namespaces.as_ref().is_some_and(|n| !n.is_empty()) || t.namespace_selector.is_some()
     };
     let affinity_terms = affinity.pod_affinity.iter().flat_map(|a| {
-        let required = a
-            .required_during_scheduling_ignored_during_execution
-            .iter()
-            .flatten();
-        let preferred = a
-            .preferred_during_scheduling_ignored_during_execution
-            .iter()
-            .flatten()
-            .map(|w| &w.pod_affinity_term);
-        required.chain(preferred)
+        all_terms(
+            &a.required_during_scheduling_ignored_during_execution,
+            &a.preferred_during_scheduling_ignored_during_execution,
+        )
     });
     let anti_terms = affinity.pod_anti_affinity.iter().flat_map(|a| {
-        let required = a
-            .required_during_scheduling_ignored_during_execution
-            .iter()
-            .flatten();
-        let preferred = a
-            .preferred_during_scheduling_ignored_during_execution
-            .iter()
-            .flatten()
-            .map(|w| &w.pod_affinity_term);
-        required.chain(preferred)
+        all_terms(
+            &a.required_during_scheduling_ignored_during_execution,
+            &a.preferred_during_scheduling_ignored_during_execution,
+        )
     });
     affinity_terms.chain(anti_terms).any(crosses)
+}
+
+/// The required terms and those of the preferred ones of a pod affinity or anti-affinity.
+fn all_terms<'a>(
+    required: &'a Option<Vec<k8s_openapi::api::core::v1::PodAffinityTerm>>,
+    preferred: &'a Option<Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>,
+) -> impl Iterator<Item = &'a k8s_openapi::api::core::v1::PodAffinityTerm> {
+    let preferred = preferred.iter().flatten().map(|w| &w.pod_affinity_term);
+    required.iter().flatten().chain(preferred)
 }
 
 fn parse(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Quantity {

@@ -720,11 +720,13 @@ async fn namespaces_cannot_all_be_deleted_and_terminate() {
 async fn pods_are_bound_once() {
     let s = Server::start().await;
     let pods = "/api/v1/namespaces/default/pods";
+    let mut created = Vec::new();
     for name in ["p1", "p2"] {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                          "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
         let (code, body) = s.call("POST", pods, Some(pod)).await;
         assert_eq!(code, 201, "{body}");
+        created.push(body);
     }
     let binding = |pod: &str| {
         json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod},
@@ -747,9 +749,14 @@ async fn pods_are_bound_once() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    for name in ["p1", "p2"] {
+    for (name, created) in ["p1", "p2"].into_iter().zip(&created) {
         let (_, pod) = s.call("GET", &format!("{pods}/{name}"), None).await;
         assert_eq!(pod["spec"]["nodeName"], "node-1");
+        // As upstream's, a binding is written straight to storage: no managedFields entry.
+        assert_eq!(
+            pod["metadata"]["managedFields"], created["metadata"]["managedFields"],
+            "{pod}"
+        );
         let scheduled = pod["status"]["conditions"]
             .as_array()
             .unwrap()

@@ -24,8 +24,9 @@
 //! etcd's CPU for scale. `BENCH_SHAPES` (comma-separated) runs some shapes only,
 //! `BENCH_TIMEOUT` (seconds, default 900) bounds each shape (a shape that times out is
 //! reported with the pods it bound), `BENCH_PERF_DIR` records each shape's scheduler with
-//! `perf record` (DWARF call graphs, `BENCH_PERF_FREQ` samples/s, default 99) into that directory, and `BENCH_KEEP_DIR` keeps the
-//! temporary directory (the schedulers' logs). Run with `./hack/bench-scheduler.sh` (builds the
+//! `perf record` (DWARF call graphs, `BENCH_PERF_FREQ` samples/s, default 99) into that
+//! directory, `BENCH_PERF_APISERVER` (with it) also the apiserver during each floor round and
+//! shape, and `BENCH_KEEP_DIR` keeps the temporary directory (the schedulers' logs). Run with `./hack/bench-scheduler.sh` (builds the
 //! release binary first). Prints a markdown table for docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness fails loudly, like a test
@@ -204,6 +205,7 @@ async fn floor(cluster: &Cluster, n: usize, nodes: usize, concurrency: usize) ->
     let servers = || cpu_seconds(cluster.apiserver) + cpu_seconds(cluster.etcd);
     let before = servers();
     let started = Instant::now();
+    let perf = cluster.record(&namespace, None);
     futures::stream::iter(0..n)
         .for_each_concurrent(concurrency, |i| {
             let pods = pods.clone();
@@ -231,6 +233,7 @@ async fn floor(cluster: &Cluster, n: usize, nodes: usize, concurrency: usize) ->
         binds_per_second: n as f64 / started.elapsed().as_secs_f64(),
         server_cpu_per_bind: (servers() - before) / n as f64 * 1e6,
     };
+    drop(perf);
     delete_pods(client, &namespace).await;
     result
 }
@@ -260,13 +263,53 @@ struct Cluster {
     perf_dir: Option<PathBuf>,
 }
 
-/// Sends SIGINT (perf writes its data on SIGINT) and waits.
-fn interrupt(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+/// `perf record` of one process and, with `BENCH_PERF_APISERVER`, of the apiserver
+/// beside it; stopped with SIGINT (perf writes its data then) when dropped.
+struct Recording(Vec<Child>);
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Cluster {
+    /// Records `pid` as `<name>.perf.data` (and the apiserver as
+    /// `<name>.apiserver.perf.data`) when `BENCH_PERF_DIR` is set.
+    fn record(&self, name: &str, pid: Option<u32>) -> Option<Recording> {
+        let dir = self.perf_dir.as_ref()?;
+        let mut targets: Vec<(u32, String)> = pid
+            .map(|p| (p, format!("{name}.perf.data")))
+            .into_iter()
+            .collect();
+        if std::env::var_os("BENCH_PERF_APISERVER").is_some() {
+            targets.push((self.apiserver, format!("{name}.apiserver.perf.data")));
+        }
+        let freq = std::env::var("BENCH_PERF_FREQ").unwrap_or_else(|_| "99".to_string());
+        let children = targets
+            .into_iter()
+            .map(|(pid, file)| {
+                Command::new("perf")
+                    // DWARF call graphs: the release build keeps debug info, not frame
+                    // pointers.
+                    .args(["record", "-F", &freq, "--call-graph=dwarf,16384", "-p"])
+                    .arg(pid.to_string())
+                    .arg("-o")
+                    .arg(dir.join(file))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("perf on PATH")
+            })
+            .collect();
+        Some(Recording(children))
+    }
 }
 
 /// Creates the shape's pods, starts a scheduler and times it until every pod is bound.
@@ -296,24 +339,7 @@ async fn run_shape(cluster: &Cluster, shape: Shape, n: usize) -> ShapeResult {
             .unwrap_or_else(|e| panic!("starting {}: {e}", cluster.binary)),
     );
     let pid = scheduler.0.id();
-    let mut perf = cluster.perf_dir.as_ref().map(|dir| {
-        Command::new("perf")
-            // DWARF call graphs: the release build keeps debug info, not frame pointers.
-            .args([
-                "record",
-                "-F",
-                &std::env::var("BENCH_PERF_FREQ").unwrap_or_else(|_| "99".to_string()),
-                "--call-graph=dwarf,16384",
-                "-p",
-                &pid.to_string(),
-                "-o",
-            ])
-            .arg(dir.join(format!("{namespace}.perf.data")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("perf on PATH")
-    });
+    let perf = cluster.record(namespace, Some(pid));
 
     let deadline = tokio::time::Instant::now() + cluster.timeout;
     let mut bound = HashSet::new();
@@ -351,9 +377,7 @@ async fn run_shape(cluster: &Cluster, shape: Shape, n: usize) -> ShapeResult {
         etcd_cpu: cpu_seconds(cluster.etcd) - etcd_before,
         peak_rss: status_mib(pid, "VmHWM:"),
     };
-    if let Some(perf) = perf.as_mut() {
-        interrupt(perf);
-    }
+    drop(perf);
     if result.bound < n {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(20).collect();

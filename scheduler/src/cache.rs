@@ -15,6 +15,7 @@
 //! thousands of nodes, a cycle must not pay for each of them.
 
 use crate::node_info::{NodeInfo, PodInfo, pod_uid};
+use crate::spread_index::{DomainCache, Domains, PodGroups};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -58,6 +59,9 @@ pub struct Snapshot {
     with_required_anti_affinity: Arc<Vec<usize>>,
     /// How many nodes have each image (by each of its names).
     image_nodes: Arc<HashMap<String, usize>>,
+    /// The nodes' topology domains and the pods grouped for PodTopologySpread.
+    domains: DomainCache,
+    pod_groups: Arc<PodGroups>,
 }
 
 /// Adds or removes `i` in the ascending `positions`, as `member` says.
@@ -97,8 +101,20 @@ impl Snapshot {
             with_affinity: positions(|n| n.pods_with_affinity > 0),
             with_required_anti_affinity: positions(|n| n.pods_with_required_anti_affinity > 0),
             image_nodes: Arc::new(image_nodes),
+            domains: DomainCache::default(),
+            pod_groups: Arc::new(PodGroups::build(&nodes)),
             nodes: nodes.into(),
         }
+    }
+
+    /// Each node's value of the topology label `key`, by position in `nodes`.
+    pub fn domains(&self, key: &str) -> Arc<Domains> {
+        self.domains.get(&self.nodes, key)
+    }
+
+    /// The non-terminating pods grouped by namespace and labels, with their nodes' positions.
+    pub fn pod_groups(&self) -> &PodGroups {
+        &self.pod_groups
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
@@ -141,6 +157,18 @@ impl Snapshot {
                 *counts.entry(image.clone()).or_default() += 1;
             }
         }
+        let labels = |n: &NodeInfo| n.node.as_ref().map(|n| n.metadata.labels.clone());
+        let same_node = match (&old.node, &info.node) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_node && labels(old) != labels(&info) {
+            self.domains = DomainCache::default();
+        }
+        let groups = Arc::make_mut(&mut self.pod_groups);
+        groups.remove_node(i as u32, old);
+        groups.add_node(i as u32, &info);
         set_membership(&mut self.with_affinity, i, info.pods_with_affinity > 0);
         set_membership(
             &mut self.with_required_anti_affinity,
@@ -466,6 +494,23 @@ mod tests {
         for n in rebuilt.nodes.iter() {
             assert!(Arc::ptr_eq(incremental.get(n.name()).unwrap(), n));
         }
+        // Same order, so the same positions: the spread index must match too.
+        assert_eq!(
+            incremental.pod_groups().counts(),
+            rebuilt.pod_groups().counts()
+        );
+        let values = |s: &Snapshot, key: &str| {
+            let d = s.domains(key);
+            let values: Vec<_> = d
+                .of_node
+                .iter()
+                .map(|i| d.values.get(*i as usize).cloned())
+                .collect();
+            values
+        };
+        for key in [ZONE_LABEL, "rack"] {
+            assert_eq!(values(&incremental, key), values(&rebuilt, key));
+        }
         incremental
     }
 
@@ -542,6 +587,14 @@ mod tests {
             ["c"]
         );
         assert_eq!(s.nodes_with_image("busybox:1.36"), 1);
+        drop(s);
+        // A label no zone depends on: the nodes keep their order, the domains are rebuilt.
+        c.update_node(Arc::new(with_labels(
+            node("b", "4", "4Gi"),
+            &[("rack", "r1")],
+        )));
+        let s = checked_snapshot(&mut c);
+        assert_eq!(s.domains("rack").values, ["r1"]);
         drop(s);
         c.remove_pod(&anti);
         c.update_node(Arc::new(node("d", "4", "4Gi")));

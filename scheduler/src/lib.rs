@@ -34,6 +34,7 @@ pub mod plugins;
 pub mod priority;
 pub mod queue;
 pub mod schedule_one;
+pub mod spread_index;
 pub mod volumes;
 
 pub use options::Options;

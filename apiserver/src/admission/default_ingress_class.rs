@@ -3,25 +3,21 @@
 //! annotated `ingressclass.kubernetes.io/is-default-class: "true"` (the newest when several).
 
 use super::default_storage_class::newest_default;
-use super::{Attributes, Mutator, Operation};
-use crate::errors::{ApiError, Result};
-use crate::storage::{Storage, list_recent};
+use super::{Attributes, Mutator, Operation, Source};
+use crate::errors::Result;
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 const DEFAULT_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 
 pub struct DefaultIngressClass {
-    /// The ingressclasses storage (watch cache), and its key prefix.
-    classes: Arc<dyn Storage>,
-    prefix: String,
+    classes: Source,
 }
 
 impl DefaultIngressClass {
-    pub fn new(classes: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { classes, prefix }
+    pub fn new(classes: Source) -> Self {
+        Self { classes }
     }
 }
 
@@ -46,9 +42,7 @@ impl Mutator for DefaultIngressClass {
         if !applies || names_class(ingress) {
             return Ok(());
         }
-        let classes = list_recent(&*self.classes, &self.prefix)
-            .await
-            .map_err(ApiError::internal)?;
+        let classes = self.classes.list_all().await?;
         if let Some(class) = newest_default(&classes, &[DEFAULT_ANNOTATION]) {
             apimachinery::meta::nested_mut(ingress, &["spec"])["ingressClassName"] =
                 json!(apimachinery::meta::name(class));

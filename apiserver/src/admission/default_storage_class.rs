@@ -3,12 +3,10 @@
 //! class: the StorageClass annotated `storageclass.kubernetes.io/is-default-class: "true"`
 //! (or the beta annotation), the newest one when there are several, as upstream chooses.
 
-use super::{Attributes, Mutator, Operation};
-use crate::errors::{ApiError, Result};
-use crate::storage::{Storage, list_recent};
+use super::{Attributes, Mutator, Operation, Source};
+use crate::errors::Result;
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 const DEFAULT_ANNOTATIONS: [&str; 2] = [
     "storageclass.kubernetes.io/is-default-class",
@@ -16,9 +14,7 @@ const DEFAULT_ANNOTATIONS: [&str; 2] = [
 ];
 
 pub struct DefaultStorageClass {
-    /// The storageclasses storage (watch cache), and its key prefix.
-    classes: Arc<dyn Storage>,
-    prefix: String,
+    classes: Source,
 }
 
 fn is_default(class: &Value, annotations: &[&str]) -> bool {
@@ -56,14 +52,8 @@ pub fn newest_default<'a>(classes: &'a [Value], annotations: &[&str]) -> Option<
 }
 
 impl DefaultStorageClass {
-    pub fn new(classes: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { classes, prefix }
-    }
-
-    async fn classes(&self) -> Result<Vec<Value>> {
-        list_recent(&*self.classes, &self.prefix)
-            .await
-            .map_err(ApiError::internal)
+    pub fn new(classes: Source) -> Self {
+        Self { classes }
     }
 }
 
@@ -81,7 +71,7 @@ impl Mutator for DefaultStorageClass {
         {
             return Ok(());
         }
-        let classes = self.classes().await?;
+        let classes = self.classes.list_all().await?;
         if let Some(class) = default_class(&classes) {
             apimachinery::meta::nested_mut(object, &["spec"])["storageClassName"] =
                 json!(apimachinery::meta::name(class));

@@ -4,20 +4,16 @@
 //! and `maxLimitRequestRatio`, with upstream's messages. Pods are judged on create only (their
 //! resources cannot change afterwards); claims on create and update.
 
-use super::{Attributes, Mutator, Operation, Validator};
+use super::{Attributes, Mutator, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Storage, list_recent};
 use apimachinery::quantity::Quantity;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 
 const ANNOTATION: &str = "kubernetes.io/limit-ranger";
 
 pub struct LimitRanger {
-    /// The limitranges storage (watch cache), and its key prefix.
-    ranges: Arc<dyn Storage>,
-    prefix: String,
+    ranges: Source,
 }
 
 /// What the plugin looks at: pods (on create) and claims.
@@ -35,15 +31,13 @@ fn kind(attrs: &Attributes<'_>) -> Option<&'static str> {
 }
 
 impl LimitRanger {
-    pub fn new(ranges: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { ranges, prefix }
+    pub fn new(ranges: Source) -> Self {
+        Self { ranges }
     }
 
     /// The `spec.limits` items of every LimitRange in the namespace.
     async fn items(&self, namespace: &str) -> Result<Vec<Value>> {
-        let ranges = list_recent(&*self.ranges, &format!("{}{namespace}/", self.prefix))
-            .await
-            .map_err(ApiError::internal)?;
+        let ranges = self.ranges.list_in(namespace).await?;
         let mut items = Vec::new();
         for range in &ranges {
             if let Some(limits) = range.pointer("/spec/limits").and_then(Value::as_array) {

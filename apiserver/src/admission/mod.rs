@@ -15,6 +15,7 @@ mod priority;
 mod resource_quota;
 mod runtime_class;
 mod service_account;
+mod source;
 mod storage_object_in_use_protection;
 mod taint_nodes_by_condition;
 
@@ -31,6 +32,7 @@ pub use priority::Priority;
 pub use resource_quota::ResourceQuota;
 pub use runtime_class::RuntimeClass;
 pub use service_account::ServiceAccount;
+pub use source::Source;
 pub use storage_object_in_use_protection::StorageObjectInUseProtection;
 pub use taint_nodes_by_condition::TaintNodesByCondition;
 
@@ -143,104 +145,73 @@ pub fn built_in(
     let mut mutators: Vec<Arc<dyn Mutator>> = Vec::new();
     let mut validators: Vec<Arc<dyn Validator>> = Vec::new();
     let enabled = |name: &str| !disabled.iter().any(|p| p == name);
-    if let Some(ns) = catalog.store("namespaces")
+    let source = |storage_path: &str| catalog.store(storage_path).map(|s| Source::of(&s));
+    if let Some(ns) = source("namespaces")
         && enabled("NamespaceLifecycle")
     {
-        let lifecycle = Arc::new(NamespaceLifecycle::new(
-            ns.storage.clone(),
-            ns.prefix.clone(),
-            hub.clone(),
-        ));
+        let lifecycle = Arc::new(NamespaceLifecycle::new(ns, hub.clone()));
         mutators.push(lifecycle.clone());
         validators.push(lifecycle);
     }
-    if let Some(ranges) = catalog.store("limitranges")
+    if let Some(ranges) = source("limitranges")
         && enabled("LimitRanger")
     {
-        let limit_ranger = Arc::new(LimitRanger::new(
-            ranges.storage.clone(),
-            ranges.prefix.clone(),
-        ));
+        let limit_ranger = Arc::new(LimitRanger::new(ranges));
         mutators.push(limit_ranger.clone());
         validators.push(limit_ranger);
     }
-    if let Some(accounts) = catalog.store("serviceaccounts")
+    if let Some(accounts) = source("serviceaccounts")
         && enabled("ServiceAccount")
     {
-        let service_account = Arc::new(ServiceAccount::new(
-            accounts.storage.clone(),
-            accounts.prefix.clone(),
-        ));
+        let service_account = Arc::new(ServiceAccount::new(accounts));
         mutators.push(service_account.clone());
         validators.push(service_account);
     }
     // Nodes are stored under upstream's old name for them.
-    if let (Some(pods), Some(nodes)) = (catalog.store("pods"), catalog.store("minions"))
+    if let (Some(pods), Some(nodes)) = (source("pods"), source("minions"))
         && enabled("NodeRestriction")
     {
-        validators.push(Arc::new(NodeRestriction::new(
-            pods.storage.clone(),
-            pods.prefix.clone(),
-            nodes.storage.clone(),
-            nodes.prefix.clone(),
-        )));
+        validators.push(Arc::new(NodeRestriction::new(pods, nodes)));
     }
     if enabled("TaintNodesByCondition") {
         mutators.push(Arc::new(TaintNodesByCondition));
     }
-    if let (Some(namespaces), Some(pods)) = (catalog.store("namespaces"), catalog.store("pods"))
+    if let (Some(namespaces), Some(pods)) = (source("namespaces"), source("pods"))
         && enabled("PodSecurity")
     {
-        validators.push(Arc::new(PodSecurity::new(
-            namespaces.storage.clone(),
-            namespaces.prefix.clone(),
-            pods.storage.clone(),
-            pods.prefix.clone(),
-        )));
+        validators.push(Arc::new(PodSecurity::new(namespaces, pods)));
     }
     if authorizer.uses_rbac() {
         validators.push(Arc::new(EscalationCheck::new(authorizer.clone())));
     }
-    if let Some(classes) = catalog.store("priorityclasses")
+    if let Some(classes) = source("priorityclasses")
         && enabled("Priority")
     {
-        let priority = Arc::new(Priority::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        ));
+        let priority = Arc::new(Priority::new(classes));
         mutators.push(priority.clone());
         validators.push(priority);
     }
     if enabled("DefaultTolerationSeconds") {
         mutators.push(Arc::new(DefaultTolerationSeconds));
     }
-    if let Some(classes) = catalog.store("storageclasses")
+    if let Some(classes) = source("storageclasses")
         && enabled("DefaultStorageClass")
     {
-        mutators.push(Arc::new(DefaultStorageClass::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        )));
+        mutators.push(Arc::new(DefaultStorageClass::new(classes)));
     }
     if enabled("StorageObjectInUseProtection") {
         mutators.push(Arc::new(StorageObjectInUseProtection));
     }
-    if let Some(classes) = catalog.store("storageclasses")
+    if let Some(classes) = source("storageclasses")
         && enabled("PersistentVolumeClaimResize")
     {
-        validators.push(Arc::new(PersistentVolumeClaimResize::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        )));
+        validators.push(Arc::new(PersistentVolumeClaimResize::new(classes)));
     }
     // Upstream's order: RuntimeClass comes after Priority.
-    if let Some(classes) = catalog.store("runtimeclasses")
+    if let Some(classes) = source("runtimeclasses")
         && enabled("RuntimeClass")
     {
-        let runtime_class = Arc::new(RuntimeClass::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        ));
+        let runtime_class = Arc::new(RuntimeClass::new(classes));
         mutators.push(runtime_class.clone());
         validators.push(runtime_class);
     }
@@ -253,22 +224,16 @@ pub fn built_in(
     if enabled("CertificateSubjectRestriction") {
         validators.push(Arc::new(CertificateSubjectRestriction));
     }
-    if let Some(classes) = catalog.store("ingressclasses")
+    if let Some(classes) = source("ingressclasses")
         && enabled("DefaultIngressClass")
     {
-        mutators.push(Arc::new(DefaultIngressClass::new(
-            classes.storage.clone(),
-            classes.prefix.clone(),
-        )));
+        mutators.push(Arc::new(DefaultIngressClass::new(classes)));
     }
     // Upstream's last plugin: only what every other plugin admitted is charged.
-    if let Some(quotas) = catalog.store("resourcequotas")
+    if let Some(quotas) = source("resourcequotas")
         && enabled("ResourceQuota")
     {
-        validators.push(Arc::new(ResourceQuota::new(
-            quotas.storage.clone(),
-            quotas.prefix.clone(),
-        )));
+        validators.push(Arc::new(ResourceQuota::new(quotas)));
     }
     Chain::new(mutators, validators)
 }

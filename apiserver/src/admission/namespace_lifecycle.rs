@@ -3,10 +3,9 @@
 //! creates in the mutating phase, first, so a missing namespace is reported before anything
 //! wrong with the object itself.
 
-use super::{Attributes, Mutator, Operation, Validator};
+use super::{Attributes, Mutator, Operation, Source, Validator};
 use crate::errors::{ApiError, Cause, GroupResource, Result};
 use crate::storage::cacher::Hub;
-use crate::storage::{Error as StorageError, ReadAt, Storage};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -33,41 +32,28 @@ struct NamespaceStatus {
 }
 
 pub struct NamespaceLifecycle {
-    /// The namespaces storage (watch cache), and its key prefix.
-    namespaces: Arc<dyn Storage>,
-    prefix: String,
+    namespaces: Source,
     /// The caches' progress, so a namespace this apiserver just deleted is seen deleted.
     hub: Arc<Hub>,
 }
 
 impl NamespaceLifecycle {
-    pub fn new(namespaces: Arc<dyn Storage>, prefix: String, hub: Arc<Hub>) -> Self {
-        Self {
-            namespaces,
-            prefix,
-            hub,
-        }
+    pub fn new(namespaces: Source, hub: Arc<Hub>) -> Self {
+        Self { namespaces, hub }
     }
 
     async fn phase(&self, name: &str) -> Result<Option<String>> {
-        let key = format!("{}{name}", self.prefix);
         // Read our own writes: a client that saw its namespace deletion acknowledged must not
         // then create content in it because the cache is a millisecond behind.
         self.hub
             .wait_for_own_writes(std::time::Duration::from_secs(1))
             .await;
         // The cache first; a namespace created a moment ago may only be in etcd yet.
-        let found = match self.namespaces.get(&key, ReadAt::NotOlderThan(0)).await {
-            Ok(o) => Some(o),
-            Err(StorageError::NotFound { .. }) => {
-                match self.namespaces.get(&key, ReadAt::Latest).await {
-                    Ok(o) => Some(o),
-                    Err(StorageError::NotFound { .. }) => None,
-                    Err(e) => return Err(ApiError::internal(e)),
-                }
-            }
-            Err(e) => return Err(ApiError::internal(e)),
-        };
+        let found = self
+            .namespaces
+            .read_recent("", name)
+            .await
+            .map_err(ApiError::internal)?;
         let Some(obj) = found else { return Ok(None) };
         // Every create reads its namespace: take only the two fields that matter.
         let ns: NamespaceState = serde_json::from_slice(&obj.json).map_err(ApiError::internal)?;

@@ -3,14 +3,12 @@
 //! kubelets set), its own Lease, the status of pods bound to it, and mirror pods bound to and
 //! owned by its Node that reference nothing else in the API.
 
-use super::{Attributes, Operation, Validator};
+use super::{Attributes, Operation, Source, Validator};
 use crate::authn::user::UserInfo;
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Storage, read_recent};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
@@ -92,42 +90,19 @@ fn node_of_pod(pod: &Value) -> &str {
 }
 
 pub struct NodeRestriction {
-    /// The pods and nodes storages (watch cache), and their key prefixes.
-    pods: Arc<dyn Storage>,
-    pods_prefix: String,
-    nodes: Arc<dyn Storage>,
-    nodes_prefix: String,
+    pods: Source,
+    nodes: Source,
 }
 
 impl NodeRestriction {
-    pub fn new(
-        pods: Arc<dyn Storage>,
-        pods_prefix: String,
-        nodes: Arc<dyn Storage>,
-        nodes_prefix: String,
-    ) -> Self {
-        Self {
-            pods,
-            pods_prefix,
-            nodes,
-            nodes_prefix,
-        }
-    }
-
-    async fn read(storage: &dyn Storage, key: &str) -> Result<Option<Value>> {
-        match read_recent(storage, key)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Some(o) => Ok(Some(o.value().map_err(ApiError::internal)?)),
-            None => Ok(None),
-        }
+    pub fn new(pods: Source, nodes: Source) -> Self {
+        Self { pods, nodes }
     }
 
     /// The stored pod the request is about; NotFound as upstream when it is gone.
     async fn existing_pod(&self, attrs: &Attributes<'_>) -> Result<Value> {
-        let key = format!("{}{}/{}", self.pods_prefix, attrs.namespace, attrs.name);
-        Self::read(&*self.pods, &key)
+        self.pods
+            .value(attrs.namespace, attrs.name)
             .await?
             .ok_or_else(|| ApiError::not_found(&GroupResource::new("", "pods"), attrs.name))
     }
@@ -279,8 +254,7 @@ impl NodeRestriction {
                 "node {node:?} must not set blockOwnerDeletion on an owner reference"
             )));
         }
-        let key = format!("{}{node}", self.nodes_prefix);
-        let Some(stored) = Self::read(&*self.nodes, &key).await? else {
+        let Some(stored) = self.nodes.value("", node).await? else {
             return Err(ApiError::not_found(&GroupResource::new("", "nodes"), node));
         };
         let uid = stored

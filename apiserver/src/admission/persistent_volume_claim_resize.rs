@@ -1,20 +1,16 @@
 //! PersistentVolumeClaimResize: a claim may ask for more storage only once bound, and only
 //! when its StorageClass (unchanged by the update) sets `allowVolumeExpansion: true`.
 
-use super::{Attributes, Operation, Validator};
+use super::{Attributes, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Storage, read_recent};
 use apimachinery::quantity::Quantity;
 use async_trait::async_trait;
 use serde_json::Value;
-use std::sync::Arc;
 
 const BETA_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
 
 pub struct PersistentVolumeClaimResize {
-    /// The storageclasses storage (watch cache), and its key prefix.
-    classes: Arc<dyn Storage>,
-    prefix: String,
+    classes: Source,
 }
 
 fn storage_request(claim: &Value) -> Quantity {
@@ -35,19 +31,14 @@ fn class_of(claim: &Value) -> &str {
 }
 
 impl PersistentVolumeClaimResize {
-    pub fn new(classes: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { classes, prefix }
+    pub fn new(classes: Source) -> Self {
+        Self { classes }
     }
 
     async fn allows_expansion(&self, class: &str) -> Result<bool> {
-        let key = format!("{}{class}", self.prefix);
-        let Some(class) = read_recent(&*self.classes, &key)
-            .await
-            .map_err(ApiError::internal)?
-        else {
+        let Some(class) = self.classes.value("", class).await? else {
             return Ok(false);
         };
-        let class = class.value().map_err(ApiError::internal)?;
         Ok(class.get("allowVolumeExpansion").and_then(Value::as_bool) == Some(true))
     }
 }

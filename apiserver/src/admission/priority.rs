@@ -6,12 +6,10 @@
 //! them out (they are immutable, so a client replacing the pod from an old manifest would
 //! otherwise fail validation). On PriorityClasses it refuses a second global default.
 
-use super::{Attributes, Mutator, Operation, Validator};
+use super::{Attributes, Mutator, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Storage, list_recent, read_recent};
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Upstream's `DefaultPriorityWhenNoDefaultClassExists`.
 const DEFAULT_PRIORITY: i64 = 0;
@@ -110,34 +108,23 @@ pub fn keep_on_update(pod: &mut Value, old: &Value) {
 /// The plugin. Like upstream's (which reads an informer), it reads the watch cache and does
 /// not wait for it to catch up: every pod create looks the classes up.
 pub struct Priority {
-    /// The priorityclasses storage (watch cache), and its key prefix.
-    classes: Arc<dyn Storage>,
-    prefix: String,
+    classes: Source,
 }
 
 impl Priority {
-    pub fn new(classes: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { classes, prefix }
+    pub fn new(classes: Source) -> Self {
+        Self { classes }
     }
 
     /// The class named `name`, from the cache, else etcd (it may have been created a moment
     /// ago).
     async fn class(&self, name: &str) -> Result<Option<Class>> {
-        let key = format!("{}{name}", self.prefix);
-        match read_recent(&*self.classes, &key)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Some(o) => Ok(Some(Class::of(&o.value().map_err(ApiError::internal)?))),
-            None => Ok(None),
-        }
+        Ok(self.classes.value("", name).await?.as_ref().map(Class::of))
     }
 
     /// Every class the cache holds.
     async fn all(&self) -> Result<Vec<Class>> {
-        let classes = list_recent(&*self.classes, &self.prefix)
-            .await
-            .map_err(ApiError::internal)?;
+        let classes = self.classes.list_all().await?;
         Ok(classes.iter().map(Class::of).collect())
     }
 }

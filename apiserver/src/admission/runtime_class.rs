@@ -3,17 +3,13 @@
 //! constraints (its nodeSelector merged into the pod's, refusing conflicts, and its
 //! tolerations added). A pod with an overhead but no class overhead behind it is refused.
 
-use super::{Attributes, Mutator, Operation, Validator};
+use super::{Attributes, Mutator, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Storage, read_recent};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 
 pub struct RuntimeClass {
-    /// The runtimeclasses storage (watch cache), and its key prefix.
-    classes: Arc<dyn Storage>,
-    prefix: String,
+    classes: Source,
 }
 
 fn is_pod_create(attrs: &Attributes<'_>) -> bool {
@@ -34,8 +30,8 @@ fn class_name(pod: &Value) -> Option<&str> {
 }
 
 impl RuntimeClass {
-    pub fn new(classes: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { classes, prefix }
+    pub fn new(classes: Source) -> Self {
+        Self { classes }
     }
 
     /// The class the pod names; `Ok(None)` when it names none, Forbidden when it is gone.
@@ -43,12 +39,8 @@ impl RuntimeClass {
         let Some(name) = class_name(pod) else {
             return Ok(None);
         };
-        let key = format!("{}{name}", self.prefix);
-        match read_recent(&*self.classes, &key)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Some(o) => Ok(Some(o.value().map_err(ApiError::internal)?)),
+        match self.classes.value("", name).await? {
+            Some(class) => Ok(Some(class)),
             None => Err(forbidden(
                 attrs,
                 &format!("pod rejected: RuntimeClass {name:?} not found"),

@@ -6,13 +6,11 @@
 //! `kubernetes.io/enforce-mountable-secrets=true` limit the secrets their pods may reference.
 //! Mirror pods may reference no service account, secret or token.
 
-use super::{Attributes, Mutator, Operation, Validator};
+use super::{Attributes, Mutator, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
 use crate::registry::store::generate_name;
-use crate::storage::{Storage, read_latest, read_recent};
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 const DEFAULT_ACCOUNT: &str = "default";
@@ -28,9 +26,7 @@ const TOKEN_EXPIRATION_SECONDS: i64 = 3607;
 const DEFAULT_ACCOUNT_ATTEMPTS: usize = 10;
 
 pub struct ServiceAccount {
-    /// The serviceaccounts storage (watch cache), and its key prefix.
-    accounts: Arc<dyn Storage>,
-    prefix: String,
+    accounts: Source,
 }
 
 /// Pods, and updates of their ephemeral containers.
@@ -70,13 +66,12 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
 }
 
 impl ServiceAccount {
-    pub fn new(accounts: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { accounts, prefix }
+    pub fn new(accounts: Source) -> Self {
+        Self { accounts }
     }
 
     /// The account, looked for again a few times when it is the default one.
     async fn account(&self, attrs: &Attributes<'_>, name: &str) -> Result<Value> {
-        let key = format!("{}{}/{name}", self.prefix, attrs.namespace);
         let lookup_failed = |e: String| {
             forbidden(
                 attrs,
@@ -86,7 +81,9 @@ impl ServiceAccount {
                 ),
             )
         };
-        if let Some(o) = read_recent(&*self.accounts, &key)
+        if let Some(o) = self
+            .accounts
+            .read_recent(attrs.namespace, name)
             .await
             .map_err(|e| lookup_failed(e.to_string()))?
         {
@@ -100,7 +97,9 @@ impl ServiceAccount {
         let pause = Duration::from_millis(100 + rand::random_range(0..100));
         for _ in 1..attempts {
             tokio::time::sleep(pause).await;
-            if let Some(o) = read_latest(&*self.accounts, &key)
+            if let Some(o) = self
+                .accounts
+                .read_latest(attrs.namespace, name)
                 .await
                 .map_err(|e| lookup_failed(e.to_string()))?
             {

@@ -605,16 +605,7 @@ async fn read_response(
 }
 
 fn parse_response(headers: &http::HeaderMap, bytes: &[u8]) -> Option<Value> {
-    let ct = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let (_, mime) = crate::handlers::negotiate::content_type(headers);
     match mime.as_str() {
         "application/json" => serde_json::from_slice(bytes).ok(),
         m if m.ends_with("+json") => serde_json::from_slice(bytes).ok(),

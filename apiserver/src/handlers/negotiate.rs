@@ -225,7 +225,8 @@ pub enum BodyFormat {
 }
 
 /// The format of a request body from its Content-Type; `patch` selects the patch types.
-pub fn body_format(headers: &HeaderMap, patch: bool) -> Result<BodyFormat> {
+/// The Content-Type header as sent, and its media type lower-cased without parameters.
+pub fn content_type(headers: &HeaderMap) -> (&str, String) {
     let ct = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -236,6 +237,11 @@ pub fn body_format(headers: &HeaderMap, patch: bool) -> Result<BodyFormat> {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
+    (ct, mime)
+}
+
+pub fn body_format(headers: &HeaderMap, patch: bool) -> Result<BodyFormat> {
+    let (ct, mime) = content_type(headers);
     if patch {
         return match mime.as_str() {
             "application/json-patch+json" => Ok(BodyFormat::JsonPatch),

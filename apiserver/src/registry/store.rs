@@ -474,6 +474,7 @@ impl Store {
         ));
         errs.extend(match subresource {
             Some("status") => self.strategy.validate_status_update(new, old),
+            Some(s) if self.strategy.writes_directly(s) => Vec::new(),
             _ => self.strategy.validate_update(new, old),
         });
         if !errs.is_empty() {
@@ -629,13 +630,27 @@ impl Store {
             allocation = h.before_update(&mut new, old, ctx.dry_run).await?;
         }
         // Unchanged objects are not written: no new resourceVersion, no managedFields churn.
-        let mut unchanged = new.clone();
-        meta::set(
-            &mut unchanged,
-            "resourceVersion",
-            old.pointer("/metadata/resourceVersion").cloned(),
-        );
-        if unchanged == *old {
+        // Compared as if carrying the old resourceVersion; swapped in place when both have one,
+        // sparing a copy of the object (and keeping the order of its metadata fields).
+        const RV: &str = "/metadata/resourceVersion";
+        let old_rv = old.pointer(RV);
+        let unchanged = match (new.pointer_mut(RV), old_rv) {
+            (Some(slot), Some(old_rv)) => {
+                let requested = std::mem::replace(slot, old_rv.clone());
+                let same = new == *old;
+                if let Some(slot) = new.pointer_mut(RV) {
+                    *slot = requested;
+                }
+                same
+            }
+            (None, None) => new == *old,
+            _ => {
+                let mut copy = new.clone();
+                meta::set(&mut copy, "resourceVersion", old_rv.cloned());
+                copy == *old
+            }
+        };
+        if unchanged {
             return Ok(Step {
                 action: UpdateAction::Unchanged,
                 preview: old.clone(),
@@ -651,7 +666,8 @@ impl Store {
             allocation.release().await;
             return Err(e);
         }
-        if !ctx.applied {
+        let direct = subresource.is_some_and(|s| self.strategy.writes_directly(s));
+        if !ctx.applied && !direct {
             let now = clock::now();
             managed_fields::record(&mut new, Some(old), &self.updater(ctx, subresource, &now));
         }

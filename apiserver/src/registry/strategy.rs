@@ -86,6 +86,13 @@ pub trait Strategy: Send + Sync + 'static {
         *new = old.clone();
     }
 
+    /// Whether an update through `subresource` is, upstream, a write straight to storage
+    /// (the pods' `binding`): the object is neither validated as a whole nor given a
+    /// managedFields entry.
+    fn writes_directly(&self, _subresource: &str) -> bool {
+        false
+    }
+
     /// Validation of a status update.
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> FieldErrors {
         Vec::new()

@@ -21,24 +21,18 @@ mod level;
 mod namespace;
 mod policy;
 
-use super::{Attributes, Operation, Validator};
+use super::{Attributes, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{Storage, read_recent};
 use async_trait::async_trait;
 use checks::Pod;
 use level::{Policy, policy_to_evaluate};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub struct PodSecurity {
-    /// The namespaces storage (watch cache), and its key prefix.
-    namespaces: Arc<dyn Storage>,
-    namespaces_prefix: String,
-    /// The pods storage (watch cache), and its key prefix: the existing pods a namespace
-    /// label change is checked against.
-    pods: Arc<dyn Storage>,
-    pods_prefix: String,
+    namespaces: Source,
+    /// The existing pods a namespace label change is checked against.
+    pods: Source,
 }
 
 /// Pod subresources that cannot change what the checks read.
@@ -111,18 +105,8 @@ fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
 }
 
 impl PodSecurity {
-    pub fn new(
-        namespaces: Arc<dyn Storage>,
-        namespaces_prefix: String,
-        pods: Arc<dyn Storage>,
-        pods_prefix: String,
-    ) -> Self {
-        Self {
-            namespaces,
-            namespaces_prefix,
-            pods,
-            pods_prefix,
-        }
+    pub fn new(namespaces: Source, pods: Source) -> Self {
+        Self { namespaces, pods }
     }
 
     /// The labels of a namespace; `None` when it cannot be read.
@@ -137,8 +121,7 @@ impl PodSecurity {
             #[serde(default)]
             metadata: Meta,
         }
-        let key = format!("{}{name}", self.namespaces_prefix);
-        let obj = read_recent(&*self.namespaces, &key).await.ok()??;
+        let obj = self.namespaces.read_recent("", name).await.ok()??;
         let ns: Namespace = serde_json::from_slice(&obj.json).ok()?;
         Some(ns.metadata.labels)
     }
@@ -260,10 +243,10 @@ pub(crate) mod tests {
     use crate::registry::ResourceInfo;
     use crate::storage::{
         Error as StorageError, ListPage, ListRequest, Object, ReadAt, Result as StorageResult,
-        WatchRequest, WatchStream,
+        Storage, WatchRequest, WatchStream,
     };
     use serde_json::json;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     /// An in-memory store: enough of [`Storage`] for the plugin's reads.
     #[derive(Default)]
@@ -372,7 +355,7 @@ pub(crate) mod tests {
                 p.clone(),
             );
         }
-        PodSecurity::new(ns, "/ns/".into(), ps, "/pods/".into())
+        PodSecurity::new(Source::new(ns, "/ns/"), Source::new(ps, "/pods/"))
     }
 
     pub fn namespace(name: &str, labels: &[(&str, &str)]) -> Value {

@@ -8,7 +8,6 @@ use super::level::{Level, LevelVersion, Policy, policy_to_evaluate};
 use super::{PodSecurity, labels, policy};
 use crate::admission::{Attributes, Operation};
 use crate::errors::{ApiError, Result};
-use crate::storage::list_recent;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -71,8 +70,7 @@ impl PodSecurity {
         enforce: LevelVersion,
     ) -> Vec<String> {
         let deadline = Instant::now() + POD_CHECK_TIMEOUT;
-        let prefix = format!("{}{namespace}/", self.pods_prefix);
-        let Ok(pods) = list_recent(&*self.pods, &prefix).await else {
+        let Ok(pods) = self.pods.list_in(namespace).await else {
             return vec!["failed to list pods while checking new PodSecurity enforce level".into()];
         };
         let pods = prioritize(pods);

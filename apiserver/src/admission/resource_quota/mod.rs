@@ -8,23 +8,20 @@
 
 mod usage;
 
-use super::{Attributes, Operation, Validator};
+use super::{Attributes, Operation, Source, Validator};
 use crate::errors::{ApiError, GroupResource, Result};
-use crate::storage::{self, ListRequest, ReadAt, Storage};
+use crate::storage::{self, ListRequest, ReadAt};
 use apimachinery::quantity::Quantity;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use usage::{Kind, Object, Quota, increase, pretty};
 
 /// How often a charge is retried against quotas another request changed meanwhile.
 const MAX_TRIES: usize = 10;
 
 pub struct ResourceQuota {
-    /// The resourcequotas storage (watch cache), and its key prefix.
-    quotas: Arc<dyn Storage>,
-    prefix: String,
+    quotas: Source,
 }
 
 /// A quota read with the revision its charge must be written against.
@@ -53,16 +50,17 @@ fn handled(attrs: &Attributes<'_>, kind: &Kind) -> bool {
 }
 
 impl ResourceQuota {
-    pub fn new(quotas: Arc<dyn Storage>, prefix: String) -> Self {
-        Self { quotas, prefix }
+    pub fn new(quotas: Source) -> Self {
+        Self { quotas }
     }
 
     /// The namespace's quotas: from the watch cache first, then (after a lost race) from etcd.
     async fn quotas(&self, namespace: &str, latest: bool) -> Result<Vec<Stored>> {
         let page = self
             .quotas
+            .storage()
             .list(&ListRequest {
-                prefix: format!("{}{namespace}/", self.prefix),
+                prefix: self.quotas.namespace_prefix(namespace),
                 read: if latest {
                     ReadAt::Latest
                 } else {
@@ -89,7 +87,8 @@ impl ResourceQuota {
     }
 
     /// One try: checks the request against the quotas and charges them, noting each quota
-    /// charged in `charged`. `Ok(false)` means a quota changed since it was read.
+    /// charged in `charged`. `Ok(Some(lost))` means a quota changed or went away since it was
+    /// read: `lost` is the error of that write, what upstream answers when its retries run out.
     async fn charge(
         &self,
         attrs: &Attributes<'_>,
@@ -97,7 +96,7 @@ impl ResourceQuota {
         old: Option<&Object>,
         quotas: Vec<Stored>,
         charged: &mut HashSet<String>,
-    ) -> Result<bool> {
+    ) -> Result<Option<ApiError>> {
         let kind = Kind::of(attrs.info);
         let forbidden = |why: String| {
             ApiError::forbidden(
@@ -165,8 +164,9 @@ impl ResourceQuota {
             charges.push((stored, used));
         }
         if attrs.dry_run {
-            return Ok(true);
+            return Ok(None);
         }
+        let gr = GroupResource::new("", "resourcequotas");
         for (stored, used) in charges {
             let mut json = stored.json;
             let used: serde_json::Map<String, Value> = used
@@ -176,17 +176,25 @@ impl ResourceQuota {
             if let Some(status) = json.get_mut("status").and_then(Value::as_object_mut) {
                 status.insert("used".into(), Value::Object(used));
             }
-            match self.quotas.update(&stored.key, stored.rv, &json).await {
+            match self
+                .quotas
+                .storage()
+                .update(&stored.key, stored.rv, &json)
+                .await
+            {
                 Ok(_) => {
                     charged.insert(stored.key);
                 }
-                Err(storage::Error::Conflict { .. } | storage::Error::NotFound { .. }) => {
-                    return Ok(false);
+                Err(storage::Error::Conflict { .. }) => {
+                    return Ok(Some(ApiError::modified(&gr, &stored.quota.name)));
+                }
+                Err(storage::Error::NotFound { .. }) => {
+                    return Ok(Some(ApiError::not_found(&gr, &stored.quota.name)));
                 }
                 Err(e) => return Err(ApiError::internal(e)),
             }
         }
-        Ok(true)
+        Ok(None)
     }
 }
 
@@ -208,19 +216,19 @@ impl Validator for ResourceQuota {
         };
         // A retry charges only the quotas not charged yet.
         let mut charged = HashSet::new();
-        for _ in 0..MAX_TRIES {
-            if self
+        let mut tries = 1;
+        loop {
+            let Some(lost) = self
                 .charge(attrs, &new, old.as_ref(), quotas, &mut charged)
                 .await?
-            {
+            else {
                 return Ok(());
+            };
+            if tries == MAX_TRIES {
+                return Err(lost);
             }
+            tries += 1;
             quotas = self.quotas(attrs.namespace, true).await?;
         }
-        Err(ApiError::conflict(
-            &GroupResource::new("", "resourcequotas"),
-            "",
-            "the quotas of the namespace changed too often to charge this request; please try again",
-        ))
     }
 }

@@ -9,6 +9,7 @@ use crate::node_info::testing::*;
 use k8s_openapi::api::apps::v1::ReplicaSetSpec;
 use k8s_openapi::api::core::v1::Taint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
+use std::collections::HashMap;
 
 fn selector(app: &str) -> Option<LabelSelector> {
     Some(LabelSelector {
@@ -57,17 +58,85 @@ fn plugin() -> Arc<dyn Plugin> {
 }
 
 /// Filter verdicts per node: "" for success, else the reason.
+/// Both ways of counting: over every node (no snapshot in the state) and from the
+/// snapshot's index; they must agree.
 fn filter_all(pl: &Arc<dyn Plugin>, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Vec<String> {
+    let verdicts = |mut state: CycleState| {
+        let (_, s) = pl
+            .as_pre_filter()
+            .unwrap()
+            .pre_filter(&mut state, pod, nodes);
+        assert!(s.is_success(), "{s}");
+        nodes
+            .iter()
+            .map(|n| pl.as_filter().unwrap().filter(&state, pod, n).message())
+            .collect::<Vec<_>>()
+    };
+    let walked = verdicts(CycleState::new());
     let mut state = CycleState::new();
-    let (_, s) = pl
-        .as_pre_filter()
-        .unwrap()
-        .pre_filter(&mut state, pod, nodes);
-    assert!(s.is_success(), "{s}");
-    nodes
-        .iter()
-        .map(|n| pl.as_filter().unwrap().filter(&state, pod, n).message())
-        .collect()
+    state.set_snapshot(crate::cache::Snapshot::new(nodes.to_vec()));
+    assert_eq!(verdicts(state), walked);
+    walked
+}
+
+/// The index gives what the walk over every node gives: terminating pods and other
+/// namespaces left out, nodes without a key left out of every constraint, domains without
+/// pods at 0.
+#[test]
+fn indexed_counts_match_walked_counts() {
+    let mut nodes = cluster(&[
+        ("a", "z1", 2),
+        ("b", "z1", 0),
+        ("c", "z2", 1),
+        ("d", "z3", 0),
+        ("n", "", 3),
+    ]);
+    let extra = |info: &mut Arc<NodeInfo>, p: Pod| {
+        Arc::make_mut(info).add_pod(PodInfo::new(Arc::new(p)));
+    };
+    let mut terminating = pod_labels(pod("gone", &[&[]]), &[("app", "foo")]);
+    terminating.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ));
+    extra(&mut nodes[2], on_node(terminating, "c"));
+    let mut elsewhere = pod_labels(pod("ns2", &[&[]]), &[("app", "foo")]);
+    elsewhere.metadata.namespace = Some("other".into());
+    extra(&mut nodes[3], on_node(elsewhere, "d"));
+    let bar = pod_labels(pod("bar", &[&[]]), &[("app", "bar")]);
+    extra(&mut nodes[1], on_node(bar, "b"));
+    let snapshot = crate::cache::Snapshot::new(nodes.clone());
+    let p = incoming(vec![
+        constraint(LABEL_ZONE, 1, DO_NOT_SCHEDULE),
+        constraint(LABEL_HOSTNAME, 1, DO_NOT_SCHEDULE),
+    ]);
+    let constraints = filter_constraints(
+        p.spec
+            .as_ref()
+            .unwrap()
+            .topology_spread_constraints
+            .as_deref()
+            .unwrap(),
+        p.metadata.labels.as_ref(),
+        DO_NOT_SCHEDULE,
+    )
+    .unwrap();
+    let walked = filtering::walked_counts(&p, &constraints, &nodes);
+    assert_eq!(
+        walked[0],
+        HashMap::from([("z1".into(), 2), ("z2".into(), 1), ("z3".into(), 0)])
+    );
+    assert_eq!(
+        filtering::indexed_counts(&snapshot, &p, &constraints),
+        Some(walked)
+    );
+    // A node selector needs each node looked at.
+    let mut selective = p.clone();
+    selective.spec.as_mut().unwrap().node_selector = Some([("x".into(), "y".into())].into());
+    assert_eq!(
+        filtering::indexed_counts(&snapshot, &selective, &constraints),
+        None
+    );
 }
 
 #[test]

@@ -475,6 +475,11 @@ impl Strategy for Pods {
         }
     }
 
+    fn writes_directly(&self, subresource: &str) -> bool {
+        // Upstream's binding sets nodeName and the PodScheduled condition in storage.
+        subresource == "binding"
+    }
+
     fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Value, old: &Value) {
         // The binding handler builds the bound pod from the stored one; take it as it is.
         if subresource != "binding" {

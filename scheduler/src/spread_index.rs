@@ -127,24 +127,34 @@ impl PodGroups {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
         let hash = labels_hash(pod);
         if !add {
-            let Some(groups) = self
-                .by_namespace
-                .get_mut(namespace)
-                .and_then(|by_hash| by_hash.get_mut(&hash))
+            let Some(by_hash) = self.by_namespace.get_mut(namespace) else {
+                return;
+            };
+            let Some(groups) = by_hash.get_mut(&hash) else {
+                return;
+            };
+            let Some(at) = groups
+                .iter()
+                .position(|g| g.labels() == pod.metadata.labels.as_ref())
             else {
                 return;
             };
-            if let Some(g) = groups
-                .iter_mut()
-                .find(|g| g.labels() == pod.metadata.labels.as_ref())
-                && let Some(n) = g.per_node.get_mut(&position)
-            {
+            if let Some(n) = groups[at].per_node.get_mut(&position) {
                 *n -= 1;
                 if *n == 0 {
-                    g.per_node.remove(&position);
+                    groups[at].per_node.remove(&position);
                 }
             }
-            // Empty groups stay: a namespace's label sets are few and come back.
+            // Empty groups go: label sets unique to one pod (Jobs, StatefulSets) would pile up.
+            if groups[at].per_node.is_empty() {
+                groups.swap_remove(at);
+                if groups.is_empty() {
+                    by_hash.remove(&hash);
+                    if by_hash.is_empty() {
+                        self.by_namespace.remove(namespace);
+                    }
+                }
+            }
             return;
         }
         let groups = match self.by_namespace.get_mut(namespace) {
@@ -292,5 +302,9 @@ mod tests {
             counts(&groups, "ns"),
             BTreeMap::from([(("web".to_string(), 0), 1)])
         );
+        // The last pod of a label set takes its group along.
+        assert_eq!(groups.in_namespace("ns").count(), 1);
+        groups.remove_node(2, &nodes[2]);
+        assert!(!groups.by_namespace.contains_key("other"));
     }
 }

@@ -497,7 +497,7 @@ async fn etcd_storage_transforms_every_read_and_write_path() {
         &storage2,
         key,
         Some(&old),
-        apiserver::storage::UpdateAction::Unchanged,
+        &apiserver::storage::UpdateAction::Unchanged,
     )
     .await
     .unwrap()

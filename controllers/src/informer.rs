@@ -11,7 +11,7 @@
 //! readiness signal wakes only the last of several tasks waiting at once, and a shared store
 //! has several.
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -63,6 +63,18 @@ impl<K> Watched for K where
 {
 }
 
+/// How one process's informer for a kind lists and keeps its objects (upstream sets these
+/// with `InformerFor` and a transform); the default keeps every object whole.
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
+    /// Only objects matching this field selector are listed and watched; one leaving it is
+    /// seen as deleted.
+    pub field_selector: Option<String>,
+    /// Drop `metadata.managedFields` before caching: they are most of a small object's
+    /// memory, and only server-side apply reads them.
+    pub strip_managed_fields: bool,
+}
+
 /// One resource's cache and change feed.
 pub struct Informer<K: Watched> {
     store: Store<K>,
@@ -81,7 +93,7 @@ impl<K: Watched> Drop for Informer<K> {
 
 impl<K: Watched> Informer<K> {
     /// Starts watching every object of `K` in the cluster.
-    fn start(client: kube::Client) -> Arc<Self> {
+    fn start(client: kube::Client, tuning: Tuning) -> Arc<Self> {
         let (store, mut writer) = reflector::store::<K>();
         let (changes, _) = broadcast::channel(BACKLOG);
         let (mark_synced, synced) = tokio::sync::watch::channel(false);
@@ -89,8 +101,20 @@ impl<K: Watched> Informer<K> {
         let (feed, reader) = (changes.clone(), store.clone());
         let task = tokio::spawn(async move {
             let (changes, store) = (feed, reader);
-            let mut events = watcher(Api::<K>::all(client), watcher::Config::default())
+            let mut config = watcher::Config::default();
+            if let Some(selector) = &tuning.field_selector {
+                config = config.fields(selector);
+            }
+            let strip = tuning.strip_managed_fields;
+            let mut events = watcher(Api::<K>::all(client), config)
                 .default_backoff()
+                .map_ok(move |event| {
+                    if strip {
+                        event.modify(|o| o.meta_mut().managed_fields = None)
+                    } else {
+                        event
+                    }
+                })
                 .boxed();
             while let Some(event) = events.next().await {
                 let event = match event {
@@ -164,6 +188,7 @@ impl<K: Watched> Informer<K> {
 pub struct Informers {
     client: kube::Client,
     started: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    tunings: Mutex<HashMap<TypeId, Tuning>>,
 }
 
 impl Informers {
@@ -173,7 +198,26 @@ impl Informers {
         Self {
             client,
             started: Mutex::new(HashMap::new()),
+            tunings: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets how `K`'s informer lists and keeps objects. Call before the first
+    /// [`Informers::get`] for `K`: a started informer keeps the tuning it started with.
+    pub fn tune<K: Watched>(&self, tuning: Tuning) {
+        self.tunings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(TypeId::of::<K>(), tuning);
+    }
+
+    fn tuning<K: Watched>(&self) -> Tuning {
+        self.tunings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&TypeId::of::<K>())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The client the informers watch through, for controllers that watch on their own
@@ -190,11 +234,11 @@ impl Informers {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = started
             .entry(TypeId::of::<K>())
-            .or_insert_with(|| Informer::<K>::start(self.client.clone()));
+            .or_insert_with(|| Informer::<K>::start(self.client.clone(), self.tuning::<K>()));
         match entry.clone().downcast::<Informer<K>>() {
             Ok(informer) => informer,
             // Unreachable: the map is keyed by the informer's own type.
-            Err(_) => Informer::<K>::start(self.client.clone()),
+            Err(_) => Informer::<K>::start(self.client.clone(), self.tuning::<K>()),
         }
     }
 }

@@ -274,6 +274,30 @@ fn the_scheduler_places_pods_as_upstream_does() {
     );
     assert_eq!(bound(&k, "huge"), "roomy");
 
+    // A finished pod holds nothing: the pod that fits only in its place goes there once it
+    // has Succeeded (the scheduler watches only pods that are not finished, as upstream's).
+    k.ok_stdin(&["apply", "-f", "-"], &pod("successor", "6", ""));
+    eventually("successor is marked unschedulable", || {
+        let c = k.ok(&[
+            "get",
+            "pod",
+            "successor",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].reason}",
+        ]);
+        (c == "Unschedulable").then_some(())
+    });
+    k.ok(&[
+        "patch",
+        "pod",
+        "huge",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Succeeded"}}"#,
+    ]);
+    assert_eq!(bound(&k, "successor"), "roomy");
+
     // Scheduling gates keep a pod back until they are removed.
     let gated = k.ok(&["get", "pod", "gated", "--no-headers"]);
     assert!(gated.contains("SchedulingGated"), "{gated}");

@@ -39,7 +39,7 @@ pub mod volumes;
 
 pub use options::Options;
 
-use controllers::informer::Informers;
+use controllers::informer::{Informers, Tuning};
 use controllers::{client, leaderelection, server};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -79,6 +79,16 @@ pub async fn run(opts: Options) -> Result<()> {
     // Plugins take their listers from the shared informers, as upstream's do from the
     // informer factory; `schedule` waits for them all.
     let informers = Arc::new(Informers::new(client.clone()));
+    // Upstream's scheduler watches only pods that may still hold resources, and keeps no
+    // managedFields (it never applies).
+    informers.tune::<Pod>(Tuning {
+        field_selector: Some("status.phase!=Succeeded,status.phase!=Failed".into()),
+        strip_managed_fields: true,
+    });
+    informers.tune::<Node>(Tuning {
+        field_selector: None,
+        strip_managed_fields: true,
+    });
     let handle = plugins::Handle {
         client: Some(client.clone()),
         informers: Some(informers.clone()),

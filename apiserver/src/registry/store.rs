@@ -94,7 +94,9 @@ pub trait WriteHooks: Send + Sync {
 /// One try of an update: what to write, what the client sees, and what was allocated for it.
 struct Step {
     action: UpdateAction,
-    preview: Value,
+    /// What the client sees when the step writes nothing (or deletes); `None` when it writes:
+    /// the object written is its own preview, kept once.
+    preview: Option<Value>,
     created: bool,
     warnings: Vec<String>,
     allocation: Allocation,
@@ -104,6 +106,17 @@ struct Step {
 #[derive(Default)]
 pub struct Allocation {
     pub rollback: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>>,
+}
+
+impl Step {
+    /// The object as the client sees it (before a write's new resourceVersion).
+    fn into_preview(self) -> Value {
+        match (self.preview, self.action) {
+            (Some(p), _) => p,
+            (None, UpdateAction::Write(v)) => v,
+            (None, _) => Value::Null,
+        }
+    }
 }
 
 impl Allocation {
@@ -511,36 +524,68 @@ impl Store {
         F: FnMut(Option<&Value>) -> Result<Value> + Send,
     {
         let key = self.key(&ctx.namespace, name);
+        // The first try works on the watch cache's copy, sparing etcd a read. A dry run reads
+        // etcd as upstream's does: it writes nothing that would catch a stale guess.
+        let mut guess = if ctx.dry_run {
+            None
+        } else {
+            self.storage.cached(&key)
+        };
         for _ in 0..storage::MAX_UPDATE_TRIES {
-            let existing = storage::read_latest(&*self.storage, &key)
-                .await
-                .map_err(self.map_err(name))?;
+            let (existing, guessed) = match guess.take() {
+                Some(o) => (Some(o), true),
+                None => {
+                    let latest = storage::read_latest(&*self.storage, &key)
+                        .await
+                        .map_err(self.map_err(name))?;
+                    (latest, false)
+                }
+            };
             let old = match &existing {
                 Some(o) => Some(o.value().map_err(ApiError::internal)?),
                 None => None,
             };
-            let new = make_new(old.as_ref())?;
-            let step = match &old {
-                None => {
-                    self.create_on_update(ctx, name, subresource, force_allow_create, new)
-                        .await?
+            let step = match make_new(old.as_ref()) {
+                Ok(new) => match &old {
+                    None => {
+                        self.create_on_update(ctx, name, subresource, force_allow_create, new)
+                            .await
+                    }
+                    Some(old) => self.update_step(ctx, subresource, new, old).await,
+                },
+                Err(e) => Err(e),
+            };
+            let mut step = match step {
+                // A stale copy may be why the request was refused (a resourceVersion
+                // precondition, an immutable field) or found nothing to change: only the
+                // latest state answers.
+                Err(_) if guessed => {
+                    ctx.warnings.take();
+                    continue;
                 }
-                Some(old) => self.update_step(ctx, subresource, new, old).await?,
+                Err(e) => return Err(e),
+                Ok(step) if guessed && matches!(step.action, UpdateAction::Unchanged) => {
+                    step.allocation.release().await;
+                    continue;
+                }
+                Ok(step) => step,
             };
             if ctx.dry_run {
-                step.allocation.release().await;
+                std::mem::take(&mut step.allocation).release().await;
+                let (created, warnings) = (step.created, std::mem::take(&mut step.warnings));
                 return Ok(Written {
-                    object: step.preview,
+                    object: step.into_preview(),
                     stored: None,
-                    created: step.created,
-                    warnings: step.warnings,
+                    created,
+                    warnings,
                 });
             }
             let deleting = matches!(step.action, UpdateAction::Delete);
-            match storage::write_if_unchanged(&*self.storage, &key, existing.as_ref(), step.action)
+            match storage::write_if_unchanged(&*self.storage, &key, existing.as_ref(), &step.action)
                 .await
             {
                 Ok(Some(stored)) => {
+                    let (created, warnings) = (step.created, std::mem::take(&mut step.warnings));
                     // The object written is the one computed; only a deletion's last state comes
                     // back from storage.
                     let object = if deleting {
@@ -550,7 +595,7 @@ impl Store {
                         }
                         last
                     } else {
-                        let mut object = step.preview;
+                        let mut object = step.into_preview();
                         meta::set(
                             &mut object,
                             "resourceVersion",
@@ -561,8 +606,8 @@ impl Store {
                     return Ok(Written {
                         object,
                         stored: Some(stored),
-                        created: step.created,
-                        warnings: step.warnings,
+                        created,
+                        warnings,
                     });
                 }
                 Ok(None) => step.allocation.release().await,
@@ -607,7 +652,7 @@ impl Store {
         };
         Ok(Step {
             warnings: self.warnings(ctx, &new),
-            preview: new.clone(),
+            preview: None,
             action: UpdateAction::Write(new),
             created: true,
             allocation,
@@ -653,7 +698,7 @@ impl Store {
         if unchanged {
             return Ok(Step {
                 action: UpdateAction::Unchanged,
-                preview: old.clone(),
+                preview: Some(old.clone()),
                 created: false,
                 warnings: ctx.warnings.take(),
                 allocation,
@@ -671,14 +716,15 @@ impl Store {
             let now = clock::now();
             managed_fields::record(&mut new, Some(old), &self.updater(ctx, subresource, &now));
         }
-        let action = if self.deletable(&new) {
-            UpdateAction::Delete
+        let warnings = self.warnings(ctx, &new);
+        let (action, preview) = if self.deletable(&new) {
+            (UpdateAction::Delete, Some(new))
         } else {
-            UpdateAction::Write(new.clone())
+            (UpdateAction::Write(new), None)
         };
         Ok(Step {
-            warnings: self.warnings(ctx, &new),
-            preview: new,
+            warnings,
+            preview,
             action,
             created: false,
             allocation,
@@ -787,7 +833,8 @@ impl Store {
                     gone,
                 });
             }
-            match storage::write_if_unchanged(&*self.storage, &key, Some(&existing), action).await {
+            match storage::write_if_unchanged(&*self.storage, &key, Some(&existing), &action).await
+            {
                 Ok(Some(stored)) => {
                     let object = stored.value().map_err(ApiError::internal)?;
                     if gone && let Some(h) = self.hooks.get() {
@@ -919,3 +966,7 @@ impl Store {
         Ok(deleted)
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -241,6 +241,14 @@ pub trait Storage: Send + Sync {
 
     /// The latest revision of the store, by a consistent read.
     async fn current_revision(&self) -> Result<i64>;
+
+    /// The object as the watch cache holds it now, without waiting for the cache or asking
+    /// etcd; `None` when it is not there (or the store has no cache). A read-modify-write
+    /// starts from it and reads etcd only when that try fails, changes nothing or loses the
+    /// race (upstream's cacher hands GuaranteedUpdate its cached object the same way).
+    fn cached(&self, _key: &str) -> Option<Object> {
+        None
+    }
 }
 
 /// An object from whatever state the store has (the watch cache), else by a consistent read:
@@ -290,7 +298,7 @@ pub async fn write_if_unchanged<S: Storage + ?Sized>(
     storage: &S,
     key: &str,
     existing: Option<&Object>,
-    action: UpdateAction,
+    action: &UpdateAction,
 ) -> Result<Option<Object>> {
     let result = match (action, existing) {
         (UpdateAction::Unchanged, Some(o)) if !o.stale => return Ok(Some(o.clone())),
@@ -302,8 +310,8 @@ pub async fn write_if_unchanged<S: Storage + ?Sized>(
                 key: key.to_string(),
             });
         }
-        (UpdateAction::Write(v), Some(o)) => storage.update(key, o.rv, &v).await,
-        (UpdateAction::Write(v), None) => storage.create(key, &v).await,
+        (UpdateAction::Write(v), Some(o)) => storage.update(key, o.rv, v).await,
+        (UpdateAction::Write(v), None) => storage.create(key, v).await,
         (UpdateAction::Delete, Some(o)) => storage.delete(key, o.rv).await,
     };
     match result {

@@ -143,6 +143,10 @@ impl Storage for Cacher {
         }
     }
 
+    fn cached(&self, key: &str) -> Option<Object> {
+        read(&self.state).objects.get(key).map(|e| e.object.clone())
+    }
+
     async fn update(&self, key: &str, expected_rv: i64, obj: &Value) -> Result<Object> {
         let o = self.etcd.update(key, expected_rv, obj).await?;
         self.hub.note_written(o.rv);

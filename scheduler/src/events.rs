@@ -5,8 +5,9 @@
 //! truncated to the API's 1 KiB. A repeat of an event (same pod, reason, action and note) bumps
 //! its `series` instead of adding another.
 //!
-//! Recording never blocks scheduling: events are written in the background and a failed write
-//! is logged.
+//! Recording never blocks scheduling: events are written in the background, several at once
+//! as upstream's recorder writes each from its own goroutine (at most [`IN_FLIGHT`] here,
+//! where upstream's client throttles), and a failed write is logged.
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::events::v1::{Event, EventSeries};
@@ -21,6 +22,8 @@ use std::sync::{Arc, Mutex};
 const REMEMBERED: usize = 4096;
 /// The longest note the events API accepts.
 pub const MAX_NOTE: usize = 1024;
+/// How many event writes may be in flight at once.
+pub const IN_FLIGHT: usize = 16;
 
 /// An event recorder for one profile.
 #[derive(Clone)]
@@ -32,9 +35,10 @@ struct Inner {
     client: kube::Client,
     controller: String,
     instance: String,
-    /// Events written, by what makes two the same: (namespace, name, count).
+    /// Events written, by what makes two the same: (namespace, name, count). An event is
+    /// remembered before it is created, so a repeat recorded meanwhile counts on it.
     seen: Mutex<HashMap<String, (String, String, i32)>>,
-    writing: tokio::sync::Mutex<()>,
+    writing: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -119,7 +123,7 @@ impl Recorder {
                 controller: controller.to_string(),
                 instance: format!("{controller}-{}", controllers::leaderelection::hostname()),
                 seen: Mutex::new(HashMap::new()),
-                writing: tokio::sync::Mutex::new(()),
+                writing: tokio::sync::Semaphore::new(IN_FLIGHT),
             }),
         }
     }
@@ -176,7 +180,8 @@ impl Inner {
         action: &str,
         note: &str,
     ) -> Result<(), kube::Error> {
-        let _one_at_a_time = self.writing.lock().await;
+        // The semaphore is never closed.
+        let _permit = self.writing.acquire().await;
         let namespace = reference
             .namespace
             .clone()
@@ -188,10 +193,14 @@ impl Inner {
         );
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let now = Timestamp::now();
-        let repeat = self.lock().get(&key).cloned();
+        // Counted at once, so repeats written side by side each raise the count.
+        let repeat = self.lock().get_mut(&key).map(|(ns, name, count)| {
+            *count += 1;
+            (ns.clone(), name.clone(), *count)
+        });
         if let Some((ns, name, count)) = repeat {
             let series = EventSeries {
-                count: count + 1,
+                count,
                 last_observed_time: MicroTime(now),
             };
             let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
@@ -203,10 +212,8 @@ impl Inner {
                 )
                 .await
             {
-                Ok(_) => {
-                    self.lock().insert(key, (ns, name, count + 1));
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
+                // Gone (or its creation failed): write it anew.
                 Err(e) if controllers::client::is_not_found(&e) => {}
                 Err(e) => return Err(e),
             }
@@ -219,15 +226,21 @@ impl Inner {
         };
         let mut ev = event(reference, &self.controller, &self.instance, what, now);
         ev.related = related;
-        let created = api.create(&PostParams::default(), &ev).await?;
-        let mut seen = self.lock();
-        if seen.len() >= REMEMBERED {
-            seen.clear();
+        let name = ev.metadata.name.clone().unwrap_or_default();
+        {
+            let mut seen = self.lock();
+            if seen.len() >= REMEMBERED {
+                seen.clear();
+            }
+            seen.insert(key.clone(), (namespace, name.clone(), 1));
         }
-        seen.insert(
-            key,
-            (namespace, created.metadata.name.unwrap_or_default(), 1),
-        );
+        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+            let mut seen = self.lock();
+            if seen.get(&key).is_some_and(|(_, n, _)| *n == name) {
+                seen.remove(&key);
+            }
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -25,6 +25,9 @@ pub struct Options {
     /// How often etcd history is compacted (Go duration, e.g. 5m0s); 0 disables compaction.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
+    /// How long Events are kept after their last write (Go duration); 0 keeps them.
+    #[arg(long, default_value = "1h0m0s", value_parser = parse_duration)]
+    pub event_ttl: std::time::Duration,
     /// The HTTPS port.
     #[arg(long, default_value_t = 6443)]
     pub secure_port: u16,
@@ -165,6 +168,7 @@ const KNOWN: &[&str] = &[
     "etcd-certfile",
     "etcd-keyfile",
     "etcd-compaction-interval",
+    "event-ttl",
     "secure-port",
     "bind-address",
     "advertise-address",

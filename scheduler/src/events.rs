@@ -234,7 +234,7 @@ impl Inner {
             }
             seen.insert(key.clone(), (namespace, name.clone(), 1));
         }
-        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+        if let Err(e) = self.create(&api, &ev).await {
             let mut seen = self.lock();
             if seen.get(&key).is_some_and(|(_, n, _)| *n == name) {
                 seen.remove(&key);
@@ -242,6 +242,16 @@ impl Inner {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Creates `ev` without decoding the created Event the apiserver answers with: nothing reads
+    /// it, and decoding it cost more CPU than writing the request.
+    async fn create(&self, api: &Api<Event>, ev: &Event) -> Result<(), kube::Error> {
+        let body = serde_json::to_vec(ev).map_err(kube::Error::SerdeError)?;
+        let request = kube::core::Request::new(api.resource_url())
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        self.client.request_text(request).await.map(drop)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String, i32)>> {

@@ -123,7 +123,8 @@ impl Catalog {
                                 attrs.clone(),
                                 r.info.resource,
                             )
-                            .with_transformer(hub.transformer_for(r.info.group, r.info.resource));
+                            .with_transformer(hub.transformer_for(r.info.group, r.info.resource))
+                            .with_ttl(r.ttl);
                             Arc::new(Cacher::new(etcd, hub.clone(), &key_prefix, attrs))
                         }
                     };

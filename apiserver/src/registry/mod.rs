@@ -190,6 +190,9 @@ pub struct Resource {
     /// Storage other than etcd behind the watch cache, for resources computed on read
     /// (componentstatuses).
     pub storage: Option<StorageFactory>,
+    /// How long objects live after their last write (Events: `--event-ttl`); `None` keeps
+    /// them until deleted. Read from the storage version's resource.
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// Builds a resource's storage from the etcd client, for resources not kept in etcd.
@@ -203,6 +206,7 @@ impl Resource {
             strategy: Arc::new(strategy),
             conversion: None,
             storage: None,
+            ttl: None,
         }
     }
 

@@ -300,7 +300,7 @@ pub async fn run(
     let client = connect_etcd(&opts).await?;
     let hub = Hub::with_encryption(client.clone(), &opts.etcd_prefix, encryption);
     let catalog = Arc::new(Catalog::build(
-        resources::all(),
+        resources::configured(&opts),
         &client,
         &hub,
         &opts.etcd_prefix,

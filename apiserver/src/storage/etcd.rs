@@ -5,6 +5,7 @@
 //! delete returns, watch events and their previous values) through [`encryption::read`].
 
 use super::encryption::{self, Transformer};
+use super::leases::LeaseManager;
 use super::{
     Attrs, AttrsFn, Error, EventType, ListPage, ListRequest, Object, ReadAt, Result, Storage,
     WatchEvent, WatchFrom, WatchItem, WatchRequest, WatchStream, codec, continue_token,
@@ -12,8 +13,8 @@ use super::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, EventType as EtcdEventType, GetOptions, KeyValue, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
+    Client, Compare, CompareOp, EventType as EtcdEventType, GetOptions, KeyValue, PutOptions, Txn,
+    TxnOp, TxnOpResponse, WatchOptions,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -28,6 +29,9 @@ pub struct EtcdStorage {
     resource: Arc<str>,
     /// How values are encrypted at rest; `None` stores plaintext with no extra work.
     transformer: Option<Arc<Transformer>>,
+    /// For resources whose objects expire (Events): the leases every create and update
+    /// attaches the object to, so each write lives the TTL from then.
+    leases: Option<Arc<LeaseManager>>,
 }
 
 impl EtcdStorage {
@@ -41,7 +45,15 @@ impl EtcdStorage {
             attrs,
             resource: Arc::from(resource),
             transformer: None,
+            leases: None,
         }
+    }
+
+    /// Objects written through this storage expire `ttl` after their last write (upstream's
+    /// `--event-ttl` for Events).
+    pub fn with_ttl(mut self, ttl: Option<std::time::Duration>) -> Self {
+        self.leases = ttl.map(|ttl| Arc::new(LeaseManager::new(self.client.clone(), ttl)));
+        self
     }
 
     /// Encrypts this resource's values at rest with `transformer` (see
@@ -129,6 +141,15 @@ impl EtcdStorage {
     /// The plaintext of a value read under `key`.
     fn plain<'a>(&self, key: &[u8], raw: &'a [u8]) -> Result<encryption::Plain<'a>> {
         encryption::read(self.transformer.as_deref(), key, raw)
+    }
+
+    /// The put of a create or update: attached to a lease when objects expire.
+    async fn put(&self, key: &str, encoded: &codec::Encoded) -> Result<TxnOp> {
+        let options = match &self.leases {
+            Some(leases) => Some(PutOptions::new().with_lease(leases.lease().await?)),
+            None => None,
+        };
+        Ok(TxnOp::put(key, self.to_store(key, encoded)?, options))
     }
 
     /// The bytes to put for an encoded object.
@@ -251,7 +272,7 @@ impl Storage for EtcdStorage {
         let encoded = codec::encode(obj)?;
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, self.to_store(key, &encoded)?, None)]);
+            .and_then([self.put(key, &encoded).await?]);
         let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;
         self.observe("create", started);
@@ -290,7 +311,7 @@ impl Storage for EtcdStorage {
         let encoded = codec::encode(obj)?;
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected_rv)])
-            .and_then([TxnOp::put(key, self.to_store(key, &encoded)?, None)])
+            .and_then([self.put(key, &encoded).await?])
             .or_else([TxnOp::get(key, None)]);
         let started = std::time::Instant::now();
         let resp = self.client.kv_client().txn(txn).await?;

@@ -15,6 +15,7 @@ pub mod continue_token;
 pub mod encryption;
 mod errors;
 pub mod etcd;
+pub mod leases;
 pub mod predicate;
 
 pub use errors::{Error, Result};

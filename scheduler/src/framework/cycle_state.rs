@@ -54,9 +54,11 @@ impl CycleState {
 
     /// The value written under `key`, if it is a `T`.
     pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
+        // Keys are constants, so the same key is almost always the same pointer; the text is
+        // compared only when it is not.
         self.data
             .iter()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| std::ptr::eq(*k, key) || *k == key)
             .and_then(|(_, v)| v.downcast_ref())
     }
 

@@ -26,6 +26,20 @@ pub mod storage;
 
 use super::Resource;
 
+/// Every built-in resource as `opts` configure them: Events expire `--event-ttl` after their
+/// last write (as upstream's, through etcd leases; 0 keeps them).
+pub fn configured(opts: &Options) -> Vec<Resource> {
+    let mut resources = all();
+    if !opts.event_ttl.is_zero() {
+        for r in &mut resources {
+            if r.info.storage_path == "events" && r.conversion.is_none() {
+                r.ttl = Some(opts.event_ttl);
+            }
+        }
+    }
+    resources
+}
+
 /// All built-in resources of every served group and version.
 pub fn all() -> Vec<Resource> {
     let mut out = Vec::new();

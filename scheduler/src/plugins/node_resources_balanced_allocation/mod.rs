@@ -25,11 +25,11 @@ pub fn new(args: Option<&serde_json::Value>) -> Result<Arc<dyn Plugin>, String> 
         None => Args::default(),
     };
     Ok(Arc::new(BalancedAllocation {
-        scorer: Scorer {
-            strategy: Strategy::Balanced,
-            resources: args.resources.unwrap_or_else(scoring::default_resources),
-            use_requested: true,
-        },
+        scorer: Scorer::new(
+            Strategy::Balanced,
+            args.resources.unwrap_or_else(scoring::default_resources),
+            true,
+        ),
     }))
 }
 
@@ -74,17 +74,18 @@ impl PreScorePlugin for BalancedAllocation {
 
 impl ScorePlugin for BalancedAllocation {
     fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
+        let computed;
         let list = match state.read::<Vec<i64>>(PRE_SCORE_KEY) {
-            Some(l) => l.clone(),
+            Some(l) => l,
             None => {
-                let l = self.requests(pod);
-                if l.iter().all(|r| *r == 0) {
+                computed = self.requests(pod);
+                if computed.iter().all(|r| *r == 0) {
                     return Ok(0);
                 }
-                l
+                &computed
             }
         };
-        Ok(self.scorer.score(node, &list))
+        Ok(self.scorer.score(node, list))
     }
 }
 

@@ -84,11 +84,7 @@ pub fn new(args: Option<&serde_json::Value>) -> Result<Arc<dyn Plugin>, String> 
     Ok(Arc::new(Fit {
         ignored_resources: args.ignored_resources.into_iter().collect(),
         ignored_groups: args.ignored_resource_groups.into_iter().collect(),
-        scorer: Scorer {
-            strategy,
-            resources,
-            use_requested: false,
-        },
+        scorer: Scorer::new(strategy, resources, false),
     }))
 }
 

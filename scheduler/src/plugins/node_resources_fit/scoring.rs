@@ -53,6 +53,35 @@ pub struct Scorer {
     /// Use actual requests (Balanced); otherwise containers without requests count upstream's
     /// non-zero defaults.
     pub use_requested: bool,
+    /// What each of `resources` is, worked out once: the score runs for every node of every
+    /// cycle, and matching the names there cost more than the arithmetic.
+    kinds: Vec<Kind>,
+}
+
+/// Where a scored resource's amounts are kept in a [`NodeInfo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    /// Any other name; `scalar` when it is an extended resource, hugepages or the like
+    /// (scored only for pods that request it).
+    Other {
+        scalar: bool,
+    },
+}
+
+impl Kind {
+    fn of(name: &str) -> Self {
+        match name {
+            CPU => Kind::Cpu,
+            MEMORY => Kind::Memory,
+            crate::node_info::EPHEMERAL_STORAGE => Kind::EphemeralStorage,
+            _ => Kind::Other {
+                scalar: is_scalar_resource(name),
+            },
+        }
+    }
 }
 
 /// The pod's request of each scored resource, in the order of `resources`.
@@ -73,6 +102,16 @@ pub fn pod_request_list(
 }
 
 impl Scorer {
+    pub fn new(strategy: Strategy, resources: Vec<ResourceSpec>, use_requested: bool) -> Self {
+        let kinds = resources.iter().map(|r| Kind::of(&r.name)).collect();
+        Scorer {
+            strategy,
+            resources,
+            use_requested,
+            kinds,
+        }
+    }
+
     /// The node's score with the pod (whose requests `pod_requests` gives, one per resource).
     pub fn score(&self, node: &NodeInfo, pod_requests: &[i64]) -> i64 {
         // On the stack for the usual few resources: this runs for every node of every cycle.
@@ -87,9 +126,9 @@ impl Scorer {
             allocatable_heap = vec![0; n];
             (&mut requested_heap, &mut allocatable_heap)
         };
-        for (i, r) in self.resources.iter().enumerate() {
+        for (i, (r, kind)) in self.resources.iter().zip(&self.kinds).enumerate() {
             let pod = pod_requests.get(i).copied().unwrap_or(0);
-            let (alloc, req) = self.allocatable_and_requested(node, &r.name, pod);
+            let (alloc, req) = self.allocatable_and_requested(node, &r.name, kind, pod);
             if alloc == 0 {
                 continue;
             }
@@ -106,28 +145,30 @@ impl Scorer {
         }
     }
 
-    fn allocatable_and_requested(&self, node: &NodeInfo, name: &str, pod: i64) -> (i64, i64) {
-        // An extended resource the pod does not request is not scored.
-        if pod == 0 && is_scalar_resource(name) {
-            return (0, 0);
-        }
+    fn allocatable_and_requested(
+        &self,
+        node: &NodeInfo,
+        name: &str,
+        kind: &Kind,
+        pod: i64,
+    ) -> (i64, i64) {
         let requested = if self.use_requested {
             &node.requested
         } else {
             &node.non_zero_requested
         };
-        match name {
-            CPU => (node.allocatable.milli_cpu, requested.milli_cpu + pod),
-            MEMORY => (node.allocatable.memory, requested.memory + pod),
-            _ => match name {
-                crate::node_info::EPHEMERAL_STORAGE => (
-                    node.allocatable.ephemeral_storage,
-                    node.requested.ephemeral_storage + pod,
-                ),
-                _ => match node.allocatable.scalar.get(name) {
-                    Some(alloc) => (*alloc, node.requested.get(name) + pod),
-                    None => (0, 0),
-                },
+        match kind {
+            Kind::Cpu => (node.allocatable.milli_cpu, requested.milli_cpu + pod),
+            Kind::Memory => (node.allocatable.memory, requested.memory + pod),
+            Kind::EphemeralStorage => (
+                node.allocatable.ephemeral_storage,
+                node.requested.ephemeral_storage + pod,
+            ),
+            // An extended resource the pod does not request is not scored.
+            Kind::Other { scalar: true } if pod == 0 => (0, 0),
+            Kind::Other { .. } => match node.allocatable.scalar.get(name) {
+                Some(alloc) => (*alloc, node.requested.get(name) + pod),
+                None => (0, 0),
             },
         }
     }
@@ -221,23 +262,25 @@ fn requested_to_capacity_ratio(
 /// 100 when the shares of every resource are equal, less the more they spread (one minus
 /// their standard deviation).
 fn balanced(requested: &[i64], allocatable: &[i64]) -> i64 {
-    let fractions: Vec<f64> = requested
-        .iter()
-        .zip(allocatable)
-        .filter(|(_, a)| **a != 0)
-        .map(|(r, a)| (*r as f64 / *a as f64).min(1.0))
-        .collect();
-    let std = match fractions.len() {
+    // No list of the shares: this runs for every node of every cycle.
+    let fractions = || {
+        requested
+            .iter()
+            .zip(allocatable)
+            .filter(|(_, a)| **a != 0)
+            .map(|(r, a)| (*r as f64 / *a as f64).min(1.0))
+    };
+    let n = fractions().count();
+    let std = match n {
         0 | 1 => 0.0,
-        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        2 => {
+            let mut two = fractions();
+            let (a, b) = (two.next().unwrap_or(0.0), two.next().unwrap_or(0.0));
+            ((a - b) / 2.0).abs()
+        }
         n => {
-            let mean = fractions.iter().sum::<f64>() / n as f64;
-            (fractions
-                .iter()
-                .map(|f| (f - mean) * (f - mean))
-                .sum::<f64>()
-                / n as f64)
-                .sqrt()
+            let mean = fractions().sum::<f64>() / n as f64;
+            (fractions().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
         }
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
@@ -277,5 +320,32 @@ mod tests {
         assert_eq!(balanced(&[50, 50], &[100, 100]), 100);
         assert_eq!(balanced(&[100, 0], &[100, 100]), 50);
         assert_eq!(balanced(&[60, 20], &[100, 100]), 80);
+        // Three shares 0.2, 0.4, 0.6: deviation 0.163.
+        assert_eq!(balanced(&[20, 40, 60], &[100, 100, 100]), 83);
+        // A resource the node lacks is left out.
+        assert_eq!(balanced(&[20, 7, 60], &[100, 0, 100]), 80);
+    }
+
+    #[test]
+    fn extended_resources_count_only_for_pods_requesting_them() {
+        use crate::node_info::testing::{list, node};
+        use std::sync::Arc;
+        let mut n = node("n", "4", "10000");
+        if let Some(s) = n.status.as_mut() {
+            s.allocatable = Some(list(&[("cpu", "4"), ("example.com/gpu", "4")]));
+        }
+        let info = NodeInfo::new(Arc::new(n));
+        let resources = ["cpu", "example.com/gpu"]
+            .iter()
+            .map(|n| ResourceSpec {
+                name: n.to_string(),
+                weight: 1,
+            })
+            .collect();
+        let scorer = Scorer::new(Strategy::LeastAllocated, resources, false);
+        // 3 of 4 CPUs: 25; the GPU the pod does not ask for is not scored.
+        assert_eq!(scorer.score(&info, &[3000, 0]), 25);
+        // With 1 of 4 GPUs: (25 + 75) / 2.
+        assert_eq!(scorer.score(&info, &[3000, 1]), 50);
     }
 }

@@ -4,13 +4,12 @@
 //! owned by its Node that reference nothing else in the API.
 
 use super::{Attributes, Operation, Source, Validator};
-use crate::authn::user::UserInfo;
+use crate::authz::node::{NODE_LEASE_NAMESPACE, node_of as node_name};
 use crate::errors::{ApiError, GroupResource, Result};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 const RESTRICTED_NAMESPACE: &str = "node-restriction.kubernetes.io";
 
@@ -31,15 +30,6 @@ const KUBELET_LABELS: [&str; 12] = [
 ];
 /// Label namespaces kubelets may use freely.
 const KUBELET_LABEL_NAMESPACES: [&str; 2] = ["kubelet.kubernetes.io", "node.kubernetes.io"];
-
-/// The node a user is, when it is one: `Some("")` for a node user with no name.
-pub fn node_name(user: &UserInfo) -> Option<&str> {
-    let name = user.name.strip_prefix("system:node:")?;
-    user.groups
-        .iter()
-        .any(|g| g == "system:nodes")
-        .then_some(name)
-}
 
 fn label_namespace(label: &str) -> &str {
     label.split_once('/').map_or("", |(ns, _)| ns)
@@ -83,6 +73,18 @@ fn changed_labels(new: Option<&Value>, old: Option<&Value>) -> BTreeSet<String> 
     changed
 }
 
+/// The name of the object a request is about: on create it is only in the object.
+fn object_name<'a>(attrs: &Attributes<'a>) -> &'a str {
+    match attrs.operation {
+        Operation::Create => attrs
+            .object
+            .and_then(|o| o.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        _ => attrs.name,
+    }
+}
+
 fn node_of_pod(pod: &Value) -> &str {
     pod.pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -105,6 +107,45 @@ impl NodeRestriction {
             .value(attrs.namespace, attrs.name)
             .await?
             .ok_or_else(|| ApiError::not_found(&GroupResource::new("", "pods"), attrs.name))
+    }
+
+    /// A kubelet's TokenRequest must bind the token to a pod (by uid) bound to the node, so
+    /// that the token dies with the pod.
+    async fn admit_token_request(
+        &self,
+        node: &str,
+        attrs: &Attributes<'_>,
+    ) -> Result<std::result::Result<(), String>> {
+        let bound = attrs
+            .object
+            .and_then(|o| o.pointer("/spec/boundObjectRef"))
+            .unwrap_or(&Value::Null);
+        let field = |f: &str| bound.get(f).and_then(Value::as_str).unwrap_or_default();
+        if field("apiVersion") != "v1" || field("kind") != "Pod" || field("name").is_empty() {
+            return Ok(Err("node requested token not bound to a pod".into()));
+        }
+        if field("uid").is_empty() {
+            return Ok(Err(
+                "node requested token with a pod binding without a uid".into()
+            ));
+        }
+        let pod = self
+            .pods
+            .value(attrs.namespace, field("name"))
+            .await?
+            .ok_or_else(|| ApiError::not_found(&GroupResource::new("", "pods"), field("name")))?;
+        if apimachinery::meta::uid(&pod) != field("uid") {
+            return Ok(Err(format!(
+                "the UID in the bound object reference ({}) does not match the UID in record. The object might have been deleted and then recreated",
+                field("uid")
+            )));
+        }
+        if node_of_pod(&pod) != node {
+            return Ok(Err(
+                "node requested token bound to a pod scheduled on a different node".into(),
+            ));
+        }
+        Ok(Ok(()))
     }
 
     async fn admit_node(
@@ -377,26 +418,29 @@ impl Validator for NodeRestriction {
             ("", "nodes") => self.admit_node(node, attrs).await,
             ("", "pods") => self.admit_pod(node, attrs).await?,
             ("coordination.k8s.io", "leases") => {
-                let name = match attrs.operation {
-                    // On create the name is only in the object.
-                    Operation::Create => attrs
-                        .object
-                        .and_then(|o| o.pointer("/metadata/name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                    _ => attrs.name,
-                };
                 if attrs.namespace != NODE_LEASE_NAMESPACE {
                     Err(format!(
                         "can only access leases in the {NODE_LEASE_NAMESPACE:?} system namespace"
                     ))
-                } else if name != node {
+                } else if object_name(attrs) != node {
                     Err(
                         "can only access node lease with the same name as the requesting node"
                             .into(),
                     )
                 } else {
                     Ok(())
+                }
+            }
+            ("", "serviceaccounts")
+                if attrs.subresource == Some("token") && attrs.operation == Operation::Create =>
+            {
+                self.admit_token_request(node, attrs).await?
+            }
+            ("storage.k8s.io", "csinodes") => {
+                if object_name(attrs) == node {
+                    Ok(())
+                } else {
+                    Err("can only access CSINode with the same name as the requesting node".into())
                 }
             }
             _ => Ok(()),
@@ -408,6 +452,7 @@ impl Validator for NodeRestriction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authn::user::UserInfo;
     use serde_json::json;
 
     fn user(name: &str, groups: &[&str]) -> UserInfo {

@@ -1,51 +1,71 @@
-//! Keeps the RBAC index current: one watch-cache watch per RBAC resource (the state first,
-//! then every change), as upstream's authorizer reads shared informers. A broken watch
-//! starts over from a fresh state.
+//! Keeps an authorizer's index current (RBAC's roles and bindings, the Node authorizer's
+//! graph): one watch-cache watch per resource it reads (the state first, then every change),
+//! as upstream's authorizers read shared informers. A broken watch starts over from a fresh
+//! state.
 
-use super::rbac::RbacIndex;
 use crate::registry::catalog::Catalog;
 use crate::storage::{EventType, WatchFrom, WatchItem, WatchRequest};
 use futures::StreamExt;
+use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-const RESOURCES: [&str; 4] = [
+/// What an authorizer knows, built from stored objects.
+pub trait Index: Send + Sync + 'static {
+    /// Forgets everything, before the state is read again.
+    fn clear(&mut self);
+    /// `obj` (of `resource`) was created or changed.
+    fn apply(&mut self, resource: &str, obj: &Value);
+    /// `obj` (its last state) was deleted.
+    fn remove(&mut self, resource: &str, obj: &Value);
+}
+
+/// The resources RBAC reads.
+pub const RBAC_RESOURCES: &[&str] = &[
     "clusterroles",
     "clusterrolebindings",
     "roles",
     "rolebindings",
 ];
 
-/// Starts feeding `index`; resolves once it holds the stored state, so no request is judged
-/// on an empty policy.
-pub async fn start(catalog: Arc<Catalog>, index: Arc<RwLock<RbacIndex>>) {
+/// Starts feeding `index` from `resources` (`who` names the authorizer in logs); resolves
+/// once it holds the stored state, so no request is judged on an empty index.
+pub async fn start<I: Index>(
+    catalog: Arc<Catalog>,
+    resources: &'static [&'static str],
+    index: Arc<RwLock<I>>,
+    who: &'static str,
+) {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(run(catalog, index, ready_tx));
+    tokio::spawn(run(catalog, resources, index, who, ready_tx));
     let _ = ready_rx.await;
 }
 
-async fn run(
+async fn run<I: Index>(
     catalog: Arc<Catalog>,
-    index: Arc<RwLock<RbacIndex>>,
+    resources: &'static [&'static str],
+    index: Arc<RwLock<I>>,
+    who: &'static str,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
     loop {
-        if let Err(e) = follow(&catalog, &index, &mut ready).await {
-            tracing::warn!("The RBAC authorizer's watch ended ({e}); starting over.");
+        if let Err(e) = follow(&catalog, resources, &index, &mut ready).await {
+            tracing::warn!("The {who} authorizer's watch ended ({e}); starting over.");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// One pass: watch every RBAC resource from its current state until a watch fails.
-async fn follow(
+/// One pass: watch every resource from its current state until a watch fails.
+async fn follow<I: Index>(
     catalog: &Catalog,
-    index: &Arc<RwLock<RbacIndex>>,
+    resources: &'static [&'static str],
+    index: &Arc<RwLock<I>>,
     ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), String> {
     let mut streams = Vec::new();
-    for resource in RESOURCES {
+    for &resource in resources {
         let store = catalog
             .store(resource)
             .ok_or_else(|| format!("{resource} are not served"))?;
@@ -63,7 +83,7 @@ async fn follow(
         streams.push(stream.map(move |item| (resource, item)).boxed());
     }
     index.write().unwrap_or_else(|p| p.into_inner()).clear();
-    let mut initial_left = RESOURCES.len();
+    let mut initial_left = resources.len();
     let mut merged = futures::stream::select_all(streams);
     while let Some((resource, item)) = merged.next().await {
         match item.map_err(|e| format!("watching {resource}: {e}"))? {
@@ -75,11 +95,7 @@ async fn follow(
                 let mut index = index.write().unwrap_or_else(|p| p.into_inner());
                 match event.typ {
                     EventType::Added | EventType::Modified => index.apply(resource, &obj),
-                    EventType::Deleted => index.remove(
-                        resource,
-                        apimachinery::meta::namespace(&obj),
-                        apimachinery::meta::name(&obj),
-                    ),
+                    EventType::Deleted => index.remove(resource, &obj),
                 }
             }
             WatchItem::InitialEventsEnd(_) => {

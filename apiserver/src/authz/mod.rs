@@ -4,6 +4,7 @@
 pub mod bootstrap_policy;
 pub mod escalation_check;
 pub mod feed;
+pub mod node;
 pub mod rbac;
 
 use crate::authn::user::UserInfo;
@@ -29,6 +30,9 @@ pub struct Attributes {
     pub name: String,
     /// The request path; only meaningful when `resource_request` is false.
     pub path: String,
+    /// A list or watch's field selector (`None` when there is none or it does not parse: the
+    /// request then fails on its own), for the Node authorizer's `spec.nodeName` rule.
+    pub field_selector: Option<apimachinery::fields::Selector>,
 }
 
 /// An authorizer's answer, as upstream's `authorizer.Decision`.
@@ -50,7 +54,7 @@ pub enum Mode {
     AlwaysAllow,
     AlwaysDeny,
     Rbac,
-    /// The Node authorizer: not written yet, so it has no opinion on anything.
+    /// The Node authorizer: what a kubelet may do for its pods ([`node`]).
     Node,
 }
 
@@ -61,6 +65,8 @@ pub struct Authorizer {
     modes: Vec<Mode>,
     /// What RBAC knows, kept current from the watch cache by [`feed`].
     rbac: Arc<RwLock<rbac::RbacIndex>>,
+    /// With the Node mode: its graph (also fed from the watch cache) and rules.
+    node: Option<node::NodeAuthorizer>,
 }
 
 impl Authorizer {
@@ -87,9 +93,13 @@ impl Authorizer {
         if parsed.is_empty() {
             return Err("--authorization-mode: at least one mode is required".into());
         }
+        let node = parsed
+            .contains(&Mode::Node)
+            .then(node::NodeAuthorizer::default);
         Ok(Self {
             modes: parsed,
             rbac: Arc::default(),
+            node,
         })
     }
 
@@ -107,6 +117,12 @@ impl Authorizer {
         &self.rbac
     }
 
+    /// The Node authorizer's graph, for the feed that keeps it current (`None` without the
+    /// Node mode).
+    pub fn node_graph(&self) -> Option<&Arc<RwLock<node::graph::Graph>>> {
+        self.node.as_ref().map(node::NodeAuthorizer::graph)
+    }
+
     fn index(&self) -> std::sync::RwLockReadGuard<'_, rbac::RbacIndex> {
         self.rbac.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -122,7 +138,10 @@ impl Authorizer {
                 Mode::AlwaysAllow => (Decision::Allow, String::new()),
                 Mode::AlwaysDeny => (Decision::Deny, "Everything is forbidden.".to_string()),
                 Mode::Rbac => self.index().authorize(attrs),
-                Mode::Node => (Decision::NoOpinion, String::new()),
+                Mode::Node => match &self.node {
+                    Some(node) => node.authorize(attrs),
+                    None => (Decision::NoOpinion, String::new()),
+                },
             };
             if decision != Decision::NoOpinion {
                 return (decision, reason);

@@ -32,6 +32,51 @@ struct ResourceAttributes {
     subresource: String,
     #[serde(default)]
     name: String,
+    field_selector: Option<FieldSelectorAttributes>,
+}
+
+/// `resourceAttributes.fieldSelector`: a selector as text, or as requirements.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FieldSelectorAttributes {
+    #[serde(default)]
+    raw_selector: String,
+    #[serde(default)]
+    requirements: Vec<FieldRequirement>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FieldRequirement {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    operator: String,
+    #[serde(default)]
+    values: Vec<String>,
+}
+
+impl FieldSelectorAttributes {
+    /// The selector to authorize with: the raw text when given, else the requirements that
+    /// are single equalities (`In`/`NotIn` with one value), the only ones a field selector
+    /// can say. `None` when it does not parse.
+    fn selector(&self) -> Option<apimachinery::fields::Selector> {
+        if !self.raw_selector.is_empty() {
+            return apimachinery::fields::Selector::parse(&self.raw_selector).ok();
+        }
+        let requirements = self
+            .requirements
+            .iter()
+            .filter_map(|r| match (r.operator.as_str(), r.values.as_slice()) {
+                ("In" | "NotIn", [value]) => Some(apimachinery::fields::Requirement {
+                    field: r.key.clone(),
+                    value: value.clone(),
+                    negated: r.operator == "NotIn",
+                }),
+                _ => None,
+            })
+            .collect();
+        Some(apimachinery::fields::Selector { requirements })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +117,7 @@ impl AccessReviewSpec {
                 subresource: r.subresource.clone(),
                 name: r.name.clone(),
                 path: String::new(),
+                field_selector: r.field_selector.as_ref().and_then(|f| f.selector()),
             },
             (None, Some(n)) => Attributes {
                 user,

@@ -92,6 +92,24 @@ pub async fn create(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let namespace = scope.info.namespace.clone();
     let name = scope.name().to_string();
     let account = get(scope, "serviceaccounts", &namespace, &name).await?;
+    // As upstream, the validating plugins see the request once the account is known and
+    // before the bound object is looked up (NodeRestriction: a kubelet's tokens bind to its
+    // own pods).
+    let ctx = scope.op_context(dry, None);
+    ctx.admission
+        .validate(&crate::admission::Attributes {
+            operation: crate::admission::Operation::Create,
+            info: &scope.endpoint.info,
+            subresource: Some("token"),
+            namespace: &namespace,
+            name: &name,
+            object: Some(&request),
+            old: None,
+            user: &scope.user,
+            dry_run: dry,
+            warnings: &ctx.warnings,
+        })
+        .await?;
     let (mut pod, mut secret, mut node) = (None, None, None);
     if let Some(bound) = &spec.bound_object_ref {
         let kind = bound.kind.as_deref().unwrap_or_default();

@@ -372,7 +372,19 @@ pub async fn run(
         .await
         .map_err(Error::Bootstrap)?;
     if state.authz.uses_rbac() {
-        crate::authz::feed::start(catalog.clone(), state.authz.rbac().clone()).await;
+        use crate::authz::feed;
+        let index = state.authz.rbac().clone();
+        feed::start(catalog.clone(), feed::RBAC_RESOURCES, index, "RBAC").await;
+    }
+    if let Some(graph) = state.authz.node_graph() {
+        use crate::authz::{feed, node};
+        feed::start(
+            catalog.clone(),
+            node::graph::RESOURCES,
+            graph.clone(),
+            "Node",
+        )
+        .await;
     }
     crate::crd::controller::Controller::start(state.clone(), &opts.etcd_prefix).await;
     let (cert, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
@@ -574,20 +586,39 @@ fn request_attributes(
     path: &str,
     query: Option<&str>,
 ) -> Attributes {
-    let watch = handlers::params::Params::parse(query).is_watch();
-    match handlers::request_info::parse(method, path, watch) {
-        Some(info) => Attributes {
-            user: user.clone(),
-            verb: info.verb.as_str().to_string(),
-            resource_request: true,
-            namespace: info.namespace,
-            api_group: info.group,
-            api_version: info.version,
-            resource: info.resource,
-            subresource: info.subresource,
-            name: info.name,
-            path: path.to_string(),
-        },
+    let params = handlers::params::Params::parse(query);
+    match handlers::request_info::parse(method, path, params.is_watch()) {
+        Some(info) => {
+            let verb = info.verb.as_str().to_string();
+            let mut name = info.name;
+            let mut field_selector = None;
+            if matches!(verb.as_str(), "list" | "watch") {
+                field_selector = params
+                    .get("fieldSelector")
+                    .and_then(|s| apimachinery::fields::Selector::parse(s).ok());
+                // As upstream: a list or watch of one object by `metadata.name` is authorized
+                // as a request for that name (so RBAC's resourceNames and the Node
+                // authorizer's own-object rules apply).
+                if name.is_empty()
+                    && let Some(only) = field_selector.as_ref().and_then(exact_name)
+                {
+                    name = only;
+                }
+            }
+            Attributes {
+                user: user.clone(),
+                verb,
+                resource_request: true,
+                namespace: info.namespace,
+                api_group: info.group,
+                api_version: info.version,
+                resource: info.resource,
+                subresource: info.subresource,
+                name,
+                path: path.to_string(),
+                field_selector,
+            }
+        }
         None => Attributes {
             user: user.clone(),
             verb: method.as_str().to_ascii_lowercase(),
@@ -595,6 +626,22 @@ fn request_attributes(
             ..Default::default()
         },
     }
+}
+
+/// The name a field selector requires with `metadata.name=` (or `==`), if it is a valid
+/// path segment.
+fn exact_name(selector: &apimachinery::fields::Selector) -> Option<String> {
+    let value = &selector
+        .requirements
+        .iter()
+        .find(|r| r.field == "metadata.name" && !r.negated)?
+        .value;
+    let valid = !value.is_empty()
+        && value != "."
+        && value != ".."
+        && !value.contains('/')
+        && !value.contains('%');
+    valid.then(|| value.clone())
 }
 
 /// Routes one request: public endpoints, authentication, discovery, then resources.

@@ -52,7 +52,7 @@ fn may_use_signer(authorizer: &Authorizer, user: &UserInfo, verb: &str, signer: 
                 resource: "signers".to_string(),
                 subresource: String::new(),
                 name,
-                path: String::new(),
+                ..Default::default()
             })
         })
 }

@@ -181,7 +181,28 @@ impl RbacIndex {
     pub fn clear(&mut self) {
         *self = Self::default();
     }
+}
 
+impl crate::authz::feed::Index for RbacIndex {
+    fn clear(&mut self) {
+        RbacIndex::clear(self);
+    }
+
+    fn apply(&mut self, resource: &str, obj: &Value) {
+        RbacIndex::apply(self, resource, obj);
+    }
+
+    fn remove(&mut self, resource: &str, obj: &Value) {
+        RbacIndex::remove(
+            self,
+            resource,
+            meta_str(obj, "namespace"),
+            meta_str(obj, "name"),
+        );
+    }
+}
+
+impl RbacIndex {
     pub(super) fn cluster_role_bindings(&self) -> impl Iterator<Item = &Binding> {
         self.cluster_role_bindings.values()
     }

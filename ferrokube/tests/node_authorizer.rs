@@ -26,6 +26,21 @@ spec:
   - name: s
     secret:
       secretName: creds
+  - name: d
+    persistentVolumeClaim:
+      claimName: data
+";
+
+const CLAIM: &str = "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+  namespace: default
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
 ";
 
 #[test]
@@ -45,6 +60,7 @@ fn kubelets_read_only_what_their_pods_need() {
             let _ = k.run(&["create", "secret", "generic", secret, "--from-literal=a=b"]);
         }
         let _ = k.run(&["create", "configmap", "settings", "--from-literal=a=b"]);
+        k.ok_stdin(&["apply", "-f", "-"], CLAIM);
         k.ok_stdin(&["create", "-f", "-"], POD);
         let as_node = |node: &str, args: &[&str]| {
             let user = format!("--as=system:node:{node}");
@@ -145,6 +161,52 @@ fn kubelets_read_only_what_their_pods_need() {
             "n2",
             &bound,
             "no relationship found between node 'n2' and this object",
+        );
+
+        // The claim's status: capacity and conditions only (NodeRestriction). kubectl's patch
+        // reads the status first, which nodes may not; a PUT goes straight there.
+        let status_path = "/api/v1/namespaces/default/persistentvolumeclaims/data/status";
+        let put_status = |node: &str, status: serde_json::Value| {
+            let mut claim: serde_json::Value =
+                serde_json::from_str(&k.ok(&["get", "pvc", "data", "-o", "json"])).unwrap();
+            claim["status"] = status;
+            let user = format!("--as=system:node:{node}");
+            k.run_stdin(
+                &[
+                    "replace",
+                    "--raw",
+                    status_path,
+                    "-f",
+                    "-",
+                    &user,
+                    "--as-group=system:nodes",
+                ],
+                Some(&claim.to_string()),
+            )
+        };
+        let grown = put_status(
+            "n1",
+            serde_json::json!({"phase": "Pending", "capacity": {"storage": "2Gi"}}),
+        );
+        assert!(grown.ok, "{}", grown.stderr);
+        // The written claim (the volume binder clears an unbound claim's capacity soon after).
+        let written: serde_json::Value = serde_json::from_str(&grown.stdout).unwrap();
+        assert_eq!(written["status"]["capacity"]["storage"], "2Gi");
+        let lost = put_status("n1", serde_json::json!({"phase": "Lost"}));
+        assert!(
+            lost.stderr.contains(
+                "node \"n1\" is not allowed to update fields other than status.quantity and status.conditions: status.phase"
+            ),
+            "{}",
+            lost.stderr
+        );
+        let other = put_status("n2", serde_json::json!({"phase": "Pending"}));
+        assert!(
+            other
+                .stderr
+                .contains("no relationship found between node 'n2' and this object"),
+            "{}",
+            other.stderr
         );
 
         // Without the pod, its secret is no longer n1's.

@@ -73,6 +73,73 @@ fn changed_labels(new: Option<&Value>, old: Option<&Value>) -> BTreeSet<String> 
     changed
 }
 
+/// What a kubelet may change in a claim's status: the capacity and conditions it reports after
+/// expanding the volume, and the allocated resources of expansion recovery.
+const CLAIM_STATUS_FIELDS: [&str; 4] = [
+    "capacity",
+    "conditions",
+    "allocatedResources",
+    "allocatedResourceStatuses",
+];
+
+/// A kubelet's claim status update may change only [`CLAIM_STATUS_FIELDS`].
+fn claim_status(node: &str, attrs: &Attributes<'_>) -> std::result::Result<(), String> {
+    let comparable = |obj: Option<&Value>| {
+        let mut obj = obj.cloned().unwrap_or(Value::Null);
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            // An update may leave the resourceVersion out; managedFields record the write.
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
+        if let Some(status) = obj.get_mut("status").and_then(Value::as_object_mut) {
+            for field in CLAIM_STATUS_FIELDS {
+                status.remove(field);
+            }
+        }
+        obj
+    };
+    let (old, new) = (comparable(attrs.old), comparable(attrs.object));
+    if old == new {
+        return Ok(());
+    }
+    // Upstream appends a Go diff of the two objects; this names the fields that differ.
+    Err(format!(
+        "node {node:?} is not allowed to update fields other than status.quantity and status.conditions: {}",
+        differing_fields(&old, &new).join(", ")
+    ))
+}
+
+/// The fields (two levels deep, as `status.phase`) whose values differ.
+fn differing_fields(old: &Value, new: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let fields = |v: &Value| v.as_object().cloned().unwrap_or_default();
+    let (old, new) = (fields(old), fields(new));
+    let mut out = Vec::new();
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        let (a, b) = (old.get(key), new.get(key));
+        if a == b {
+            continue;
+        }
+        let (a_obj, b_obj) = (
+            a.and_then(Value::as_object).unwrap_or(&empty),
+            b.and_then(Value::as_object).unwrap_or(&empty),
+        );
+        let inner: BTreeSet<&String> = a_obj.keys().chain(b_obj.keys()).collect();
+        let changed: Vec<String> = inner
+            .into_iter()
+            .filter(|k| a_obj.get(*k) != b_obj.get(*k))
+            .map(|k| format!("{key}.{k}"))
+            .collect();
+        if changed.is_empty() {
+            out.push(key.clone());
+        } else {
+            out.extend(changed);
+        }
+    }
+    out
+}
+
 /// The name of the object a request is about: on create it is only in the object.
 fn object_name<'a>(attrs: &Attributes<'a>) -> &'a str {
     match attrs.operation {
@@ -436,6 +503,13 @@ impl Validator for NodeRestriction {
             {
                 self.admit_token_request(node, attrs).await?
             }
+            ("", "persistentvolumeclaims") => match (attrs.subresource, attrs.operation) {
+                (Some("status"), Operation::Update) => claim_status(node, attrs),
+                (Some("status"), op) => {
+                    Err(format!("unexpected operation {:?}", operation_name(op)))
+                }
+                _ => Err("may only update PVC status".into()),
+            },
             ("storage.k8s.io", "csinodes") => {
                 if object_name(attrs) == node {
                     Ok(())

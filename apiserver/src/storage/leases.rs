@@ -40,10 +40,6 @@ impl LeaseManager {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// The lease to attach the next write to: the current one while an object attached now
     /// would still expire before it does (and it has room), otherwise a new one.
     pub async fn lease(&self) -> Result<i64> {
@@ -52,8 +48,8 @@ impl LeaseManager {
         let reuse = reuse_window(self.ttl);
         if let Some(g) = current.as_mut() {
             let outlives = now + self.ttl < g.expires;
-            // A lease expiring much later than the TTL (the clock jumped, or the TTL
-            // shrank) would keep objects too long.
+            // A lease expiring much later than the TTL (etcd raised a short TTL to its
+            // minimum) would keep objects too long.
             let close = now + self.ttl + reuse >= g.expires;
             if outlives && close && g.attached < MAX_ATTACHED {
                 g.attached += 1;

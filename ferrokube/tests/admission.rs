@@ -208,4 +208,43 @@ fn kubelets_change_only_what_is_theirs() {
         refused.stderr
     );
     k.ok_stdin(&run(&["create", "-f", "-"]), &csi_node("n1"));
+
+    // Evictions pass admission too: a kubelet evicts only pods bound to it, and that
+    // eviction's own writes are not judged as the kubelet's.
+    for node in ["n1", "n2"] {
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: on-{node}\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: nginx\n"
+            ),
+        );
+    }
+    let evict = |pod: &str| {
+        let path = format!("/api/v1/namespaces/default/pods/{pod}/eviction");
+        k.run_stdin(
+            &[&["create", "--raw", &path, "-f", "-"][..], &as_n1].concat(),
+            Some(&format!(
+                "{{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{{\"name\":\"{pod}\"}}}}"
+            )),
+        )
+    };
+    let refused = evict("on-n2");
+    assert!(
+        refused
+            .stderr
+            .contains("node n1 can only evict pods with spec.nodeName set to itself"),
+        "{}",
+        refused.stderr
+    );
+    k.ok(&["get", "pod", "on-n2"]);
+    let evicted = evict("on-n1");
+    assert!(evicted.ok, "{}", evicted.stderr);
+    let gone = k.run(&[
+        "get",
+        "pod",
+        "on-n1",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(!gone.ok || !gone.stdout.is_empty(), "{}", gone.stdout);
 }

@@ -430,3 +430,52 @@ fn signers_are_guarded_by_admission() {
     ]);
     k.ok(&["certificate", "approve", "bob", "--as=jane"]);
 }
+
+/// NodeRestriction: a kubelet asks the node signers only for certificates naming itself;
+/// requests to other signers are the signer's to judge.
+#[test]
+fn kubelets_request_only_their_own_node_certificates() {
+    let cluster = Cluster::up();
+    let dir = tempfile::tempdir().unwrap();
+    let other = request(dir.path(), "other", "/CN=system:node:n2/O=system:nodes");
+    let own = request(dir.path(), "own", "/CN=system:node:n1/O=system:nodes");
+    let serving = request(dir.path(), "serving", "/CN=system:node:n2/O=system:nodes");
+    let bob = request(dir.path(), "bob", "/CN=bob");
+    for bin in kubectls() {
+        let k = cluster.kubectl(&bin);
+        let as_n1 = ["--as=system:node:n1", "--as-group=system:nodes"];
+        let create = |manifest: String| {
+            k.run_stdin(
+                &[&["create", "-f", "-"][..], &as_n1].concat(),
+                Some(&manifest),
+            )
+        };
+        let refused = create(kubelet_manifest("n2-client", &other));
+        assert!(
+            refused.stderr.contains(
+                "certificatesigningrequests.certificates.k8s.io \"n2-client\" is forbidden: can only create a node CSR with CN=system:node:n1"
+            ),
+            "{}",
+            refused.stderr
+        );
+        let refused = create(kubelet_manifest("n2-serving", &serving).replace(
+            "kube-apiserver-client-kubelet\n  usages: [digital signature, client auth]",
+            "kubelet-serving\n  usages: [digital signature, server auth]",
+        ));
+        assert!(
+            refused
+                .stderr
+                .contains("can only create a node CSR with CN=system:node:n1"),
+            "{}",
+            refused.stderr
+        );
+        let names = k.ok(&["get", "csr", "-o", "name"]);
+        assert!(!names.contains("n2-"), "{names}");
+
+        let created = create(kubelet_manifest("n1-client", &own));
+        assert!(created.ok, "{}", created.stderr);
+        let created = create(manifest("bob", &bob, "client auth"));
+        assert!(created.ok, "{}", created.stderr);
+        k.ok(&["delete", "csr", "n1-client", "bob"]);
+    }
+}

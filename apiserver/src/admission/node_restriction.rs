@@ -1,8 +1,10 @@
 //! NodeRestriction: a kubelet (`system:node:<name>` in `system:nodes`) may only change its
 //! own Node (not its taints, nor labels under kubernetes.io or k8s.io other than the ones
 //! kubelets set), its own Lease, the status of pods bound to it, and mirror pods bound to and
-//! owned by its Node that reference nothing else in the API.
+//! owned by its Node that reference nothing else in the API; and it may ask the node signers
+//! only for certificates naming itself.
 
+use super::certificates::{NODE_SIGNERS, request_subject, signer_name};
 use super::{Attributes, Operation, Source, Validator};
 use crate::authz::node::{NODE_LEASE_NAMESPACE, node_of as node_name};
 use crate::errors::{ApiError, GroupResource, Result};
@@ -383,6 +385,24 @@ impl NodeRestriction {
     }
 }
 
+/// A kubelet asks the node signers only for certificates naming itself (upstream since 1.31,
+/// unless the deprecated AllowInsecureKubeletCertificateSigningRequests gate is on).
+fn node_csr(node: &str, attrs: &Attributes<'_>) -> std::result::Result<(), String> {
+    let Some(csr) = attrs.object else {
+        return Ok(());
+    };
+    if !NODE_SIGNERS.contains(&signer_name(csr)) {
+        return Ok(());
+    }
+    let subject = request_subject(csr).map_err(|e| format!("unable to parse csr: {e}"))?;
+    if subject.common_name != format!("system:node:{node}") {
+        return Err(format!(
+            "can only create a node CSR with CN=system:node:{node}"
+        ));
+    }
+    Ok(())
+}
+
 fn operation_name(op: Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
@@ -516,6 +536,11 @@ impl Validator for NodeRestriction {
                 } else {
                     Err("can only access CSINode with the same name as the requesting node".into())
                 }
+            }
+            ("certificates.k8s.io", "certificatesigningrequests")
+                if attrs.operation == Operation::Create =>
+            {
+                node_csr(node, attrs)
             }
             _ => Ok(()),
         };

@@ -8,6 +8,7 @@ use super::body;
 use super::negotiate::body_format;
 use super::params::{Params, delete_options, dry_run};
 use super::{Scope, response};
+use crate::admission::{Attributes, Operation, Warnings};
 use crate::errors::{ApiError, Cause, Details, GroupResource, Result};
 use crate::registry::store::{DeleteOptions, OpContext, Store};
 use crate::storage::{ListRequest, ReadAt};
@@ -284,12 +285,14 @@ fn set_disruption_target(pod: &mut Value) {
     }
 }
 
-fn created() -> Result<Response> {
+fn created(warnings: &Warnings) -> Result<Response> {
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
-    Ok(response::raw_json(
+    let mut resp = response::raw_json(
         StatusCode::CREATED,
         Bytes::from(serde_json::to_vec(&status).map_err(ApiError::internal)?),
-    ))
+    );
+    response::add_warnings(&mut resp, &warnings.take());
+    Ok(resp)
 }
 
 /// The eviction's delete options, with the request's dry run.
@@ -299,8 +302,42 @@ fn options(scope: &Scope, eviction: &Value) -> Result<(DeleteOptions, bool)> {
     Ok((opts, create_dry || delete_dry))
 }
 
+/// The context of the eviction's own writes (the pod's condition, its delete, the budget):
+/// they are the server's, so as upstream they pass no admission (the eviction did).
+fn server_context(scope: &Scope, warnings: Warnings) -> OpContext {
+    OpContext {
+        admission: Default::default(),
+        warnings,
+        ..scope.op_context(false, None)
+    }
+}
+
+/// The admission chain on the Eviction as a create of `pods/eviction`.
+async fn admit(scope: &Scope, ctx: &OpContext, eviction: &mut Value) -> Result<()> {
+    let name = scope.name();
+    let attrs = Attributes {
+        operation: Operation::Create,
+        info: &scope.endpoint.info,
+        subresource: Some("eviction"),
+        namespace: &ctx.namespace,
+        name,
+        object: None,
+        old: None,
+        user: &ctx.user,
+        dry_run: ctx.dry_run,
+        warnings: &ctx.warnings,
+    };
+    ctx.admission.admit(&attrs, eviction).await?;
+    ctx.admission
+        .validate(&Attributes {
+            object: Some(eviction),
+            ..attrs
+        })
+        .await
+}
+
 pub async fn evict(scope: &Scope, bytes: Bytes) -> Result<Response> {
-    let eviction = body::parse(&bytes, body_format(&scope.headers, false)?)?;
+    let mut eviction = body::parse(&bytes, body_format(&scope.headers, false)?)?;
     let api_version = eviction
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -320,11 +357,17 @@ pub async fn evict(scope: &Scope, bytes: Bytes) -> Result<Response> {
             "name in URL does not match name in Eviction object",
         ));
     }
+    let (_, dry) = options(scope, &eviction)?;
+    let ctx = scope.op_context(dry, None);
+    admit(scope, &ctx, &mut eviction).await?;
     let (opts, dry) = options(scope, &eviction)?;
+    let ctx = OpContext {
+        dry_run: dry,
+        ..server_context(scope, ctx.warnings)
+    };
     let client_pinned = opts.preconditions.resource_version.is_some();
     let catalog = &scope.state.catalog;
     let pods: Arc<Store> = catalog.store("pods").ok_or_else(ApiError::not_found_path)?;
-    let ctx = scope.op_context(dry, None);
 
     // Pods whose eviction disrupts nothing are deleted at once (retrying races with writers).
     let mut pod = Value::Null;
@@ -342,7 +385,7 @@ pub async fn evict(scope: &Scope, bytes: Bytes) -> Result<Response> {
             delete.preconditions.resource_version = Some(meta::resource_version(&pod).to_string());
         }
         match mark_and_delete(&pods, &ctx, &name, delete).await {
-            Ok(()) => return created(),
+            Ok(()) => return created(&ctx.warnings),
             Err(e) if e.code == 409 && !client_pinned && attempt < TRIES => {
                 tokio::time::sleep(PAUSE).await;
             }
@@ -393,8 +436,11 @@ pub async fn evict(scope: &Scope, bytes: Bytes) -> Result<Response> {
                     .map_err(ApiError::internal)?;
                 decrement(&current, &name, &gr)?;
             } else {
-                let mut status_ctx = scope.op_context(false, None);
-                status_ctx.api_version = pdbs.info.group_version();
+                let status_ctx = OpContext {
+                    api_version: pdbs.info.group_version(),
+                    dry_run: false,
+                    ..server_context(scope, ctx.warnings.clone())
+                };
                 pdbs.update(&status_ctx, &budget_name, Some("status"), false, |old| {
                     let Some(old) = old else {
                         return Err(ApiError::not_found(&pdbs.group_resource(), &budget_name));
@@ -411,7 +457,7 @@ pub async fn evict(scope: &Scope, bytes: Bytes) -> Result<Response> {
         delete.preconditions.resource_version = Some(meta::resource_version(&pod).to_string());
     }
     match mark_and_delete(&pods, &ctx, &name, delete).await {
-        Ok(()) => created(),
+        Ok(()) => created(&ctx.warnings),
         Err(e) if e.code == 409 && pinned && !client_pinned => Err(still_processing(&budget_name)),
         Err(e) => Err(e),
     }

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod cel;
 pub mod clock;
 pub mod crd;
 pub mod discovery;

@@ -7,6 +7,7 @@ mod default_ingress_class;
 mod default_storage_class;
 mod default_toleration_seconds;
 mod limit_ranger;
+mod matching;
 mod namespace_lifecycle;
 mod node_restriction;
 mod persistent_volume_claim_resize;
@@ -18,6 +19,7 @@ mod service_account;
 mod source;
 mod storage_object_in_use_protection;
 mod taint_nodes_by_condition;
+mod validating_admission_policy;
 
 pub use certificates::{CertificateApproval, CertificateSigning, CertificateSubjectRestriction};
 pub use default_ingress_class::DefaultIngressClass;
@@ -35,6 +37,7 @@ pub use service_account::ServiceAccount;
 pub use source::Source;
 pub use storage_object_in_use_protection::StorageObjectInUseProtection;
 pub use taint_nodes_by_condition::TaintNodesByCondition;
+pub use validating_admission_policy::ValidatingAdmissionPolicy;
 
 use crate::authn::user::UserInfo;
 use crate::authz::Authorizer;
@@ -53,6 +56,18 @@ pub enum Operation {
     Update,
     Delete,
     Connect,
+}
+
+impl Operation {
+    /// As admission rules and reviews spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
 }
 
 /// What admission sees of a request.
@@ -137,7 +152,7 @@ impl Chain {
 /// (all of these are on by default upstream); with RBAC, its escalation checks run among the
 /// validators.
 pub fn built_in(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     hub: &Arc<Hub>,
     disabled: &[String],
     authorizer: &Authorizer,
@@ -228,6 +243,19 @@ pub fn built_in(
         && enabled("DefaultIngressClass")
     {
         mutators.push(Arc::new(DefaultIngressClass::new(classes)));
+    }
+    if let (Some(policies), Some(bindings), Some(namespaces)) = (
+        source("validatingadmissionpolicies"),
+        source("validatingadmissionpolicybindings"),
+        source("namespaces"),
+    ) && enabled("ValidatingAdmissionPolicy")
+    {
+        validators.push(Arc::new(ValidatingAdmissionPolicy::new(
+            policies,
+            bindings,
+            namespaces,
+            catalog.clone(),
+        )));
     }
     // Upstream's last plugin: only what every other plugin admitted is charged.
     if let Some(quotas) = source("resourcequotas")

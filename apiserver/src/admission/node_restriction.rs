@@ -281,7 +281,7 @@ impl NodeRestriction {
             }
             (None, op) => Err(format!(
                 "unexpected operation {:?}, node {node:?} can only create and delete mirror pods",
-                operation_name(op)
+                op.name()
             )),
             (Some("status"), Operation::Update) => {
                 if attrs.old.map(node_of_pod) != Some(node) {
@@ -292,7 +292,7 @@ impl NodeRestriction {
                     Ok(())
                 }
             }
-            (Some("status"), op) => Err(format!("unexpected operation {:?}", operation_name(op))),
+            (Some("status"), op) => Err(format!("unexpected operation {:?}", op.name())),
             (Some("eviction"), Operation::Create) => {
                 if node_of_pod(&self.existing_pod(attrs).await?) != node {
                     Err(format!(
@@ -302,7 +302,7 @@ impl NodeRestriction {
                     Ok(())
                 }
             }
-            (Some("eviction"), op) => Err(format!("unexpected operation {:?}", operation_name(op))),
+            (Some("eviction"), op) => Err(format!("unexpected operation {:?}", op.name())),
             (Some(other), _) => Err(format!(
                 "unexpected pod subresource {other:?}, only 'status' and 'eviction' are allowed"
             )),
@@ -401,15 +401,6 @@ fn node_csr(node: &str, attrs: &Attributes<'_>) -> std::result::Result<(), Strin
         ));
     }
     Ok(())
-}
-
-fn operation_name(op: Operation) -> &'static str {
-    match op {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
 }
 
 /// The first kind of API object a pod references, in upstream's order of checking.
@@ -525,9 +516,7 @@ impl Validator for NodeRestriction {
             }
             ("", "persistentvolumeclaims") => match (attrs.subresource, attrs.operation) {
                 (Some("status"), Operation::Update) => claim_status(node, attrs),
-                (Some("status"), op) => {
-                    Err(format!("unexpected operation {:?}", operation_name(op)))
-                }
+                (Some("status"), op) => Err(format!("unexpected operation {:?}", op.name())),
                 _ => Err("may only update PVC status".into()),
             },
             ("storage.k8s.io", "csinodes") => {

@@ -12,13 +12,13 @@ pub struct VersionSchema {
     has_defaults: bool,
     /// The compiled `x-kubernetes-validations`; `None` when the schema has rules that do not
     /// compile (CRD validation refuses those, so only stored CRDs from elsewhere get here).
-    rules: Option<super::schema::cel::Validator>,
+    rules: Option<crate::cel::Validator>,
 }
 
 impl VersionSchema {
     pub fn new(schema: JSONSchemaProps) -> Self {
         let has_defaults = has_defaults(&schema);
-        let rules = match super::schema::cel::Validator::new(&schema, "") {
+        let rules = match crate::cel::Validator::new(&schema, "") {
             Ok(v) => Some(v).filter(|v| !v.is_empty()),
             Err(errs) => {
                 tracing::warn!(errors = ?errs, "A stored CRD schema has CEL rules that do not compile; they are not enforced.");

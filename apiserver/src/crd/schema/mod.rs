@@ -1,9 +1,8 @@
 //! The structural schema of a custom resource version (`openAPIV3Schema`, as k8s-openapi's
 //! `JSONSchemaProps`) applied to objects: [`validation`] (OpenAPI value validation and list
-//! types), [`prune`] (dropping unknown fields), [`defaulting`], [`cel`] (`x-kubernetes-validations`),
-//! and [`structural`] (whether a CRD's schema itself is acceptable).
+//! types), [`prune`] (dropping unknown fields), [`defaulting`] and [`structural`] (whether a
+//! CRD's schema itself is acceptable); its `x-kubernetes-validations` are [`crate::cel`]'s.
 
-pub mod cel;
 pub mod defaulting;
 pub mod go;
 pub mod prune;

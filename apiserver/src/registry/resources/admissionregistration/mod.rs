@@ -8,6 +8,7 @@ pub mod validatingadmissionpolicybindings;
 pub mod validatingwebhookconfigurations;
 
 use super::shared::{arr, go_slice, has, invalid_rendered, s, validate_label_selector};
+use crate::cel::dynamic::{Declarations, Expect};
 use crate::registry::Resource;
 use crate::registry::table::{self, AGE, Column, NAME};
 use apimachinery::field_errors::{child, index};
@@ -362,7 +363,21 @@ fn validate_webhook_service(svc: &Value, path: &str) -> FieldErrors {
 }
 
 /// `validateMatchConditions` without compiling the CEL expressions.
-fn validate_match_conditions(conds: &[Value], path: &str) -> FieldErrors {
+/// The error of an expression that does not compile, at `path`.
+fn compile_error(
+    decls: &Declarations,
+    expression: &str,
+    expect: Expect,
+    path: String,
+) -> Option<FieldError> {
+    decls
+        .compile(expression, expect)
+        .err()
+        .map(|e| FieldError::invalid(path, expression, e))
+}
+
+/// Match conditions: named uniquely, and expressions that compile in `decls`.
+fn validate_match_conditions(conds: &[Value], path: &str, decls: &Declarations) -> FieldErrors {
     let mut errs = Vec::new();
     if conds.len() > MAX_MATCH_CONDITIONS {
         errs.push(FieldError::too_many(
@@ -385,8 +400,16 @@ fn validate_match_conditions(conds: &[Value], path: &str) -> FieldErrors {
                 errs.push(FieldError::duplicate(child(&p, "name"), name));
             }
         }
-        if s(c, "/expression").trim().is_empty() {
+        let expression = s(c, "/expression");
+        if expression.trim().is_empty() {
             errs.push(FieldError::required(child(&p, "expression"), ""));
+        } else {
+            errs.extend(compile_error(
+                decls,
+                expression,
+                Expect::Bool,
+                child(&p, "expression"),
+            ));
         }
     }
     errs
@@ -489,6 +512,7 @@ fn validate_webhook(hook: &Value, mutating: bool, path: &str) -> FieldErrors {
     errs.extend(validate_match_conditions(
         arr(hook, "/matchConditions"),
         &child(path, "matchConditions"),
+        &Declarations::webhook(),
     ));
     if mutating {
         errs.extend(validate_enum(

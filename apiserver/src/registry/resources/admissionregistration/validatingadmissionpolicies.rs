@@ -3,9 +3,10 @@
 //! compiled here.
 
 use super::{
-    CATEGORIES, FAILURE_POLICIES, GROUP, default_match_resources, validate_match_conditions,
-    validate_match_resources,
+    CATEGORIES, FAILURE_POLICIES, GROUP, compile_error, default_match_resources,
+    validate_match_conditions, validate_match_resources,
 };
+use crate::cel::dynamic::{Declarations, Expect};
 use crate::registry::resources::shared::{arr, has, s};
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
@@ -19,12 +20,40 @@ use apimachinery::{FieldError, FieldErrors};
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 use serde_json::{Value, json};
 
-const REASONS: &[&str] = &[
-    "Forbidden",
-    "Invalid",
-    "RequestEntityTooLarge",
-    "Unauthorized",
-];
+/// A CEL identifier: a letter or `_`, then letters, digits and `_`, not a reserved word.
+fn is_cel_identifier(name: &str) -> bool {
+    const RESERVED: [&str; 21] = [
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ];
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RESERVED.contains(&name)
+}
+
+const REASONS: &[&str] = &["Forbidden", "Invalid", "RequestEntityTooLarge"];
 
 const SUBRESOURCES: &[SubresourceInfo] = &[SubresourceInfo::status(
     GROUP,
@@ -93,12 +122,20 @@ fn validate_param_kind(pk: &Value, path: &str) -> FieldErrors {
     errs
 }
 
-fn validate_validation(v: &Value, path: &str) -> FieldErrors {
+fn validate_validation(v: &Value, path: &str, decls: &Declarations) -> FieldErrors {
     let mut errs = Vec::new();
-    if s(v, "/expression").trim().is_empty() {
+    let expression = s(v, "/expression");
+    if expression.trim().is_empty() {
         errs.push(FieldError::required(
             child(path, "expression"),
             "expression is not specified",
+        ));
+    } else {
+        errs.extend(compile_error(
+            decls,
+            expression,
+            Expect::Bool,
+            child(path, "expression"),
         ));
     }
     let message = s(v, "/message");
@@ -115,6 +152,21 @@ fn validate_validation(v: &Value, path: &str) -> FieldErrors {
             message,
             "message must not contain line breaks",
         ));
+    }
+    if let Some(source) = v.get("messageExpression").and_then(Value::as_str) {
+        if source.trim().is_empty() {
+            errs.push(FieldError::required(
+                child(path, "messageExpression"),
+                "must be non-empty if specified",
+            ));
+        } else {
+            errs.extend(compile_error(
+                decls,
+                source,
+                Expect::String,
+                child(path, "messageExpression"),
+            ));
+        }
     }
     if let Some(reason) = v.get("reason").and_then(Value::as_str)
         && !REASONS.contains(&reason)
@@ -175,10 +227,49 @@ impl Strategy for ValidatingAdmissionPolicies {
         } else {
             errs.push(FieldError::required("spec.matchConstraints", ""));
         }
+        let mut decls = Declarations::admission(has(obj, "/spec/paramKind"));
         errs.extend(validate_match_conditions(
             arr(obj, "/spec/matchConditions"),
             "spec.matchConditions",
+            &decls,
         ));
+        for (i, v) in arr(obj, "/spec/variables").iter().enumerate() {
+            let path = index("spec.variables", i);
+            let name = s(v, "/name");
+            if name.is_empty() {
+                errs.push(FieldError::required(
+                    child(&path, "name"),
+                    "name is not specified",
+                ));
+            } else if !is_cel_identifier(name) {
+                errs.push(FieldError::invalid(
+                    child(&path, "name"),
+                    name,
+                    "name is not a valid CEL identifier",
+                ));
+            }
+            let expression = s(v, "/expression");
+            let compiled = if expression.trim().is_empty() {
+                errs.push(FieldError::required(
+                    child(&path, "expression"),
+                    "expression is not specified",
+                ));
+                None
+            } else {
+                match decls.compile(expression, Expect::Any) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        errs.push(FieldError::invalid(
+                            child(&path, "expression"),
+                            expression,
+                            e,
+                        ));
+                        None
+                    }
+                }
+            };
+            decls.declare_variable(name, compiled.as_ref());
+        }
         let validations = arr(obj, "/spec/validations");
         if validations.is_empty() && arr(obj, "/spec/auditAnnotations").is_empty() {
             errs.push(FieldError::required(
@@ -187,7 +278,11 @@ impl Strategy for ValidatingAdmissionPolicies {
             ));
         }
         for (i, v) in validations.iter().enumerate() {
-            errs.extend(validate_validation(v, &index("spec.validations", i)));
+            errs.extend(validate_validation(
+                v,
+                &index("spec.validations", i),
+                &decls,
+            ));
         }
         errs
     }

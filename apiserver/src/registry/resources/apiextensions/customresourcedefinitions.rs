@@ -8,7 +8,8 @@
 //! validated against it) and its CEL rules must compile. Deleting a CRD only marks it: the
 //! CRD controller (`crate::crd::controller`) deletes its objects first.
 
-use crate::crd::schema::{cel, structural, validation};
+use crate::cel;
+use crate::crd::schema::{structural, validation};
 use crate::registry::resources::shared::{arr, has, immutable, invalid_rendered, s};
 use crate::registry::{
     Resource, ResourceInfo, SubresourceInfo,

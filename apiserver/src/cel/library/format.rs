@@ -15,7 +15,7 @@ use cel::{DeclarationError, Env, ExecutionError};
 
 /// One of the named formats, by its index in [`NAMED_FORMATS`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(in crate::crd::schema::cel) struct NamedFormat(usize);
+pub(in crate::cel) struct NamedFormat(usize);
 
 library_type!(NamedFormat, FORMAT_TYPE, "kubernetes.NamedFormat");
 

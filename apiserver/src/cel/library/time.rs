@@ -5,7 +5,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 /// Go's `time.ParseDuration`: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, or `0`.
-pub(in crate::crd::schema::cel) fn parse_go_duration(s: &str) -> Result<chrono::Duration, String> {
+pub(in crate::cel) fn parse_go_duration(s: &str) -> Result<chrono::Duration, String> {
     let invalid = || format!("time: invalid duration \"{s}\"");
     let (neg, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
@@ -81,7 +81,7 @@ pub(in crate::crd::schema::cel) fn parse_go_duration(s: &str) -> Result<chrono::
 
 /// kube-openapi's `strfmt.ParseDuration`: Go durations, or a sum of `<n> <unit>` terms with
 /// units from nanoseconds to weeks (`3d`, `1 week`).
-pub(in crate::crd::schema::cel) fn parse_strfmt_duration(s: &str) -> Option<chrono::Duration> {
+pub(in crate::cel) fn parse_strfmt_duration(s: &str) -> Option<chrono::Duration> {
     if let Ok(d) = parse_go_duration(s) {
         return Some(d);
     }
@@ -142,7 +142,7 @@ pub(in crate::crd::schema::cel) fn parse_strfmt_duration(s: &str) -> Option<chro
 }
 
 /// Go's `time.Parse(time.RFC3339, s)`, which also accepts fractional seconds.
-pub(in crate::crd::schema::cel) fn parse_rfc3339(s: &str) -> Option<DateTime<FixedOffset>> {
+pub(in crate::cel) fn parse_rfc3339(s: &str) -> Option<DateTime<FixedOffset>> {
     if s.len() < 20 || s.as_bytes().get(10) != Some(&b'T') {
         return None;
     }
@@ -151,9 +151,7 @@ pub(in crate::crd::schema::cel) fn parse_rfc3339(s: &str) -> Option<DateTime<Fix
 
 /// kube-openapi's `strfmt.ParseDateTime`: RFC 3339, with or without a colon in the offset,
 /// or without a zone (UTC).
-pub(in crate::crd::schema::cel) fn parse_strfmt_date_time(
-    s: &str,
-) -> Option<DateTime<FixedOffset>> {
+pub(in crate::cel) fn parse_strfmt_date_time(s: &str) -> Option<DateTime<FixedOffset>> {
     if let Some(t) = parse_rfc3339(s) {
         return Some(t);
     }
@@ -175,7 +173,7 @@ pub(in crate::crd::schema::cel) fn parse_strfmt_date_time(
 }
 
 /// A `format: date` value (`2006-01-02`) as a timestamp at midnight UTC.
-pub(in crate::crd::schema::cel) fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
+pub(in crate::cel) fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
     let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Some(
         Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?)

@@ -624,13 +624,13 @@ fn compile_node(node: &Node, prog: &mut Vec<Inst>) {
 }
 
 /// A compiled pattern.
-pub(in crate::crd::schema::cel) struct Regex {
+pub(in crate::cel) struct Regex {
     prog: Vec<Inst>,
 }
 
 impl Regex {
     /// Compiles a Go (RE2) pattern, or returns Go's error text.
-    pub(in crate::crd::schema::cel) fn new(pattern: &str) -> Result<Regex, String> {
+    pub(in crate::cel) fn new(pattern: &str) -> Result<Regex, String> {
         let mut parser = Parser {
             src: pattern,
             chars: pattern.chars().collect(),
@@ -734,7 +734,7 @@ impl Regex {
     }
 
     /// Go's `FindString`.
-    pub(in crate::crd::schema::cel) fn find(&self, s: &str) -> Option<String> {
+    pub(in crate::cel) fn find(&self, s: &str) -> Option<String> {
         let text: Vec<char> = s.chars().collect();
         self.find_at(&text, 0)
             .map(|(a, b)| text[a..b].iter().collect())

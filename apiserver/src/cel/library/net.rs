@@ -19,11 +19,11 @@ enum Addr {
 
 /// An `ip()` value.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(in crate::crd::schema::cel) struct Ip(Addr);
+pub(in crate::cel) struct Ip(Addr);
 
 /// A `cidr()` value: an address and a prefix length, host bits kept.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(in crate::crd::schema::cel) struct Cidr {
+pub(in crate::cel) struct Cidr {
     addr: Addr,
     bits: u8,
 }

@@ -16,7 +16,7 @@ const NANOS_PER_UNIT: i128 = 1_000_000_000;
 
 /// A quantity value, compared by magnitude as upstream's `Quantity.Cmp`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(in crate::crd::schema::cel) struct Quantity {
+pub(in crate::cel) struct Quantity {
     nanos: i128,
 }
 

@@ -125,7 +125,7 @@ pub(super) fn to_val(value: &Value, schema: &JSONSchemaProps) -> Box<dyn Val> {
 
 /// A JSON value without a schema: numbers as ints when whole and in range, as Go's
 /// unstructured decoding does.
-fn untyped(value: &Value) -> Box<dyn Val> {
+pub(super) fn untyped(value: &Value) -> Box<dyn Val> {
     match value {
         Value::Null => Box::new(CelNull),
         Value::Bool(b) => Box::new(CelBool::from(*b)),

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// A parsed URL, the fields of Go's `url.URL` the library reads.
 #[derive(Clone, Debug, PartialEq)]
-pub(in crate::crd::schema::cel) struct Url {
+pub(in crate::cel) struct Url {
     scheme: String,
     opaque: String,
     host: String,
@@ -287,7 +287,7 @@ fn valid_optional_port(port: &str) -> bool {
 }
 
 /// Go's `url.ParseRequestURI`, errors rendered as its `*url.Error`.
-pub(in crate::crd::schema::cel) fn parse_request_uri(raw: &str) -> Result<Url, String> {
+pub(in crate::cel) fn parse_request_uri(raw: &str) -> Result<Url, String> {
     parse_inner(raw, true).map_err(|e| format!("parse {}: {e}", crate::crd::schema::go::quote(raw)))
 }
 

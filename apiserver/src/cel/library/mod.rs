@@ -112,7 +112,7 @@ fn string_list(items: impl IntoIterator<Item = String>) -> CelList<'static> {
 /// by `PartialEq`, and downcasting.
 macro_rules! library_type {
     ($t:ty, $type_static:ident, $name:expr) => {
-        pub(in crate::crd::schema::cel) static $type_static: cel::common::types::Type =
+        pub(in crate::cel) static $type_static: cel::common::types::Type =
             cel::common::types::Type::new_unspecified_type($name);
 
         impl cel::common::value::Val for $t {

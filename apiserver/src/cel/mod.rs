@@ -1,3 +1,6 @@
+//! The Kubernetes CEL environment. [`dynamic`] compiles and runs the expressions of admission
+//! policies over objects of any kind; the rest of this module is CRD validation rules:
+//!
 //! `x-kubernetes-validations`: the CEL rules of a custom resource schema, compiled once per CRD
 //! version ([`Validator::new`], which also reports the CRD-time errors upstream reports for
 //! rules) and evaluated against each custom object written ([`Validator::validate`]), as
@@ -18,7 +21,7 @@
 //! which is what makes CRD-time compilation errors (`undefined field 'foo'`, `found no
 //! matching overload ...`) match upstream. Evaluation cost limits are not enforced.
 //!
-//! Layout: [`types`] (CEL types of schema nodes), [`decls`] (declared functions), [`check`]
+//! Layout: [`dynamic`] (admission expressions), [`types`] (CEL types of schema nodes), [`decls`] (declared functions), [`check`]
 //! (type checker), [`compile`] (per-node compilation), [`comprehensions`] (two-variable
 //! macros), [`values`] (objects as CEL values), [`library`] (Kubernetes CEL libraries),
 //! [`runtime`] (environment and error texts), [`field_path`] (`fieldPath` resolution).
@@ -27,6 +30,7 @@ mod check;
 mod compile;
 mod comprehensions;
 mod decls;
+pub mod dynamic;
 mod field_path;
 mod library;
 mod runtime;

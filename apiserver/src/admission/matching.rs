@@ -4,9 +4,28 @@
 //! resource names; namespaces by label selector (cluster-scoped requests always match);
 //! objects by label selector on the new or the old object.
 
-use super::Attributes;
+use super::{Attributes, Source};
+use crate::errors::{ApiError, GroupResource, Result};
 use apimachinery::labels::Selector;
 use serde_json::Value;
+
+/// The request's Namespace: None for cluster-scoped requests; for namespace requests the
+/// Namespace itself.
+pub async fn namespace_of(namespaces: &Source, attrs: &Attributes<'_>) -> Result<Option<Value>> {
+    if attrs.info.group.is_empty() && attrs.info.resource == "namespaces" {
+        return Ok(attrs.object.or(attrs.old).cloned());
+    }
+    if attrs.namespace.is_empty() {
+        return Ok(None);
+    }
+    match namespaces.value("", attrs.namespace).await? {
+        Some(ns) => Ok(Some(ns)),
+        None => Err(ApiError::not_found(
+            &GroupResource::new("", "namespaces"),
+            attrs.namespace,
+        )),
+    }
+}
 
 /// The request as rules see it.
 pub struct Request<'a> {
@@ -84,7 +103,7 @@ pub fn rule_matches(rule: &Value, request: &Request<'_>) -> bool {
 fn selects<'v>(
     selector: Option<&Value>,
     objects: impl IntoIterator<Item = &'v Value>,
-) -> Result<bool, String> {
+) -> std::result::Result<bool, String> {
     let Some(selector) = selector.filter(|s| s.as_object().is_some_and(|o| !o.is_empty())) else {
         return Ok(true);
     };
@@ -97,7 +116,10 @@ fn selects<'v>(
 /// Upstream's `Matches` for a `MatchResources`: the namespace and object selectors, the
 /// excluded rules, then the rules (none listed selects every resource, as a binding's
 /// `matchResources` without rules does). A selector error counts only when the rules match.
-pub fn matches(match_resources: &Value, request: &Request<'_>) -> Result<bool, String> {
+pub fn matches(
+    match_resources: &Value,
+    request: &Request<'_>,
+) -> std::result::Result<bool, String> {
     let namespace_ok = if request.cluster_scoped() && !request.is_namespace() {
         Ok(true)
     } else {

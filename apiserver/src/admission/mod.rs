@@ -13,6 +13,7 @@ mod node_restriction;
 mod persistent_volume_claim_resize;
 mod pod_security;
 mod priority;
+mod request;
 mod resource_quota;
 mod runtime_class;
 mod service_account;
@@ -20,6 +21,7 @@ mod source;
 mod storage_object_in_use_protection;
 mod taint_nodes_by_condition;
 mod validating_admission_policy;
+mod webhook;
 
 pub use certificates::{CertificateApproval, CertificateSigning, CertificateSubjectRestriction};
 pub use default_ingress_class::DefaultIngressClass;
@@ -38,6 +40,7 @@ pub use source::Source;
 pub use storage_object_in_use_protection::StorageObjectInUseProtection;
 pub use taint_nodes_by_condition::TaintNodesByCondition;
 pub use validating_admission_policy::ValidatingAdmissionPolicy;
+pub use webhook::{MutatingWebhooks, ValidatingWebhooks};
 
 use crate::authn::user::UserInfo;
 use crate::authz::Authorizer;
@@ -244,6 +247,22 @@ pub fn built_in(
     {
         mutators.push(Arc::new(DefaultIngressClass::new(classes)));
     }
+    // Services and their EndpointSlices locate webhooks served inside the cluster.
+    let resolver = match (source("services/specs"), source("endpointslices")) {
+        (Some(services), Some(slices)) => Some(webhook::Resolver::new(services, slices)),
+        _ => None,
+    };
+    if let (Some(configurations), Some(namespaces), Some(resolver)) = (
+        source("mutatingwebhookconfigurations"),
+        source("namespaces"),
+        resolver.clone(),
+    ) && enabled("MutatingAdmissionWebhook")
+    {
+        mutators.push(Arc::new(MutatingWebhooks {
+            hooks: webhook::Hooks::new(configurations, namespaces, resolver),
+            catalog: catalog.clone(),
+        }));
+    }
     if let (Some(policies), Some(bindings), Some(namespaces)) = (
         source("validatingadmissionpolicies"),
         source("validatingadmissionpolicybindings"),
@@ -256,6 +275,18 @@ pub fn built_in(
             namespaces,
             catalog.clone(),
         )));
+    }
+    if let (Some(configurations), Some(namespaces), Some(resolver)) = (
+        source("validatingwebhookconfigurations"),
+        source("namespaces"),
+        resolver,
+    ) && enabled("ValidatingAdmissionWebhook")
+    {
+        validators.push(Arc::new(ValidatingWebhooks(webhook::Hooks::new(
+            configurations,
+            namespaces,
+            resolver,
+        ))));
     }
     // Upstream's last plugin: only what every other plugin admitted is charged.
     if let Some(quotas) = source("resourcequotas")

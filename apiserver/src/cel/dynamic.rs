@@ -394,15 +394,21 @@ mod tests {
     #[test]
     fn types_are_checked_where_they_are_known() {
         let decls = Declarations::admission(false);
-        let err = decls.compile("object.spec.paused", Expect::Bool).unwrap_err();
+        let err = decls
+            .compile("object.spec.paused", Expect::Bool)
+            .unwrap_err();
         assert_eq!(err, "must evaluate to bool but got dyn");
-        let err = decls.compile("request.verb == 'x'", Expect::Bool).unwrap_err();
+        let err = decls
+            .compile("request.verb == 'x'", Expect::Bool)
+            .unwrap_err();
         assert!(err.contains("undefined field 'verb'"), "{err}");
         let err = decls.compile("params.x == 1", Expect::Bool).unwrap_err();
         assert!(err.contains("undeclared reference to 'params'"), "{err}");
-        assert!(Declarations::admission(true)
-            .compile("params.x == 1", Expect::Bool)
-            .is_ok());
+        assert!(
+            Declarations::admission(true)
+                .compile("params.x == 1", Expect::Bool)
+                .is_ok()
+        );
         let err = decls
             .compile("namespaceObject.metadata.name", Expect::Bool)
             .unwrap_err();
@@ -422,9 +428,13 @@ mod tests {
         );
         let object = json!({"spec": {"replicas": 3}});
         let activation = Activation::new(&[("object", &object)], &variables).unwrap();
-        let double = decls.compile("variables.double == 6", Expect::Bool).unwrap();
+        let double = decls
+            .compile("variables.double == 6", Expect::Bool)
+            .unwrap();
         assert_eq!(activation.eval(&double), Ok(Outcome::Bool(true)));
-        let broken = decls.compile("variables.broken == 1", Expect::Bool).unwrap();
+        let broken = decls
+            .compile("variables.broken == 1", Expect::Bool)
+            .unwrap();
         assert_eq!(
             activation.eval(&broken),
             Err("composited variable \"broken\" fails to evaluate: no such key: missing".into())

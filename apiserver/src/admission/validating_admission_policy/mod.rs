@@ -14,9 +14,9 @@
 //! (matchPolicy Equivalent matches only the served version), auditAnnotations, cost limits.
 
 mod compiled;
-mod request;
 
 use super::matching::{self, Request};
+use super::request;
 use super::{Attributes, Source, Validator};
 use crate::cel::dynamic::{Activation, Outcome};
 use crate::errors::{ApiError, Cause, GroupResource, Result};
@@ -151,24 +151,6 @@ impl ValidatingAdmissionPolicy {
         let compiled = Arc::new(CompiledPolicy::new(&policy));
         cache.insert(name.to_string(), (version, compiled.clone()));
         Ok(Some(compiled))
-    }
-
-    /// The request's Namespace: None for cluster-scoped requests; for namespace requests the
-    /// Namespace itself.
-    async fn namespace(&self, attrs: &Attributes<'_>) -> Result<Option<Value>> {
-        if attrs.info.group.is_empty() && attrs.info.resource == "namespaces" {
-            return Ok(attrs.object.or(attrs.old).cloned());
-        }
-        if attrs.namespace.is_empty() {
-            return Ok(None);
-        }
-        match self.namespaces.value("", attrs.namespace).await? {
-            Some(ns) => Ok(Some(ns)),
-            None => Err(ApiError::not_found(
-                &GroupResource::new("", "namespaces"),
-                attrs.namespace,
-            )),
-        }
     }
 
     /// The parameter objects a binding selects for a policy (`[Null]` when the policy takes
@@ -379,7 +361,7 @@ impl Validator for ValidatingAdmissionPolicy {
             return Ok(());
         }
         bindings.sort_by(|a, b| text(a, "/metadata/name").cmp(text(b, "/metadata/name")));
-        let namespace = self.namespace(attrs).await?;
+        let namespace = matching::namespace_of(&self.namespaces, attrs).await?;
         let namespace_labels = namespace
             .as_ref()
             .and_then(|n| n.pointer("/metadata/labels"));

@@ -1,5 +1,6 @@
-//! The values policies see of a request: `request` (upstream's `kubernetes.AdmissionRequest`)
-//! and `namespaceObject` (the request's Namespace, stripped as upstream strips it).
+//! What policies and webhooks see of a request: `request` (upstream's AdmissionRequest, also
+//! the core of the AdmissionReview webhooks get) and a policy's `namespaceObject` (the
+//! request's Namespace, stripped as upstream strips it).
 
 use crate::admission::{Attributes, Operation};
 use serde_json::{Map, Value, json};

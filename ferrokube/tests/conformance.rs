@@ -41,6 +41,8 @@ const PASSING_TODAY: &[&str] = &[
     "[sig-api-machinery] ResourceQuota should apply changes to a resourcequota status [Conformance]",
     "[sig-api-machinery] Namespaces [Serial] should ensure that all services are removed when a namespace is deleted [Conformance]",
     "[sig-auth] ServiceAccounts should guarantee kube-root-ca.crt exist in any namespace [Conformance]",
+    "[sig-api-machinery] ValidatingAdmissionPolicy [Privileged:ClusterAdmin] should validate against a Deployment [Conformance]",
+    "[sig-api-machinery] ValidatingAdmissionPolicy [Privileged:ClusterAdmin] should allow expressions to refer variables. [Conformance]",
 ];
 
 /// Stops `ferrokube up` (and through it, etcd) when the test ends, however it ends.

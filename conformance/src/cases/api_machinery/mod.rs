@@ -14,6 +14,7 @@ pub mod resource_quota;
 pub mod resource_quota_usage;
 pub mod server_version;
 pub mod table_conversion;
+pub mod validating_admission_policy;
 pub mod watch;
 
 use super::Case;
@@ -34,6 +35,7 @@ pub fn cases() -> Vec<Case> {
     out.extend(resource_quota_usage::cases());
     out.extend(server_version::cases());
     out.extend(table_conversion::cases());
+    out.extend(validating_admission_policy::cases());
     out.extend(watch::cases());
     out
 }

@@ -25,6 +25,7 @@ pub mod schema;
 pub mod server;
 pub mod storage;
 pub mod strategic;
+pub mod webhook_client;
 
 pub use options::Options;
 

@@ -1,9 +1,11 @@
-//! Calling a webhook: at its `clientConfig.url`, or at its Service as
+//! Calling a webhook (admission webhooks, CRD conversion webhooks): at its
+//! `clientConfig.url`, or at its Service as
 //! `https://<name>.<namespace>.svc:<port><path>` dialled at a ready endpoint the Service's
 //! EndpointSlices list (the apiserver's own view, as upstream's endpoint routing), trusting
 //! only its `caBundle` (the system roots when it has none), within its timeout.
 
 use crate::admission::Source;
+use crate::registry::catalog::Catalog;
 use base64::Engine;
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +37,13 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
 impl Resolver {
     pub fn new(services: Source, slices: Source) -> Self {
         Self { services, slices }
+    }
+
+    /// The resolver over a catalog's Services and EndpointSlices.
+    pub fn from_catalog(catalog: &Catalog) -> Option<Self> {
+        let services = catalog.store("services/specs")?;
+        let slices = catalog.store("endpointslices")?;
+        Some(Self::new(Source::of(&services), Source::of(&slices)))
     }
 
     pub async fn target(&self, client_config: &Value) -> Result<Target, String> {

@@ -1,6 +1,7 @@
-//! Admission webhooks end to end with kubectl: a webhook server this test runs on the host
-//! (HTTPS with a certificate from a test CA) is reached by URL and through a Service whose
-//! EndpointSlice points at the host's address; it denies, mutates, warns, hangs.
+//! Admission and CRD conversion webhooks end to end with kubectl: a webhook server this test
+//! runs on the host (HTTPS with a certificate from a test CA) is reached by URL and through a
+//! Service whose EndpointSlice points at the host's address; it denies, mutates, warns, hangs,
+//! and converts custom resources between versions.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
@@ -20,8 +21,45 @@ struct WebhookServer {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// A ConversionReview's answer: `v1` keeps `spec.value`, `v2` has it under `spec.wrapped`.
+fn convert(review: &Value, fail: bool) -> Value {
+    let request = &review["request"];
+    let desired = request["desiredAPIVersion"].as_str().unwrap_or_default();
+    let converted: Vec<Value> = request["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let mut o = o.clone();
+            let value = o["spec"]["value"]
+                .as_str()
+                .or(o["spec"]["wrapped"]["value"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            o["spec"] = if desired.ends_with("/v2") {
+                json!({"wrapped": {"value": value}})
+            } else {
+                json!({"value": value})
+            };
+            o["apiVersion"] = json!(desired);
+            o
+        })
+        .collect();
+    let result = if fail {
+        json!({"status": "Failure", "message": "the converter is broken"})
+    } else {
+        json!({"status": "Success"})
+    };
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "response": {
+        "uid": request["uid"], "convertedObjects": converted, "result": result,
+    }})
+}
+
 /// The answer to a review, by the path it was sent to.
 fn answer(path: &str, review: &Value) -> Value {
+    if path == "/convert" || path == "/convert-broken" {
+        return convert(review, path == "/convert-broken");
+    }
     let request = &review["request"];
     let uid = request["uid"].clone();
     let object = &request["object"];
@@ -494,4 +532,65 @@ fn failing_webhooks_follow_their_failure_policy() {
     );
     k.ok(&["delete", "mutatingwebhookconfiguration", "another"]);
     k.ok(&["delete", "validatingwebhookconfiguration", "case"]);
+}
+
+/// A CRD converting by webhook serves every version: objects written in one are stored in the
+/// storage version and read back in any, converted by the webhook; a failing webhook fails
+/// the reads it would convert, with upstream's message.
+#[test]
+fn custom_resources_convert_through_their_webhook() {
+    let cluster = Cluster::up();
+    let server = WebhookServer::start(host_ip());
+    let bins = kubectls();
+    let crd = |path: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: wraps.webhook.example.com\nspec:\n  group: webhook.example.com\n  scope: Namespaced\n  names: {{plural: wraps, singular: wrap, kind: Wrap}}\n  conversion:\n    strategy: Webhook\n    webhook:\n      conversionReviewVersions: [v1]\n      clientConfig:\n        url: https://127.0.0.1:{}{path}\n        caBundle: {}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              value: {{type: string}}\n  - name: v2\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              wrapped:\n                type: object\n                properties:\n                  value: {{type: string}}\n",
+            server.port, server.ca_bundle
+        )
+    };
+    let k = cluster.kubectl(bins.last().unwrap());
+    k.ok_stdin(&["apply", "-f", "-"], &crd("/convert"));
+    let wrap_v2 = "apiVersion: webhook.example.com/v2\nkind: Wrap\nmetadata:\n  name: w\n  namespace: default\nspec:\n  wrapped:\n    value: hello\n";
+    let mut created = false;
+    for _ in 0..100 {
+        if k.run_stdin(&["apply", "-f", "-"], Some(wrap_v2)).ok {
+            created = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(created, "the v2 object was never created");
+    for bin in &bins {
+        let k = cluster.kubectl(bin);
+        let v1 = k.ok(&["get", "wraps.v1.webhook.example.com", "w", "-o", "json"]);
+        let v1: Value = serde_json::from_str(&v1).unwrap();
+        assert_eq!(v1["apiVersion"], "webhook.example.com/v1");
+        assert_eq!(v1["spec"], json!({"value": "hello"}));
+        let v2 = k.ok(&["get", "wraps.v2.webhook.example.com", "-o", "json"]);
+        let v2: Value = serde_json::from_str(&v2).unwrap();
+        assert_eq!(v2["items"][0]["apiVersion"], "webhook.example.com/v2");
+        assert_eq!(
+            v2["items"][0]["spec"],
+            json!({"wrapped": {"value": "hello"}})
+        );
+        assert_eq!(v2["items"][0]["metadata"]["uid"], v1["metadata"]["uid"]);
+    }
+    k.ok_stdin(&["apply", "-f", "-"], &crd("/convert-broken"));
+    let mut message = String::new();
+    for _ in 0..100 {
+        let run = k.run(&["get", "wraps.v2.webhook.example.com", "w", "-o", "json"]);
+        if !run.ok {
+            message = run.stderr;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        message.contains(
+            "conversion webhook for webhook.example.com/v1, Kind=Wrap failed: the converter is broken"
+        ),
+        "{message}"
+    );
+    // The storage version needs no conversion.
+    k.ok(&["get", "wraps.v1.webhook.example.com", "w"]);
 }

@@ -28,6 +28,7 @@ use crate::server::State;
 use crate::storage::cacher::Cacher;
 use crate::storage::etcd::EtcdStorage;
 use crate::storage::{ListRequest, ReadAt, Storage, WatchFrom, WatchItem, WatchRequest};
+use crate::webhook_client::Resolver;
 use apimachinery::meta;
 use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
@@ -413,8 +414,9 @@ impl Controller {
         let mut set = CustomSet::default();
         let mut caches = self.caches.lock().await;
         let mut live = Vec::new();
+        let resolver = Resolver::from_catalog(&self.state.catalog);
         for crd in all.iter().filter(|c| servable(c)) {
-            let versions = served_versions(crd);
+            let versions = served_versions(crd, resolver.as_ref());
             let Some(storage) = versions.first() else {
                 continue;
             };

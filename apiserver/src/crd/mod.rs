@@ -3,6 +3,7 @@
 //! pruning, defaulting, CEL rules) and to the CRDs themselves (structural checks).
 
 pub mod controller;
+pub mod conversion_webhook;
 pub mod custom_resource;
 pub mod jsonpath;
 pub mod openapi;

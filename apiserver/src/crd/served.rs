@@ -3,6 +3,7 @@
 //! CRD object, and the conversion between served versions (`conversion: None`: only
 //! `apiVersion` changes) with defaulting of what is read from storage.
 
+use super::conversion_webhook::WebhookConversion;
 use super::custom_resource::{
     CustomResource, PrinterColumn, ScalePaths, default_printer_columns, printer_column,
 };
@@ -13,6 +14,7 @@ use crate::registry::catalog::compare_versions;
 use crate::registry::resources::shared::{arr, s};
 use crate::registry::table;
 use crate::registry::{Conversion, ResourceInfo, SubresourceInfo};
+use crate::webhook_client::Resolver;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ pub struct ServedVersion {
     pub info: ResourceInfo,
     pub strategy: Arc<CustomResource>,
     /// Present unless this is the storage version and reads need no defaulting.
-    pub conversion: Option<Arc<CustomConversion>>,
+    pub conversion: Option<Arc<dyn Conversion>>,
 }
 
 /// The storage path of a custom resource (`<group>/<plural>`, upstream's key layout).
@@ -38,8 +40,10 @@ pub fn condition_true(crd: &Value, type_: &str) -> bool {
 }
 
 /// The versions a CRD serves, storage version first. Versions whose schema does not parse
-/// are skipped (validation refuses such CRDs; this guards stored ones).
-pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
+/// are skipped (validation refuses such CRDs; this guards stored ones). `resolver` finds
+/// conversion webhooks served by Services; without one, a CRD converting by webhook serves
+/// only its storage version.
+pub fn served_versions(crd: &Value, resolver: Option<&Resolver>) -> Vec<ServedVersion> {
     let group = intern(s(crd, "/spec/group"));
     let names = crd.pointer("/status/acceptedNames").unwrap_or(&Value::Null);
     let plural = intern(s(names, "/plural"));
@@ -64,15 +68,15 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         .unwrap_or_default();
     let path = intern(&storage_path(crd));
     let mut out = Vec::new();
-    // Webhook conversion is not implemented: rather than serve other versions unconverted,
-    // only the storage version is served.
-    let webhook = s(crd, "/spec/conversion/strategy") == "Webhook";
+    let webhook = (s(crd, "/spec/conversion/strategy") == "Webhook")
+        .then(|| crd.pointer("/spec/conversion/webhook").cloned())
+        .flatten();
     for v in arr(crd, "/spec/versions") {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
         let version = intern(s(v, "/name"));
-        if webhook && version != storage_version {
+        if webhook.is_some() && resolver.is_none() && version != storage_version {
             tracing::warn!(crd = %s(crd, "/metadata/name"), version, "Not serving a version that needs a conversion webhook.");
             continue;
         }
@@ -143,13 +147,24 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
                 .collect(),
         });
         let is_storage = version == storage_version;
-        let conversion = (!is_storage || schema.has_defaults()).then(|| {
-            Arc::new(CustomConversion {
-                storage_api_version: format!("{group}/{storage_version}"),
-                served_api_version: format!("{group}/{version}"),
+        let conversion: Option<Arc<dyn Conversion>> = match (&webhook, resolver) {
+            (Some(hook), Some(resolver)) if !is_storage => Some(Arc::new(WebhookConversion {
+                group: group.to_string(),
+                kind: kind.to_string(),
+                storage_version: storage_version.clone(),
+                served_version: version.to_string(),
+                webhook: hook.clone(),
+                resolver: resolver.clone(),
                 schema: schema.clone(),
-            })
-        });
+            })),
+            _ => (!is_storage || schema.has_defaults()).then(|| {
+                Arc::new(CustomConversion {
+                    storage_api_version: format!("{group}/{storage_version}"),
+                    served_api_version: format!("{group}/{version}"),
+                    schema: schema.clone(),
+                }) as Arc<dyn Conversion>
+            }),
+        };
         out.push(ServedVersion {
             info,
             strategy,

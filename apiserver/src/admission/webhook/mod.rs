@@ -8,12 +8,11 @@
 //! request, and one call with its failure policy; [`validating`] calls the matching validating
 //! webhooks concurrently, [`mutating`] the mutating ones one after the other.
 
-mod client;
 mod mutating;
 mod review;
 mod validating;
 
-pub use client::Resolver;
+pub use crate::webhook_client::Resolver;
 pub use mutating::MutatingWebhooks;
 pub use validating::ValidatingWebhooks;
 
@@ -21,7 +20,7 @@ use super::matching::{self, Request};
 use super::{Attributes, Source};
 use crate::cel::dynamic::{Activation, Declarations, Expect, Expression, Outcome};
 use crate::errors::{ApiError, Cause, Details, GroupResource, Result};
-use client::CallError;
+use crate::webhook_client::CallError;
 use review::Answer;
 use serde_json::{Value, json};
 use std::collections::HashMap;

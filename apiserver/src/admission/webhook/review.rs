@@ -1,9 +1,9 @@
 //! The AdmissionReview a webhook is sent (admission.k8s.io/v1, or v1beta1 for webhooks that
 //! only accept that) and what its answer must hold.
 
-use super::client::CallError;
 use crate::admission::Attributes;
 use crate::admission::request as policy_request;
+use crate::webhook_client::CallError;
 use base64::Engine;
 use serde_json::{Value, json};
 

@@ -234,3 +234,87 @@ fn policies_that_do_not_compile_are_refused() {
         k.ok(&["delete", "validatingadmissionpolicy", "broken"]);
     }
 }
+
+/// `authorizer` asks the cluster's authorizers about the requesting user (or a service
+/// account), and `authorizer.requestResource` about the request's own resource.
+#[test]
+fn the_authorizer_answers_about_the_requesting_user() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    namespace(&k, "vap-authz");
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: deleters-create\nspec:\n  matchConstraints:\n    resourceRules:\n    - apiGroups: ['']\n      apiVersions: [v1]\n      operations: [CREATE]\n      resources: [configmaps]\n  validations:\n  - expression: authorizer.requestResource.check('create').allowed()\n  - expression: authorizer.group('').resource('configmaps').namespace(request.namespace).check('delete').allowed()\n    messageExpression: \"'only those who may delete configmaps create them: ' + authorizer.group('').resource('configmaps').namespace(request.namespace).check('delete').reason()\"\n  - expression: \"!authorizer.serviceAccount(request.namespace, 'default').group('').resource('secrets').namespace(request.namespace).check('list').allowed()\"\n    message: the default service account may not list secrets\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: deleters-create\nspec:\n  policyName: deleters-create\n  validationActions: [Deny]\n  matchResources:\n    namespaceSelector:\n      matchLabels: {vap-authz: \"true\"}\n",
+    );
+    k.ok(&[
+        "create",
+        "role",
+        "creator",
+        "-n",
+        "vap-authz",
+        "--verb=create",
+        "--resource=configmaps",
+    ]);
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "jane-creates",
+        "-n",
+        "vap-authz",
+        "--role=creator",
+        "--user=jane",
+    ]);
+    let refused = k.fails(&[
+        "create",
+        "configmap",
+        "by-jane",
+        "-n",
+        "vap-authz",
+        "--as=jane",
+    ]);
+    assert!(
+        refused.contains("denied request: only those who may delete configmaps create them"),
+        "{refused}"
+    );
+    k.ok(&["create", "configmap", "by-admin", "-n", "vap-authz"]);
+    // Once the default account may list secrets, nobody passes the third validation.
+    k.ok(&[
+        "create",
+        "role",
+        "secret-lister",
+        "-n",
+        "vap-authz",
+        "--verb=list",
+        "--resource=secrets",
+    ]);
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "default-lists-secrets",
+        "-n",
+        "vap-authz",
+        "--role=secret-lister",
+        "--serviceaccount=vap-authz:default",
+    ]);
+    // RBAC learns of the binding from its watch: give it a moment.
+    let mut refused = String::new();
+    for i in 0..50 {
+        let run = k.run(&[
+            "create",
+            "configmap",
+            &format!("late-{i}"),
+            "-n",
+            "vap-authz",
+        ]);
+        if !run.ok {
+            refused = run.stderr;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        refused.contains("denied request: the default service account may not list secrets"),
+        "{refused}"
+    );
+}

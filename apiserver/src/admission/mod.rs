@@ -259,7 +259,7 @@ pub fn built_in(
     ) && enabled("MutatingAdmissionWebhook")
     {
         mutators.push(Arc::new(MutatingWebhooks {
-            hooks: webhook::Hooks::new(configurations, namespaces, resolver),
+            hooks: webhook::Hooks::new(configurations, namespaces, resolver, authorizer.clone()),
             catalog: catalog.clone(),
         }));
     }
@@ -274,6 +274,7 @@ pub fn built_in(
             bindings,
             namespaces,
             catalog.clone(),
+            authorizer.clone(),
         )));
     }
     if let (Some(configurations), Some(namespaces), Some(resolver)) = (
@@ -286,6 +287,7 @@ pub fn built_in(
             configurations,
             namespaces,
             resolver,
+            authorizer.clone(),
         ))));
     }
     // Upstream's last plugin: only what every other plugin admitted is charged.

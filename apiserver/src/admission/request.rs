@@ -3,6 +3,7 @@
 //! request's Namespace, stripped as upstream strips it).
 
 use crate::admission::{Attributes, Operation};
+use crate::cel::dynamic::RequestResource;
 use serde_json::{Map, Value, json};
 
 /// The kind a request's subresource carries, where it is not the resource's own.
@@ -32,6 +33,17 @@ fn options(attrs: &Attributes<'_>) -> Value {
         options["dryRun"] = json!(["All"]);
     }
     options
+}
+
+/// What `authorizer.requestResource` checks: the request's resource.
+pub fn resource(attrs: &Attributes<'_>) -> RequestResource {
+    RequestResource {
+        group: attrs.info.group.to_string(),
+        resource: attrs.info.resource.to_string(),
+        subresource: attrs.subresource.unwrap_or_default().to_string(),
+        namespace: attrs.namespace.to_string(),
+        name: attrs.name.to_string(),
+    }
 }
 
 pub fn request(attrs: &Attributes<'_>) -> Value {

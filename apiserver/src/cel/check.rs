@@ -130,7 +130,9 @@ impl Checker<'_> {
                 let qualified = if sel.test {
                     None
                 } else {
-                    qualified_name(e).and_then(|q| type_ident(&q))
+                    // A variable with a dotted name (`authorizer.requestResource`), else a
+                    // type.
+                    qualified_name(e).and_then(|q| self.lookup_ident(&q))
                 };
                 match qualified {
                     Some(t) => t,

@@ -10,7 +10,10 @@
 //! `size(list(A)) -> int` for a global one; single capital letters are type parameters) so
 //! the table reads like upstream's declarations.
 
-use super::types::{CIDR, FORMAT, IP, OPTIONAL, QUANTITY, Type, URL};
+use super::types::{
+    AUTHORIZER, CIDR, DECISION, FORMAT, GROUP_CHECK, IP, OPTIONAL, PATH_CHECK, QUANTITY,
+    RESOURCE_CHECK, Type, URL,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
@@ -186,6 +189,19 @@ kubernetes.URL.getHostname() -> string
 kubernetes.URL.getPort() -> string
 kubernetes.URL.getEscapedPath() -> string
 kubernetes.URL.getQuery() -> map(string, list(string))
+kubernetes.authorization.Authorizer.path(string) -> kubernetes.authorization.PathCheck
+kubernetes.authorization.Authorizer.group(string) -> kubernetes.authorization.GroupCheck
+kubernetes.authorization.Authorizer.serviceAccount(string, string) -> kubernetes.authorization.Authorizer
+kubernetes.authorization.GroupCheck.resource(string) -> kubernetes.authorization.ResourceCheck
+kubernetes.authorization.ResourceCheck.subresource(string) -> kubernetes.authorization.ResourceCheck
+kubernetes.authorization.ResourceCheck.namespace(string) -> kubernetes.authorization.ResourceCheck
+kubernetes.authorization.ResourceCheck.name(string) -> kubernetes.authorization.ResourceCheck
+kubernetes.authorization.ResourceCheck.check(string) -> kubernetes.authorization.Decision
+kubernetes.authorization.PathCheck.check(string) -> kubernetes.authorization.Decision
+kubernetes.authorization.Decision.allowed() -> bool
+kubernetes.authorization.Decision.reason() -> string
+kubernetes.authorization.Decision.errored() -> bool
+kubernetes.authorization.Decision.error() -> string
 quantity(string) -> kubernetes.Quantity
 isQuantity(string) -> bool
 sign(kubernetes.Quantity) -> int
@@ -383,6 +399,11 @@ fn is_type_expr(s: &str) -> bool {
             | IP
             | CIDR
             | FORMAT
+            | AUTHORIZER
+            | PATH_CHECK
+            | GROUP_CHECK
+            | RESOURCE_CHECK
+            | DECISION
     )
 }
 
@@ -441,6 +462,11 @@ fn parse_type(s: &str) -> Option<Type> {
         IP => Type::Opaque(IP, Vec::new()),
         CIDR => Type::Opaque(CIDR, Vec::new()),
         FORMAT => Type::Opaque(FORMAT, Vec::new()),
+        AUTHORIZER => Type::Opaque(AUTHORIZER, Vec::new()),
+        PATH_CHECK => Type::Opaque(PATH_CHECK, Vec::new()),
+        GROUP_CHECK => Type::Opaque(GROUP_CHECK, Vec::new()),
+        RESOURCE_CHECK => Type::Opaque(RESOURCE_CHECK, Vec::new()),
+        DECISION => Type::Opaque(DECISION, Vec::new()),
         p if p.len() == 1 && p.chars().all(|c| c.is_ascii_uppercase()) => Type::Param(p.into()),
         _ => return None,
     })

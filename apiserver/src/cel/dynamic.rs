@@ -5,14 +5,19 @@
 //! checked before a request comes; values are the objects as JSON decodes them (whole numbers
 //! as ints).
 //!
-//! Variables (`variables.<name>`) are evaluated when an expression first needs them, once
+//! `authorizer` asks the cluster's authorizers about the requesting user (see the authz
+//! library). Variables (`variables.<name>`) are evaluated when an expression first needs them, once
 //! per request ([`Activation`]), so a variable that fails fails only the expressions using it.
 
 use super::check::{check, format_issues};
 use super::comprehensions::lower;
+pub use super::library::RequestResource;
+use super::library::authorizer_values;
 use super::runtime::{self, env, parse};
-use super::types::{Object, Type};
+use super::types::{AUTHORIZER, Object, RESOURCE_CHECK, Type};
 use super::values::untyped;
+use crate::authn::user::UserInfo;
+use crate::authz::Authorizer;
 use cel::common::types::{CelMap, CelMapKey};
 use cel::common::value::Val;
 use cel::{Context, IdedExpr};
@@ -144,6 +149,11 @@ impl Declarations {
             ("oldObject", Type::Dyn),
             ("namespaceObject", namespace_type()),
             ("request", request_type()),
+            ("authorizer", Type::Opaque(AUTHORIZER, Vec::new())),
+            (
+                "authorizer.requestResource",
+                Type::Opaque(RESOURCE_CHECK, Vec::new()),
+            ),
         ];
         if with_params {
             vars.push(("params", Type::Dyn));
@@ -161,6 +171,11 @@ impl Declarations {
                 ("object", Type::Dyn),
                 ("oldObject", Type::Dyn),
                 ("request", request_type()),
+                ("authorizer", Type::Opaque(AUTHORIZER, Vec::new())),
+                (
+                    "authorizer.requestResource",
+                    Type::Opaque(RESOURCE_CHECK, Vec::new()),
+                ),
             ],
             variables: BTreeMap::new(),
         }
@@ -310,6 +325,20 @@ impl<'a> Activation<'a> {
         })
     }
 
+    /// Binds `authorizer` (checks about `user`) and `authorizer.requestResource`.
+    pub fn with_authorizer(
+        mut self,
+        authorizer: Authorizer,
+        user: UserInfo,
+        request: RequestResource,
+    ) -> Self {
+        let (authorizer, request) = authorizer_values(authorizer, user, request);
+        self.ctx.add_variable_as_val("authorizer", authorizer);
+        self.ctx
+            .add_variable_as_val("authorizer.requestResource", request);
+        self
+    }
+
     /// Evaluates `e`; an error is worded as cel-go's (`no such key: x`), or is the error of a
     /// variable `e` uses.
     pub fn eval(&self, e: &Expression) -> Result<Outcome, String> {
@@ -413,6 +442,26 @@ mod tests {
             .compile("namespaceObject.metadata.name", Expect::Bool)
             .unwrap_err();
         assert_eq!(err, "must evaluate to bool but got string");
+        let checks = "authorizer.group('apps').resource('deployments').subresource('scale').namespace('a').name('b').check('get').allowed()";
+        assert!(decls.compile(checks, Expect::Bool).is_ok());
+        assert!(
+            decls
+                .compile(
+                    "authorizer.requestResource.check('get').reason()",
+                    Expect::String
+                )
+                .is_ok()
+        );
+        let err = decls
+            .compile(
+                "authorizer.group(1).resource('x').check('get').allowed()",
+                Expect::Bool,
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("found no matching overload for 'group'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub(super) const URL: &str = "kubernetes.URL";
 pub(super) const IP: &str = "net.IP";
 pub(super) const CIDR: &str = "net.CIDR";
 pub(super) const FORMAT: &str = "kubernetes.NamedFormat";
+pub(super) const AUTHORIZER: &str = "kubernetes.authorization.Authorizer";
+pub(super) const PATH_CHECK: &str = "kubernetes.authorization.PathCheck";
+pub(super) const GROUP_CHECK: &str = "kubernetes.authorization.GroupCheck";
+pub(super) const RESOURCE_CHECK: &str = "kubernetes.authorization.ResourceCheck";
+pub(super) const DECISION: &str = "kubernetes.authorization.Decision";
 
 impl Type {
     pub fn list(elem: Type) -> Type {

@@ -10,7 +10,7 @@
 //! with the validation's `reason` as status: 422 Invalid by default), a warning (Warn), or
 //! nothing yet (Audit: audit annotations are not written).
 //!
-//! Not done: the `authorizer` variable, converting objects to the version a rule names
+//! Not done: converting objects to the version a rule names
 //! (matchPolicy Equivalent matches only the served version), auditAnnotations, cost limits.
 
 mod compiled;
@@ -18,6 +18,7 @@ mod compiled;
 use super::matching::{self, Request};
 use super::request;
 use super::{Attributes, Source, Validator};
+use crate::authz::Authorizer;
 use crate::cel::dynamic::{Activation, Outcome};
 use crate::errors::{ApiError, Cause, GroupResource, Result};
 use crate::registry::catalog::Catalog;
@@ -60,6 +61,7 @@ pub struct ValidatingAdmissionPolicy {
     bindings: Source,
     namespaces: Source,
     catalog: Arc<Catalog>,
+    authorizer: Authorizer,
     /// Compiled policies by name, with the resourceVersion they were compiled at.
     compiled: Mutex<HashMap<String, (String, Arc<CompiledPolicy>)>>,
 }
@@ -126,12 +128,14 @@ impl ValidatingAdmissionPolicy {
         bindings: Source,
         namespaces: Source,
         catalog: Arc<Catalog>,
+        authorizer: Authorizer,
     ) -> Self {
         Self {
             policies,
             bindings,
             namespaces,
             catalog,
+            authorizer,
             compiled: Mutex::new(HashMap::new()),
         }
     }
@@ -251,12 +255,23 @@ impl ValidatingAdmissionPolicy {
     }
 }
 
-/// Evaluates a policy against one set of values; the failures its validations give.
-fn evaluate(
-    policy: &CompiledPolicy,
+/// The values of one evaluation: the request's, one parameter object, and `authorizer`
+/// asking about the requesting user.
+fn activation<'p>(
+    policy: &'p CompiledPolicy,
     values: &[(&'static str, &Value)],
-) -> std::result::Result<Vec<Failure>, String> {
-    let activation = Activation::new(values, &policy.variables)?;
+    authorizer: &Authorizer,
+    attrs: &Attributes<'_>,
+) -> std::result::Result<Activation<'p>, String> {
+    Ok(Activation::new(values, &policy.variables)?.with_authorizer(
+        authorizer.clone(),
+        attrs.user.clone(),
+        request::resource(attrs),
+    ))
+}
+
+/// Evaluates a policy; the failures its validations give.
+fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Vec<Failure> {
     let run = |compiled: &Compilation, source: &str| -> std::result::Result<Outcome, String> {
         match compiled {
             Ok(e) => activation
@@ -272,7 +287,7 @@ fn evaluate(
         let source = condition.as_ref().map(|e| e.source()).unwrap_or_default();
         match run(condition, source) {
             Ok(Outcome::Bool(true)) => {}
-            Ok(Outcome::Bool(false)) => return Ok(Vec::new()),
+            Ok(Outcome::Bool(false)) => return Vec::new(),
             Ok(_) => errors.push(format!(
                 "expression '{source}' resulted in error: no such overload"
             )),
@@ -281,24 +296,24 @@ fn evaluate(
     }
     if !errors.is_empty() {
         if !policy.fail {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let message = if errors.len() == 1 {
             errors.remove(0)
         } else {
             format!("[{}]", errors.join(", "))
         };
-        return Ok(vec![Failure {
+        return vec![Failure {
             message,
             reason: None,
-        }]);
+        }];
     }
     let mut failures = Vec::new();
     for validation in &policy.validations {
         match run(&validation.compiled, validation.expression.trim()) {
             Ok(Outcome::Bool(true)) => {}
             Ok(Outcome::Bool(false)) => failures.push(Failure {
-                message: message(validation, &activation),
+                message: message(validation, activation),
                 reason: Some(
                     validation
                         .reason
@@ -320,7 +335,7 @@ fn evaluate(
             }),
         }
     }
-    Ok(failures)
+    failures
 }
 
 /// A failed validation's message: its messageExpression's when that gives a usable one, else
@@ -445,7 +460,9 @@ impl Validator for ValidatingAdmissionPolicy {
                     ("request", &request_value),
                     ("params", param),
                 ];
-                let failures = evaluate(&policy, &values).map_err(ApiError::internal)?;
+                let activation = activation(&policy, &values, &self.authorizer, attrs)
+                    .map_err(ApiError::internal)?;
+                let failures = evaluate(&policy, &activation);
                 for failure in failures {
                     if actions.contains(&"Warn") {
                         attrs.warnings.add(format!(

@@ -18,6 +18,7 @@ pub use validating::ValidatingWebhooks;
 
 use super::matching::{self, Request};
 use super::{Attributes, Source};
+use crate::authz::Authorizer;
 use crate::cel::dynamic::{Activation, Declarations, Expect, Expression, Outcome};
 use crate::errors::{ApiError, Cause, Details, GroupResource, Result};
 use crate::webhook_client::CallError;
@@ -106,7 +107,12 @@ impl Hook {
 
     /// The match conditions: Ok(false) when one is false; errors (none false) fail closed or
     /// skip the webhook as its failure policy says.
-    fn conditions_hold(&self, attrs: &Attributes<'_>, object: Option<&Value>) -> Result<bool> {
+    fn conditions_hold(
+        &self,
+        attrs: &Attributes<'_>,
+        object: Option<&Value>,
+        authorizer: &Authorizer,
+    ) -> Result<bool> {
         if self.conditions.is_empty() {
             return Ok(true);
         }
@@ -117,7 +123,13 @@ impl Hook {
             ("oldObject", attrs.old.unwrap_or(&null)),
             ("request", &request),
         ];
-        let activation = Activation::new(&values, &[]).map_err(ApiError::internal)?;
+        let activation = Activation::new(&values, &[])
+            .map_err(ApiError::internal)?
+            .with_authorizer(
+                authorizer.clone(),
+                attrs.user.clone(),
+                super::request::resource(attrs),
+            );
         let mut errors = Vec::new();
         for condition in &self.conditions {
             match condition {
@@ -291,16 +303,24 @@ pub struct Hooks {
     configurations: Source,
     namespaces: Source,
     resolver: Resolver,
+    /// Answers matchConditions' `authorizer` checks.
+    authorizer: Authorizer,
     /// Per configuration name: the resourceVersion compiled and its webhooks.
     compiled: Mutex<HashMap<String, (String, Configuration)>>,
 }
 
 impl Hooks {
-    pub fn new(configurations: Source, namespaces: Source, resolver: Resolver) -> Self {
+    pub fn new(
+        configurations: Source,
+        namespaces: Source,
+        resolver: Resolver,
+        authorizer: Authorizer,
+    ) -> Self {
         Self {
             configurations,
             namespaces,
             resolver,
+            authorizer,
             compiled: Mutex::new(HashMap::new()),
         }
     }
@@ -334,7 +354,9 @@ impl Hooks {
         for configuration in &configurations {
             let hooks = self.compiled_hooks(configuration);
             for (i, hook) in hooks.iter().enumerate() {
-                if hook.selects(&request)? && hook.conditions_hold(attrs, object)? {
+                if hook.selects(&request)?
+                    && hook.conditions_hold(attrs, object, &self.authorizer)?
+                {
                     out.push((hooks.clone(), i));
                 }
             }

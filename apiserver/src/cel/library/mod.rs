@@ -5,6 +5,7 @@
 //! these implementations receive, so a mismatch here is reported as upstream's runtime
 //! `no such overload`.
 
+mod authz;
 mod format;
 mod lists;
 mod net;
@@ -15,6 +16,8 @@ mod time;
 mod urls;
 
 pub(super) use crate::crd::schema::go::quote as go_quote;
+pub use authz::RequestResource;
+pub(super) use authz::values as authorizer_values;
 pub(super) use re::Regex;
 pub(super) use time::{
     parse_date, parse_go_duration, parse_rfc3339, parse_strfmt_date_time, parse_strfmt_duration,
@@ -32,6 +35,7 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     quantity::register(env)?;
     net::register(env)?;
     format::register(env)?;
+    authz::register(env)?;
     Ok(())
 }
 

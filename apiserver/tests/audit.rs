@@ -421,3 +421,86 @@ async fn an_invalid_policy_stops_the_apiserver() {
         .to_string();
     assert!(message.contains("legacy"), "{message}");
 }
+
+/// Admission leaves its marks on the request's event: a policy binding's Audit action
+/// (`validation.policy.admission.k8s.io/validation_failure`), a policy's auditAnnotations
+/// (`<policy>/<key>`), and a webhook that failed open.
+#[tokio::test]
+async fn admission_annotates_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  resources:\n  - group: \"\"\n    resources: [configmaps]\n- level: None\n",
+    )
+    .unwrap();
+    let logs = dir.path().join("logs");
+    let server = Server::start_on(Etcd::start(), ServerOptions::default(), &|o| {
+        o.audit_policy_file = Some(policy.clone());
+        o.audit_log_path = Some(logs.join("audit.log"));
+    })
+    .await;
+    use reqwest::Method;
+    let admission = "/apis/admissionregistration.k8s.io/v1";
+    let rules = json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"]}]);
+    for (path, body) in [
+        (
+            format!("{admission}/validatingadmissionpolicies"),
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+                   "metadata": {"name": "audited"},
+                   "spec": {"matchConstraints": {"resourceRules": rules},
+                            "validations": [{"expression": "object.data.x == 'y'", "message": "x must be y"}],
+                            "auditAnnotations": [{"key": "who", "valueExpression": "request.userInfo.username"}]}}),
+        ),
+        (
+            format!("{admission}/validatingadmissionpolicybindings"),
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+                   "metadata": {"name": "audited"},
+                   "spec": {"policyName": "audited", "validationActions": ["Audit"]}}),
+        ),
+        (
+            format!("{admission}/validatingwebhookconfigurations"),
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                   "metadata": {"name": "gone"},
+                   "webhooks": [{"name": "gone.example.com", "rules": rules, "failurePolicy": "Ignore",
+                                 "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                                 "clientConfig": {"url": "https://127.0.0.1:1/nothing"}}]}),
+        ),
+    ] {
+        let (status, body, _) = send(&server, Method::POST, &path, Some(body), &[]).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let (status, body, id) = send(
+        &server,
+        Method::POST,
+        CMS,
+        Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audited"}, "data": {"x": "z"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "the Audit action does not refuse: {body}");
+    let events = wait_for(&logs, &id, 1).await;
+    let event = &events[0];
+    let annotations = &event["annotations"];
+    let failure: Value = serde_json::from_str(
+        annotations["validation.policy.admission.k8s.io/validation_failure"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no validation failure in {event:#}")),
+    )
+    .unwrap();
+    assert_eq!(
+        failure,
+        json!([{"message": "x must be y", "policy": "audited", "binding": "audited",
+                "expressionIndex": 0, "validationActions": ["Audit"]}])
+    );
+    assert_eq!(
+        annotations["audited/who"], event["user"]["username"],
+        "{event:#}"
+    );
+    assert_eq!(
+        annotations["failed-open.validating.webhook.admission.k8s.io/round_0_index_0"],
+        "gone.example.com",
+        "{event:#}"
+    );
+}

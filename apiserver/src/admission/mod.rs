@@ -86,6 +86,8 @@ pub struct Attributes<'a> {
     pub dry_run: bool,
     /// Where plugins leave warnings for the client.
     pub warnings: &'a Warnings,
+    /// Where plugins leave annotations for the request's audit event.
+    pub annotations: &'a AuditAnnotations,
 }
 
 /// Warnings admission gives the client as `Warning` headers (shared by the request's steps).
@@ -119,6 +121,38 @@ pub trait Validator: Send + Sync {
 #[async_trait]
 pub trait Mutator: Send + Sync {
     async fn admit(&self, attrs: &Attributes<'_>, object: &mut Value) -> Result<()>;
+}
+
+/// Annotations admission adds to the request's audit event (shared by the request's steps).
+/// As upstream, a key once set keeps its value.
+#[derive(Clone, Default, Debug)]
+pub struct AuditAnnotations(Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>);
+
+impl AuditAnnotations {
+    pub fn add(&self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        if let Ok(mut a) = self.0.lock() {
+            match a.get(&key) {
+                Some(existing) if *existing != value => {
+                    tracing::warn!(
+                        key,
+                        "admission annotations are not allowed to be overwritten"
+                    );
+                }
+                _ => {
+                    a.insert(key, value);
+                }
+            }
+        }
+    }
+
+    /// The annotations added so far, leaving none.
+    pub fn take(&self) -> std::collections::BTreeMap<String, String> {
+        self.0
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default()
+    }
 }
 
 /// The plugins in order; the first refusal wins.

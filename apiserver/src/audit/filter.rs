@@ -397,6 +397,20 @@ pub fn authorized<B>(req: &Request<B>, decision: crate::authz::Decision, reason:
     }
 }
 
+impl Recorder {
+    /// Adds annotations (admission's) to the request's event.
+    pub fn annotate(&self, annotations: std::collections::BTreeMap<String, String>) {
+        if annotations.is_empty() {
+            return;
+        }
+        if let Some(ev) = self.progress().event.as_mut() {
+            for (k, v) in annotations {
+                ev.annotations.entry(k).or_insert(v);
+            }
+        }
+    }
+}
+
 /// Hook: the handler panicked with `payload`; the event ends at the `Panic` stage.
 pub fn panicked(recorder: Option<&Recorder>, payload: &(dyn std::any::Any + Send)) {
     if let Some(r) = recorder {

@@ -293,6 +293,7 @@ fn named_variables(e: &IdedExpr, out: &mut BTreeSet<String>) {
 pub enum Outcome {
     Bool(bool),
     String(String),
+    Null,
     Other(String),
 }
 
@@ -353,6 +354,7 @@ impl<'a> Activation<'a> {
         Ok(match value {
             cel::Value::Bool(b) => Outcome::Bool(b),
             cel::Value::String(s) => Outcome::String(s.to_string()),
+            cel::Value::Null => Outcome::Null,
             other => Outcome::Other(format!("{other:?}")),
         })
     }

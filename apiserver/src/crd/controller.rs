@@ -68,6 +68,7 @@ fn context() -> OpContext {
         applied: false,
         schemas: None,
         warnings: Default::default(),
+        annotations: Default::default(),
     }
 }
 

@@ -326,6 +326,7 @@ async fn admit(scope: &Scope, ctx: &OpContext, eviction: &mut Value) -> Result<(
         user: &ctx.user,
         dry_run: ctx.dry_run,
         warnings: &ctx.warnings,
+        annotations: &ctx.annotations,
     };
     ctx.admission.admit(&attrs, eviction).await?;
     ctx.admission

@@ -21,6 +21,7 @@ mod token_request;
 mod update;
 mod watch;
 
+use crate::admission::AuditAnnotations;
 use crate::authn::user::UserInfo;
 use crate::errors::{ApiError, Result};
 use crate::registry::catalog::Endpoint;
@@ -43,6 +44,8 @@ pub struct Scope {
     pub params: Params,
     pub headers: HeaderMap,
     pub user: UserInfo,
+    /// The audit annotations admission adds, for the request's audit event.
+    pub annotations: AuditAnnotations,
 }
 
 impl Scope {
@@ -66,6 +69,7 @@ impl Scope {
             applied: false,
             schemas: Some(self.state.openapi.schemas()),
             warnings: Default::default(),
+            annotations: self.annotations.clone(),
         }
     }
 
@@ -100,6 +104,7 @@ pub async fn serve(
     let params = Params::parse(req.uri().query());
     let info = request_info::parse(req.method(), req.uri().path(), params.is_watch())?;
     let method = req.method().clone();
+    let recorder = crate::audit::filter::Recorder::of(&req);
     let (parts, body) = req.into_parts();
     let resp = match route(&state, &info, &method) {
         Ok(endpoint) => {
@@ -114,11 +119,15 @@ pub async fn serve(
                 params,
                 headers: parts.headers,
                 user,
+                annotations: Default::default(),
             };
             let mut resp = match dispatch(&scope, body).await {
                 Ok(r) => r,
                 Err(e) => response::error_as(&e, error_format),
             };
+            if let Some(recorder) = &recorder {
+                recorder.annotate(scope.annotations.take());
+            }
             if let Some(w) = scope.endpoint.info.deprecation {
                 response::add_warnings(&mut resp, &[w.to_string()]);
             }

@@ -108,6 +108,7 @@ pub async fn create(scope: &Scope, bytes: Bytes) -> Result<Response> {
             user: &scope.user,
             dry_run: dry,
             warnings: &ctx.warnings,
+            annotations: &ctx.annotations,
         })
         .await?;
     let (mut pod, mut secret, mut node) = (None, None, None);

@@ -132,6 +132,7 @@ fn list_request_for_watch(scope: &Scope) -> Result<crate::storage::ListRequest> 
         params,
         headers: scope.headers.clone(),
         user: scope.user.clone(),
+        annotations: scope.annotations.clone(),
     };
     list_request(&probe)
 }

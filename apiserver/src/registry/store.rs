@@ -42,6 +42,8 @@ pub struct OpContext {
     pub schemas: Option<Arc<Schemas>>,
     /// What admission warned of.
     pub warnings: admission::Warnings,
+    /// What admission annotated the request's audit event with.
+    pub annotations: admission::AuditAnnotations,
 }
 
 /// Options of a delete.
@@ -307,6 +309,7 @@ impl Store {
                     user: &ctx.user,
                     dry_run: ctx.dry_run,
                     warnings: &ctx.warnings,
+                    annotations: &ctx.annotations,
                 })
                 .await?;
             let allocation = match self.hooks.get() {
@@ -766,6 +769,7 @@ impl Store {
             user: &ctx.user,
             dry_run: ctx.dry_run,
             warnings: &ctx.warnings,
+            annotations: &ctx.annotations,
         };
         ctx.admission.admit(&attrs, obj).await
     }
@@ -790,6 +794,7 @@ impl Store {
                 user: &ctx.user,
                 dry_run: ctx.dry_run,
                 warnings: &ctx.warnings,
+                annotations: &ctx.annotations,
             })
             .await
     }
@@ -823,6 +828,7 @@ impl Store {
                         user: &ctx.user,
                         dry_run: ctx.dry_run,
                         warnings: &ctx.warnings,
+                        annotations: &ctx.annotations,
                     })
                     .await?;
             }

@@ -96,6 +96,7 @@ fn ctx() -> OpContext {
         applied: false,
         schemas: None,
         warnings: Default::default(),
+        annotations: Default::default(),
     }
 }
 

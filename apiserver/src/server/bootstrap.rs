@@ -27,6 +27,7 @@ pub(super) fn context(namespace: &str) -> OpContext {
         applied: false,
         schemas: None,
         warnings: Default::default(),
+        annotations: Default::default(),
     }
 }
 

@@ -391,6 +391,7 @@ pub(crate) mod tests {
             user: &user,
             dry_run: false,
             warnings: &warnings,
+            annotations: &Default::default(),
         };
         let result = p.validate(&attrs).await;
         (result, warnings.take())

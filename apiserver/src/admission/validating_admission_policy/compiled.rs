@@ -27,6 +27,8 @@ pub struct CompiledPolicy {
     pub match_conditions: Vec<Compilation>,
     pub variables: Vec<(String, Compilation)>,
     pub validations: Vec<Validation>,
+    /// `spec.auditAnnotations`: keys and their valueExpressions.
+    pub audit_annotations: Vec<(String, Compilation)>,
 }
 
 fn text(v: &Value, field: &str) -> String {
@@ -86,7 +88,15 @@ impl CompiledPolicy {
                 }
             })
             .collect();
+        let audit_annotations = items(&spec, "/auditAnnotations")
+            .iter()
+            .map(|a| {
+                let compiled = compile(&decls, &text(a, "valueExpression"), Expect::Any);
+                (text(a, "key"), compiled)
+            })
+            .collect();
         CompiledPolicy {
+            audit_annotations,
             name: policy
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)

@@ -8,10 +8,11 @@
 //! is false, or that cannot be evaluated under `failurePolicy: Fail`, is a failure the
 //! binding's `validationActions` turn into a refusal (Deny, the first one is answered,
 //! with the validation's `reason` as status: 422 Invalid by default), a warning (Warn), or
-//! nothing yet (Audit: audit annotations are not written).
+//! an audit annotation (Audit: `validation.policy.admission.k8s.io/validation_failure`).
+//! The policy's auditAnnotations are written as `<policy>/<key>`, distinct values joined.
 //!
 //! Not done: converting objects to the version a rule names
-//! (matchPolicy Equivalent matches only the served version), auditAnnotations, cost limits.
+//! (matchPolicy Equivalent matches only the served version), cost limits.
 
 mod compiled;
 
@@ -26,7 +27,7 @@ use apimachinery::labels::Selector;
 use async_trait::async_trait;
 use compiled::{Compilation, CompiledPolicy, Validation};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Upstream's `MaxEvaluatedMessageExpressionSizeBytes`.
@@ -70,7 +71,15 @@ pub struct ValidatingAdmissionPolicy {
 struct Failure {
     message: String,
     reason: Option<String>,
+    /// The validation's index in `spec.validations`.
+    index: usize,
 }
+
+/// Upstream's `MaxAuditAnnotationValueLength`... in bytes: longer values are cut.
+const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
+
+/// The audit annotation of failures a binding's Audit action records.
+const VALIDATION_FAILURE: &str = "validation.policy.admission.k8s.io/validation_failure";
 
 /// Why a policy or a binding could not be applied (refused as it is under
 /// `failurePolicy: Fail`, not through the binding's actions).
@@ -270,8 +279,9 @@ fn activation<'p>(
     ))
 }
 
-/// Evaluates a policy; the failures its validations give.
-fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Vec<Failure> {
+/// Evaluates a policy; the failures its validations give, None when its match conditions
+/// leave the request to others.
+fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Option<Vec<Failure>> {
     let run = |compiled: &Compilation, source: &str| -> std::result::Result<Outcome, String> {
         match compiled {
             Ok(e) => activation
@@ -287,7 +297,7 @@ fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Vec<Failure
         let source = condition.as_ref().map(|e| e.source()).unwrap_or_default();
         match run(condition, source) {
             Ok(Outcome::Bool(true)) => {}
-            Ok(Outcome::Bool(false)) => return Vec::new(),
+            Ok(Outcome::Bool(false)) => return None,
             Ok(_) => errors.push(format!(
                 "expression '{source}' resulted in error: no such overload"
             )),
@@ -296,20 +306,21 @@ fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Vec<Failure
     }
     if !errors.is_empty() {
         if !policy.fail {
-            return Vec::new();
+            return None;
         }
         let message = if errors.len() == 1 {
             errors.remove(0)
         } else {
             format!("[{}]", errors.join(", "))
         };
-        return vec![Failure {
+        return Some(vec![Failure {
             message,
             reason: None,
-        }];
+            index: 0,
+        }]);
     }
     let mut failures = Vec::new();
-    for validation in &policy.validations {
+    for (index, validation) in policy.validations.iter().enumerate() {
         match run(&validation.compiled, validation.expression.trim()) {
             Ok(Outcome::Bool(true)) => {}
             Ok(Outcome::Bool(false)) => failures.push(Failure {
@@ -320,6 +331,7 @@ fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Vec<Failure
                         .clone()
                         .unwrap_or_else(|| "Invalid".to_string()),
                 ),
+                index,
             }),
             Ok(_) | Err(_) if !policy.fail => {}
             Ok(_) => failures.push(Failure {
@@ -328,14 +340,70 @@ fn evaluate(policy: &CompiledPolicy, activation: &Activation<'_>) -> Vec<Failure
                     validation.expression.trim()
                 ),
                 reason: None,
+                index,
             }),
             Err(message) => failures.push(Failure {
                 message,
                 reason: None,
+                index,
             }),
         }
     }
-    failures
+    Some(failures)
+}
+
+/// The values of the policy's auditAnnotations (trimmed, cut to upstream's length; null or
+/// empty values give none); an expression that fails is a failure under `failurePolicy:
+/// Fail`.
+fn audit_values(
+    policy: &CompiledPolicy,
+    activation: &Activation<'_>,
+    values: &mut BTreeMap<String, BTreeSet<String>>,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    for (key, compiled) in &policy.audit_annotations {
+        let outcome = match compiled {
+            Ok(e) => activation
+                .eval(e)
+                .map_err(|err| format!("expression '{}' resulted in error: {err}", e.source())),
+            Err(e) => Err(e.clone()),
+        };
+        match outcome {
+            Ok(Outcome::String(s)) => {
+                let mut value = s.trim().to_string();
+                if value.len() > MAX_AUDIT_VALUE_BYTES {
+                    let mut cut = MAX_AUDIT_VALUE_BYTES;
+                    while !value.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    value.truncate(cut);
+                }
+                if !value.is_empty() {
+                    values.entry(key.clone()).or_default().insert(value);
+                }
+            }
+            Ok(Outcome::Null) => {}
+            Ok(Outcome::Bool(b)) => failures.push(unsupported_return(compiled, &b.to_string())),
+            Ok(Outcome::Other(other)) => failures.push(unsupported_return(compiled, &other)),
+            Err(message) => failures.push(Failure {
+                message,
+                reason: None,
+                index: 0,
+            }),
+        }
+    }
+    if policy.fail { failures } else { Vec::new() }
+}
+
+fn unsupported_return(compiled: &Compilation, got: &str) -> Failure {
+    let source = compiled.as_ref().map(|e| e.source()).unwrap_or_default();
+    Failure {
+        message: format!(
+            "valueExpression '{source}' resulted in unsupported return type: {got}. Return type must be either string or null."
+        ),
+        reason: None,
+        index: 0,
+    }
 }
 
 /// A failed validation's message: its messageExpression's when that gives a usable one, else
@@ -394,6 +462,8 @@ impl Validator for ValidatingAdmissionPolicy {
         let object = attrs.object.cloned().unwrap_or(Value::Null);
         let old = attrs.old.cloned().unwrap_or(Value::Null);
         let mut denied: Option<ApiError> = None;
+        // Per policy: each auditAnnotation key's distinct values.
+        let mut audit: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
         for binding in &bindings {
             let binding_name = text(binding, "/metadata/name");
             let Some(policy) = self.policy(text(binding, "/spec/policyName")).await? else {
@@ -462,8 +532,24 @@ impl Validator for ValidatingAdmissionPolicy {
                 ];
                 let activation = activation(&policy, &values, &self.authorizer, attrs)
                     .map_err(ApiError::internal)?;
-                let failures = evaluate(&policy, &activation);
+                let Some(mut failures) = evaluate(&policy, &activation) else {
+                    continue;
+                };
+                let annotations = audit.entry(policy.name.clone()).or_default();
+                failures.extend(audit_values(&policy, &activation, annotations));
                 for failure in failures {
+                    if actions.contains(&"Audit") {
+                        let record = serde_json::json!([{
+                            "message": failure.message,
+                            "policy": policy.name,
+                            "binding": binding_name,
+                            "expressionIndex": failure.index,
+                            "validationActions": actions,
+                        }]);
+                        attrs
+                            .annotations
+                            .add(VALIDATION_FAILURE, record.to_string());
+                    }
                     if actions.contains(&"Warn") {
                         attrs.warnings.add(format!(
                             "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{binding_name}': {}",
@@ -478,6 +564,14 @@ impl Validator for ValidatingAdmissionPolicy {
                         denied = Some(refusal(attrs, message, failure.reason.as_deref()));
                     }
                 }
+            }
+        }
+        for (policy, keys) in audit {
+            for (key, values) in keys {
+                let joined: Vec<String> = values.into_iter().collect();
+                attrs
+                    .annotations
+                    .add(format!("{policy}/{key}"), joined.join(", "));
             }
         }
         denied.map_or(Ok(()), Err)

@@ -51,12 +51,14 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
 /// One webhook of a configuration.
 pub struct Hook {
     pub name: String,
+    /// The configuration it belongs to.
+    pub configuration: String,
     pub spec: Value,
     conditions: Vec<std::result::Result<Expression, String>>,
 }
 
 impl Hook {
-    fn new(spec: &Value) -> Self {
+    fn new(configuration: &str, spec: &Value) -> Self {
         let decls = Declarations::webhook();
         let conditions = spec
             .get("matchConditions")
@@ -71,6 +73,7 @@ impl Hook {
             .collect();
         Hook {
             name: text(spec, "/name").to_string(),
+            configuration: configuration.to_string(),
             spec: spec.clone(),
             conditions,
         }
@@ -379,11 +382,26 @@ impl Hooks {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .map(Hook::new)
+                .map(|spec| Hook::new(name, spec))
                 .collect(),
         );
         cache.insert(name.to_string(), (version.to_string(), hooks.clone()));
         hooks
+    }
+}
+
+impl Answer {
+    /// Passes on what the webhook said beyond its verdict: warnings for the client, audit
+    /// annotations (as `<webhook>/<key>`).
+    fn pass_on(&self, hook: &Hook, attrs: &Attributes<'_>) {
+        for warning in &self.warnings {
+            attrs.warnings.add(warning.clone());
+        }
+        for (key, value) in &self.audit_annotations {
+            attrs
+                .annotations
+                .add(format!("{}/{key}", hook.name), value.clone());
+        }
     }
 }
 

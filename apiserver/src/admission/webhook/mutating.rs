@@ -18,8 +18,15 @@ pub struct MutatingWebhooks {
 }
 
 impl MutatingWebhooks {
-    /// Calls one webhook and applies its answer to `object`.
-    async fn mutate(&self, hook: &Hook, attrs: &Attributes<'_>, object: &mut Value) -> Result<()> {
+    /// Calls one webhook (the `index`th selected, in `round` 0 or the reinvocation's 1) and
+    /// applies its answer to `object`.
+    async fn mutate(
+        &self,
+        hook: &Hook,
+        (round, index): (usize, usize),
+        attrs: &Attributes<'_>,
+        object: &mut Value,
+    ) -> Result<()> {
         if attrs.dry_run && !hook.dry_run_safe() {
             return Err(dry_run_unsupported(&hook.name));
         }
@@ -27,20 +34,31 @@ impl MutatingWebhooks {
             .call(&self.hooks.resolver, attrs, Some(object), true)
             .await?
         else {
+            attrs.annotations.add(
+                format!(
+                    "failed-open.mutation.webhook.admission.k8s.io/round_{round}_index_{index}"
+                ),
+                hook.name.clone(),
+            );
             return Ok(());
         };
-        for warning in &answer.warnings {
-            attrs.warnings.add(warning.clone());
-        }
+        answer.pass_on(hook, attrs);
         if !answer.allowed {
             return Err(denied(&hook.name, &answer.status));
         }
-        let Some(patch) = answer.patch else {
+        let mutated = answer.patch.as_ref().is_some_and(|p| !p.0.is_empty());
+        attrs.annotations.add(
+            format!("mutation.webhook.admission.k8s.io/round_{round}_index_{index}"),
+            serde_json::json!({
+                "configuration": hook.configuration,
+                "webhook": hook.name,
+                "mutated": mutated,
+            })
+            .to_string(),
+        );
+        let Some(patch) = answer.patch.filter(|_| mutated) else {
             return Ok(());
         };
-        if patch.0.is_empty() {
-            return Ok(());
-        }
         let mut patched = object.clone();
         // A patch that does not apply is refused whatever the failure policy, as upstream.
         json_patch::patch(&mut patched, &patch).map_err(ApiError::internal)?;
@@ -62,14 +80,14 @@ impl Mutator for MutatingWebhooks {
         let selected = self.hooks.selecting(attrs, Some(object)).await?;
         // What each webhook left the object as, to know whom later changes concern.
         let mut left = Vec::with_capacity(selected.len());
-        for (hooks, i) in &selected {
-            self.mutate(&hooks[*i], attrs, object).await?;
+        for (index, (hooks, i)) in selected.iter().enumerate() {
+            self.mutate(&hooks[*i], (0, index), attrs, object).await?;
             left.push(object.clone());
         }
-        for ((hooks, i), after) in selected.iter().zip(&left) {
+        for (index, ((hooks, i), after)) in selected.iter().zip(&left).enumerate() {
             let hook = &hooks[*i];
             if super::text(&hook.spec, "/reinvocationPolicy") == "IfNeeded" && after != object {
-                self.mutate(hook, attrs, object).await?;
+                self.mutate(hook, (1, index), attrs, object).await?;
             }
         }
         Ok(())

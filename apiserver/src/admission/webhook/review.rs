@@ -66,6 +66,8 @@ pub struct Answer {
     /// The JSON patch a mutating webhook returned.
     pub patch: Option<json_patch::Patch>,
     pub warnings: Vec<String>,
+    /// Annotations for the request's audit event, under the webhook's name.
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 /// Checks the answer is a review of this request and reads it. v1beta1 answers are taken
@@ -160,6 +162,15 @@ pub fn answer(
                 w.iter()
                     .filter_map(Value::as_str)
                     .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        audit_annotations: response
+            .get("auditAnnotations")
+            .and_then(Value::as_object)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                     .collect()
             })
             .unwrap_or_default(),

@@ -15,23 +15,32 @@ impl Validator for ValidatingWebhooks {
         if selected.is_empty() {
             return Ok(());
         }
-        let calls = selected.iter().map(|(hooks, i)| async move {
-            let hook = &hooks[*i];
-            if attrs.dry_run && !hook.dry_run_safe() {
-                return Err(dry_run_unsupported(&hook.name));
-            }
-            let answer = hook
-                .call(&self.0.resolver, attrs, attrs.object, false)
-                .await?;
-            Ok((hook, answer))
-        });
+        let calls = selected
+            .iter()
+            .enumerate()
+            .map(|(index, (hooks, i))| async move {
+                let hook = &hooks[*i];
+                if attrs.dry_run && !hook.dry_run_safe() {
+                    return Err(dry_run_unsupported(&hook.name));
+                }
+                let answer = hook
+                    .call(&self.0.resolver, attrs, attrs.object, false)
+                    .await?;
+                if answer.is_none() {
+                    attrs.annotations.add(
+                        format!(
+                            "failed-open.validating.webhook.admission.k8s.io/round_0_index_{index}"
+                        ),
+                        hook.name.clone(),
+                    );
+                }
+                Ok((hook, answer))
+            });
         let mut first_error = None;
         for result in futures::future::join_all(calls).await {
             match result {
                 Ok((hook, Some(answer))) => {
-                    for warning in &answer.warnings {
-                        attrs.warnings.add(warning.clone());
-                    }
+                    answer.pass_on(hook, attrs);
                     if !answer.allowed && first_error.is_none() {
                         first_error = Some(denied(&hook.name, &answer.status));
                     }

@@ -284,6 +284,18 @@ impl Strategy for ValidatingAdmissionPolicies {
                 &decls,
             ));
         }
+        for (i, a) in arr(obj, "/spec/auditAnnotations").iter().enumerate() {
+            let expression = s(a, "/valueExpression");
+            let path = child(&index("spec.auditAnnotations", i), "valueExpression");
+            if expression.trim().is_empty() {
+                errs.push(FieldError::required(
+                    path,
+                    "valueExpression is not specified",
+                ));
+            } else {
+                errs.extend(compile_error(&decls, expression, Expect::Any, path));
+            }
+        }
         errs
     }
 

@@ -620,6 +620,7 @@ fn system_context(api_version: &str) -> OpContext {
         applied: false,
         schemas: None,
         warnings: Default::default(),
+        annotations: Default::default(),
     }
 }
 

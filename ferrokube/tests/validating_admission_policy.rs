@@ -66,6 +66,8 @@ fn policies_refuse_what_their_validations_fail() {
         assert!(ok, "{stderr}");
         let (ok, stderr) = create(&k, &ns, &replica_set("non-replicated", 1));
         assert!(ok, "{stderr}");
+        // A rule for `deployments` does not select their scale subresource.
+        k.ok(&["scale", "-n", &ns, "deployment/replicated", "--replicas=3"]);
         // Updates are matched too, and other namespaces are not.
         let refused = k.fails(&[
             "patch",
@@ -86,7 +88,7 @@ fn policies_refuse_what_their_validations_fail() {
             "-o",
             "jsonpath={.spec.replicas}",
         ]);
-        assert_eq!(stored, "2");
+        assert_eq!(stored, "3");
         assert!(!k.run(&["get", "-n", &ns, "deployment/marker"]).ok);
     }
 }
@@ -317,4 +319,49 @@ fn the_authorizer_answers_about_the_requesting_user() {
         refused.contains("denied request: the default service account may not list secrets"),
         "{refused}"
     );
+}
+
+/// A rule for `deployments/scale` judges the Scale that `kubectl scale` writes.
+#[test]
+fn scale_subresources_are_judged_as_scales() {
+    let cluster = Cluster::up();
+    for (i, bin) in kubectls().iter().enumerate() {
+        let k = cluster.kubectl(bin);
+        let ns = format!("vap-scale-{i}");
+        namespace(&k, &ns);
+        k.ok_stdin(
+            &["apply", "-f", "-"],
+            &format!(
+                "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: {ns}\nspec:\n  matchConstraints:\n    resourceRules:\n    - apiGroups: [apps]\n      apiVersions: [v1]\n      operations: [UPDATE]\n      resources: [deployments/scale]\n  validations:\n  - expression: object.kind == 'Scale' && object.spec.replicas <= 5\n    messageExpression: \"'at most 5 replicas, not ' + string(object.spec.replicas) + ' (was ' + string(oldObject.spec.replicas) + ')'\"\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: {ns}\nspec:\n  policyName: {ns}\n  validationActions: [Deny]\n  matchResources:\n    namespaceSelector:\n      matchLabels: {{{ns}: \"true\"}}\n"
+            ),
+        );
+        let (ok, stderr) = create(&k, &ns, &deployment("scaled", 2));
+        assert!(ok, "{stderr}");
+        k.ok(&["scale", "-n", &ns, "deployment/scaled", "--replicas=4"]);
+        let refused = k.fails(&["scale", "-n", &ns, "deployment/scaled", "--replicas=6"]);
+        assert!(
+            refused.contains(&format!(
+                "ValidatingAdmissionPolicy '{ns}' with binding '{ns}' denied request: at most 5 replicas, not 6 (was 4)"
+            )),
+            "{refused}"
+        );
+        let replicas = k.ok(&[
+            "get",
+            "-n",
+            &ns,
+            "deployment/scaled",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ]);
+        assert_eq!(replicas, "4");
+        // The whole object's updates are not the scale subresource's.
+        k.ok(&[
+            "patch",
+            "-n",
+            &ns,
+            "deployment/scaled",
+            "-p",
+            "{\"spec\":{\"replicas\":7}}",
+        ]);
+    }
 }

@@ -365,3 +365,51 @@ fn scale_subresources_are_judged_as_scales() {
         ]);
     }
 }
+
+/// Bindings are admitted as creates of `pods/binding` (or `bindings`) with the Binding.
+#[test]
+fn bindings_are_judged_as_bindings() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: no-n9\nspec:\n  matchConstraints:\n    resourceRules:\n    - apiGroups: ['']\n      apiVersions: [v1]\n      operations: [CREATE]\n      resources: [pods/binding, bindings]\n  validations:\n  - expression: object.kind == 'Binding' && object.target.name != 'n9'\n    message: nothing runs on n9\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: no-n9\nspec:\n  policyName: no-n9\n  validationActions: [Deny]\n",
+    );
+    for pod in ["p1", "p2", "p3"] {
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nspec:\n  schedulerName: nobody\n  containers:\n  - name: c\n    image: nginx\n"
+            ),
+        );
+    }
+    let bind = |path: &str, pod: &str, node: &str| {
+        k.run_stdin(
+            &["create", "--raw", path, "-f", "-"],
+            Some(&format!(
+                "{{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{{\"name\":\"{pod}\"}},\"target\":{{\"kind\":\"Node\",\"name\":\"{node}\"}}}}"
+            )),
+        )
+    };
+    let refused = bind("/api/v1/namespaces/default/pods/p1/binding", "p1", "n9");
+    assert!(
+        refused
+            .stderr
+            .contains("ValidatingAdmissionPolicy 'no-n9' with binding 'no-n9' denied request: nothing runs on n9"),
+        "{}",
+        refused.stderr
+    );
+    let refused = bind("/api/v1/namespaces/default/bindings", "p2", "n9");
+    assert!(
+        refused.stderr.contains("nothing runs on n9"),
+        "{}",
+        refused.stderr
+    );
+    let unbound = k.ok(&["get", "pod", "p1", "-o", "jsonpath={.spec.nodeName}"]);
+    assert_eq!(unbound, "");
+    let bound = bind("/api/v1/namespaces/default/pods/p3/binding", "p3", "n1");
+    assert!(bound.ok, "{}", bound.stderr);
+    let node = k.ok(&["get", "pod", "p3", "-o", "jsonpath={.spec.nodeName}"]);
+    assert_eq!(node, "n1");
+}

@@ -5,6 +5,7 @@ use super::body::{self};
 use super::negotiate::body_format;
 use super::params::dry_run;
 use super::{Scope, response};
+use crate::admission::{Attributes, Operation};
 use crate::errors::{ApiError, Result};
 use apimachinery::meta;
 use axum::response::Response;
@@ -40,7 +41,7 @@ fn set_scheduled(pod: &mut Value) {
 /// subresource.
 pub async fn bind(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let dry = dry_run(&scope.params, "CreateOptions")?;
-    let binding = body::parse(&bytes, body_format(&scope.headers, false)?)?;
+    let mut binding = body::parse(&bytes, body_format(&scope.headers, false)?)?;
     let typed: k8s_openapi::api::core::v1::Binding = serde_json::from_value(binding.clone())
         .map_err(|e| {
             ApiError::bad_request(format!(
@@ -85,8 +86,36 @@ pub async fn bind(scope: &Scope, bytes: Bytes) -> Result<Response> {
             )],
         ));
     }
-    let ctx = scope.op_context(dry, None);
-    pods.update(&ctx, &name, Some("binding"), false, |old| {
+    let mut ctx = scope.op_context(dry, None);
+    // As upstream, admission judges the Binding (a create of `pods/binding`, or of
+    // `bindings`); the pod's update that carries it out is the server's.
+    let subresource = (!scope.info.subresource.is_empty()).then_some("binding");
+    let attrs = Attributes {
+        operation: Operation::Create,
+        info: &scope.endpoint.info,
+        subresource,
+        namespace: &scope.info.namespace,
+        name: &name,
+        object: None,
+        old: None,
+        user: &ctx.user,
+        dry_run: dry,
+        warnings: &ctx.warnings,
+        annotations: &ctx.annotations,
+    };
+    ctx.admission.admit(&attrs, &mut binding).await?;
+    ctx.admission
+        .validate(&Attributes {
+            object: Some(&binding),
+            ..attrs
+        })
+        .await?;
+    ctx.admission = Default::default();
+    // What mutating admission left is what is carried out.
+    let typed: k8s_openapi::api::core::v1::Binding =
+        serde_json::from_value(binding).map_err(ApiError::internal)?;
+    let node = typed.target.name.clone().unwrap_or_default();
+    pods.update(&ctx, &name, subresource, false, |old| {
         let Some(old) = old else {
             return Err(ApiError::not_found(&gr, &name));
         };

@@ -277,3 +277,102 @@ fn bootstrap_tokens_and_impersonation() {
         );
     }
 }
+
+/// Legacy tokens, as the token controller writes them into Secrets of type
+/// `kubernetes.io/service-account-token` (signed with the service account key, issuer
+/// `kubernetes/serviceaccount`): they authenticate while their Secret holds them, the day of
+/// use is recorded on the Secret, and a Secret the legacy token cleaner marked stops them.
+#[test]
+fn legacy_secret_tokens_authenticate_while_their_secret_holds_them() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    k.ok(&["create", "serviceaccount", "legacy"]);
+    let uid = k.ok(&[
+        "get",
+        "serviceaccount",
+        "legacy",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let key =
+        apiserver::authn::keys::SigningKey::load(&cluster.dir.path().join("pki/sa.key")).unwrap();
+    let token = apiserver::authn::jwt::sign(
+        &key,
+        &serde_json::json!({
+            "iss": "kubernetes/serviceaccount",
+            "kubernetes.io/serviceaccount/namespace": "default",
+            "kubernetes.io/serviceaccount/secret.name": "legacy-token",
+            "kubernetes.io/serviceaccount/service-account.name": "legacy",
+            "kubernetes.io/serviceaccount/service-account.uid": uid,
+            "sub": "system:serviceaccount:default:legacy",
+        }),
+    )
+    .unwrap();
+    let secret = |data: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: legacy-token\n  annotations:\n    kubernetes.io/service-account.name: legacy\ntype: kubernetes.io/service-account-token\ndata:\n  token: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        )
+    };
+    // A Secret holding another token does not vouch for this one.
+    k.ok_stdin(&["apply", "-f", "-"], &secret("something else"));
+    refused(&k, &token);
+    k.ok_stdin(&["apply", "-f", "-"], &secret(&token));
+    for bin in &bins {
+        let k = cluster.kubectl(bin);
+        let who = whoami(&k, &token);
+        assert_eq!(
+            who["status"]["userInfo"]["username"],
+            "system:serviceaccount:default:legacy"
+        );
+        assert_eq!(who["status"]["userInfo"]["uid"], uid.as_str());
+    }
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    common::eventually(
+        "the day of use on the Secret",
+        Duration::from_secs(10),
+        || {
+            let used = k.ok(&[
+                "get",
+                "secret",
+                "legacy-token",
+                "-o",
+                "jsonpath={.metadata.labels.kubernetes\\.io/legacy-token-last-used}",
+            ]);
+            (used == today).then_some(())
+        },
+    );
+    // Marked invalid: TokenReview says why.
+    k.ok(&[
+        "label",
+        "secret",
+        "legacy-token",
+        "kubernetes.io/legacy-token-invalid-since=2026-01-01",
+    ]);
+    common::eventually(
+        "the marked token to be refused",
+        Duration::from_secs(20),
+        || {
+            let review = k.ok_stdin(
+            &["create", "-o", "json", "-f", "-"],
+            &format!("apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {token}\n"),
+        );
+            let review: Value = serde_json::from_str(&review).unwrap();
+            (review["status"]["authenticated"] != true).then_some(review)
+        },
+    );
+    let review = k.ok_stdin(
+        &["create", "-o", "json", "-f", "-"],
+        &format!(
+            "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {token}\n"
+        ),
+    );
+    let review: Value = serde_json::from_str(&review).unwrap();
+    assert!(
+        review["status"]["error"].as_str().unwrap_or_default().contains(
+            "the token in secret default/legacy-token for service account default/legacy has been marked invalid"
+        ),
+        "{review}"
+    );
+}

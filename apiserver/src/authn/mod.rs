@@ -15,13 +15,20 @@ pub mod user;
 pub mod x509;
 
 use crate::registry::catalog::Catalog;
+use crate::registry::store::OpContext;
 use crate::storage::read_recent;
+use base64::Engine;
 use http::HeaderMap;
 use serde_json::Value;
 use service_account::{Refusal, Tokens};
 use std::collections::HashMap;
 use std::sync::Arc;
 use user::UserInfo;
+
+/// The label with the day a legacy token was last used (read by the legacy token cleaner).
+const LAST_USED: &str = "kubernetes.io/legacy-token-last-used";
+/// The label the legacy token cleaner sets on tokens it invalidated.
+const INVALID_SINCE: &str = "kubernetes.io/legacy-token-invalid-since";
 
 /// The group every authenticated user is in.
 pub const AUTHENTICATED: &str = "system:authenticated";
@@ -181,6 +188,14 @@ impl Authenticator {
             };
             return bootstrap_token::user(&stored, id, secret, &crate::clock::now()).map(agnostic);
         }
+        match self.service_accounts.check_legacy(token) {
+            Ok(legacy) => {
+                self.check_legacy_secret(&legacy, token).await?;
+                return Ok(agnostic(legacy.user()));
+            }
+            Err(Refusal::Invalid(why)) => return Err(why),
+            Err(Refusal::NotOurs) => {}
+        }
         let now = chrono::Utc::now().timestamp();
         let claims = match self.service_accounts.check(token, wanted, now) {
             Ok(c) => c,
@@ -232,6 +247,80 @@ impl Authenticator {
                 Some(n) if same(&n, &node.uid) => {}
                 _ => return Err(INVALIDATED.into()),
             }
+        }
+        Ok(())
+    }
+
+    /// A legacy token stands as long as its Secret holds it (not marked invalid by the legacy
+    /// token cleaner) and its service account is the one it names; each day it is used, the
+    /// Secret's `kubernetes.io/legacy-token-last-used` label says so.
+    async fn check_legacy_secret(
+        &self,
+        c: &service_account::LegacyClaims,
+        token: &str,
+    ) -> Result<(), String> {
+        const INVALIDATED: &str = "service account token has been invalidated";
+        let Some(secret) = self.lookup("secrets", &c.namespace, &c.secret).await? else {
+            return Err(INVALIDATED.into());
+        };
+        let held = secret
+            .pointer("/data/token")
+            .and_then(Value::as_str)
+            .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok());
+        if held.as_deref() != Some(token.as_bytes())
+            || apimachinery::meta::deletion_timestamp(&secret).is_some()
+        {
+            return Err(INVALIDATED.into());
+        }
+        if secret
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                INVALID_SINCE.replace('/', "~1")
+            ))
+            .is_some()
+        {
+            return Err(format!(
+                "the token in secret {}/{} for service account {}/{} has been marked invalid. Use tokens from the TokenRequest API or manually created secret-based tokens, or remove the '{INVALID_SINCE}' label from the secret to re-enable it",
+                c.namespace, c.secret, c.namespace, c.service_account.name
+            ));
+        }
+        match self
+            .lookup("serviceaccounts", &c.namespace, &c.service_account.name)
+            .await?
+        {
+            Some(sa)
+                if apimachinery::meta::uid(&sa) == c.service_account.uid
+                    && apimachinery::meta::deletion_timestamp(&sa).is_none() => {}
+            _ => return Err(INVALIDATED.into()),
+        }
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let last_used = secret
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                LAST_USED.replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        if last_used != Some(today.as_str())
+            && let Some(store) = self.catalog.as_ref().and_then(|c| c.store("secrets"))
+        {
+            let (namespace, name) = (c.namespace.clone(), c.secret.clone());
+            // Recording use must not hold up the request, nor fail it.
+            tokio::spawn(async move {
+                let ctx = OpContext::system(&namespace);
+                let written = store
+                    .update(&ctx, &name, None, false, |old| {
+                        let mut new = old.cloned().ok_or_else(|| {
+                            crate::errors::ApiError::internal("the secret is gone")
+                        })?;
+                        apimachinery::meta::nested_mut(&mut new, &["metadata", "labels"])
+                            [LAST_USED] = Value::String(today.clone());
+                        Ok(new)
+                    })
+                    .await;
+                if let Err(e) = written {
+                    tracing::warn!(secret = %name, namespace = %namespace, error = %e.message, "cannot record the use of a legacy token");
+                }
+            });
         }
         Ok(())
     }

@@ -27,6 +27,32 @@ pub const EXTRA_NODE_NAME: &str = "authentication.kubernetes.io/node-name";
 pub const EXTRA_NODE_UID: &str = "authentication.kubernetes.io/node-uid";
 pub const EXTRA_CREDENTIAL_ID: &str = "authentication.kubernetes.io/credential-id";
 
+/// The issuer of legacy tokens: those the token controller writes into Secrets of type
+/// `kubernetes.io/service-account-token`.
+pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+
+/// What a legacy token claims: the Secret it was written into and its service account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacyClaims {
+    pub namespace: String,
+    pub secret: String,
+    pub service_account: ObjectRef,
+}
+
+impl LegacyClaims {
+    pub fn user(&self) -> UserInfo {
+        UserInfo {
+            name: user_name(&self.namespace, &self.service_account.name),
+            uid: self.service_account.uid.clone(),
+            groups: vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{}", self.namespace),
+            ],
+            extra: Default::default(),
+        }
+    }
+}
+
 /// An object a token names: its name and UID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectRef {
@@ -220,6 +246,48 @@ impl Tokens {
             "sub": user_name(req.namespace, &req.service_account.name),
         });
         Ok((jwt::sign(signer, &claims)?, exp))
+    }
+
+    /// Checks a legacy token's signature and claims (it has no expiry and no audience; the
+    /// Secret it names is the caller's to check).
+    pub fn check_legacy(&self, token: &str) -> Result<LegacyClaims, Refusal> {
+        let Some(parsed) = jwt::parse(token) else {
+            return Err(Refusal::NotOurs);
+        };
+        let c = &parsed.claims;
+        if c.get("iss").and_then(Value::as_str) != Some(LEGACY_ISSUER) {
+            return Err(Refusal::NotOurs);
+        }
+        if !parsed.verified_by(&self.keys) {
+            return Err(Refusal::Invalid(
+                "go-jose/go-jose: error in cryptographic primitive".to_string(),
+            ));
+        }
+        let claim = |k: &str| {
+            c.get(format!("kubernetes.io/serviceaccount/{k}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let claims = LegacyClaims {
+            namespace: claim("namespace"),
+            secret: claim("secret.name"),
+            service_account: ObjectRef {
+                name: claim("service-account.name"),
+                uid: claim("service-account.uid"),
+            },
+        };
+        let sub = c.get("sub").and_then(Value::as_str).unwrap_or_default();
+        if claims.namespace.is_empty()
+            || claims.secret.is_empty()
+            || claims.service_account.name.is_empty()
+            || sub != user_name(&claims.namespace, &claims.service_account.name)
+        {
+            return Err(Refusal::Invalid(
+                "service account token claims do not match their subject".to_string(),
+            ));
+        }
+        Ok(claims)
     }
 
     /// Checks a token's signature, issuer, times and audiences against `audiences` (the

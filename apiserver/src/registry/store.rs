@@ -46,6 +46,24 @@ pub struct OpContext {
     pub annotations: admission::AuditAnnotations,
 }
 
+impl OpContext {
+    /// The apiserver's own writes in `namespace`: no admission, no client.
+    pub fn system(namespace: &str) -> Self {
+        OpContext {
+            namespace: namespace.to_string(),
+            user: UserInfo::system_apiserver(),
+            dry_run: false,
+            field_manager: "kube-apiserver".to_string(),
+            api_version: "v1".to_string(),
+            admission: admission::Chain::default(),
+            applied: false,
+            schemas: None,
+            warnings: Default::default(),
+            annotations: Default::default(),
+        }
+    }
+}
+
 /// Options of a delete.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {

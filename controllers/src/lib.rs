@@ -87,6 +87,10 @@ pub struct Options {
     /// ConfigMap. Without it the CA the kubeconfig trusts is published.
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
+    /// A PEM-encoded private RSA or ECDSA key used to sign service account tokens (the token
+    /// controller's legacy Secret tokens).
+    #[arg(long)]
+    pub service_account_private_key_file: Option<PathBuf>,
     /// Run each controller with the credentials of its own service account in kube-system
     /// (bound to its `system:controller:` role by the bootstrap RBAC policy).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -396,6 +400,8 @@ pub struct InProcessOptions {
     pub kubeconfig: PathBuf,
     /// The cluster CA certificate (PEM), published as `kube-root-ca.crt`.
     pub root_ca_file: PathBuf,
+    /// The key that signs legacy service account tokens.
+    pub service_account_private_key_file: Option<PathBuf>,
     /// The cluster CA (certificate and key) that signs approved CertificateSigningRequests.
     pub cluster_signing_cert_file: Option<PathBuf>,
     pub cluster_signing_key_file: Option<PathBuf>,
@@ -408,6 +414,8 @@ pub struct InProcessOptions {
 /// Why the controller manager could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("loading the service account key: {0}")]
+    ServiceAccountKey(#[source] apimachinery::keys::Error),
     /// A flag's value is unusable.
     #[error("invalid {flag}: {message}")]
     Flag { flag: &'static str, message: String },
@@ -456,8 +464,15 @@ pub async fn run(opts: Options) -> Result<()> {
         })?),
         None => client::root_ca(opts.kubeconfig.as_deref(), &config)?,
     };
+    let service_account_key = match &opts.service_account_private_key_file {
+        Some(path) => Some(std::sync::Arc::new(
+            apimachinery::keys::SigningKey::load(path).map_err(Error::ServiceAccountKey)?,
+        )),
+        None => None,
+    };
     let settings = manager::Settings {
         root_ca,
+        service_account_key,
         concurrent_namespace_syncs: opts.concurrent_namespace_syncs.max(1),
         concurrent_replicaset_syncs: opts.concurrent_replicaset_syncs.max(1),
         concurrent_rc_syncs: opts.concurrent_rc_syncs.max(1),
@@ -553,6 +568,7 @@ pub async fn run_in_process(opts: InProcessOptions) -> Result<()> {
     let options = Options {
         kubeconfig: Some(opts.kubeconfig),
         root_ca_file: Some(opts.root_ca_file),
+        service_account_private_key_file: opts.service_account_private_key_file.clone(),
         // As kubeadm runs it: the defaults and the bootstrap token controllers, each under its
         // own service account.
         controllers: ["*", "bootstrapsigner", "tokencleaner"]

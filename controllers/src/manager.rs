@@ -20,6 +20,8 @@ use std::sync::Arc;
 pub struct Settings {
     /// The CA bundle (PEM) to publish in every namespace.
     pub root_ca: Option<Vec<u8>>,
+    /// `--service-account-private-key-file`: what signs legacy service account tokens.
+    pub service_account_key: Option<Arc<apimachinery::keys::SigningKey>>,
     /// How many namespaces the namespace controller empties at once.
     pub concurrent_namespace_syncs: u16,
     /// How many ReplicaSets the replicaset controller syncs at once.
@@ -73,6 +75,9 @@ pub enum StartError {
     /// The controller needs a CA bundle and none is known.
     #[error("no CA bundle to publish; pass --root-ca-file")]
     NoRootCa,
+    /// The token controller has no key to sign with.
+    #[error("no key to sign service account tokens with; pass --service-account-private-key-file")]
+    NoServiceAccountKey,
 }
 
 /// Starts a controller with its own client, the settings, and the process's shared informers.
@@ -103,6 +108,19 @@ pub const CONTROLLERS: &[Descriptor] = &[
         aliases: &["serviceaccount"],
         enabled_by_default: true,
         start: |client, _, informers| Ok(Box::pin(serviceaccount::run(client, informers.client()))),
+    },
+    Descriptor {
+        name: serviceaccount::tokens::NAME,
+        aliases: &["serviceaccount-token"],
+        enabled_by_default: true,
+        start: |client, settings, _| {
+            let key = settings
+                .service_account_key
+                .clone()
+                .ok_or(StartError::NoServiceAccountKey)?;
+            let ca = settings.root_ca.clone().ok_or(StartError::NoRootCa)?;
+            Ok(Box::pin(serviceaccount::tokens::run(client, key, ca)))
+        },
     },
     Descriptor {
         name: namespace::NAME,
@@ -539,6 +557,11 @@ pub async fn run(
     )?));
     for &d in controllers {
         let client = match &credentials {
+            // Upstream's token controller runs as the manager itself: the accounts whose
+            // tokens it writes may be the other controllers'.
+            Some(_) if d.name == serviceaccount::tokens::NAME => {
+                client::for_controller(config, d.name)?
+            }
             Some(c) => {
                 let account = service_account(d.name).unwrap_or(d.name);
                 c.client(d.name, account).await?

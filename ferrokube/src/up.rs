@@ -209,6 +209,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let controllers = tokio::spawn(controllers::run_in_process(controllers::InProcessOptions {
         kubeconfig: cm_config.clone(),
         root_ca_file: pki.ca.cert.clone(),
+        service_account_private_key_file: Some(pki.service_account_key.clone()),
         cluster_signing_cert_file: Some(pki.ca.cert.clone()),
         cluster_signing_key_file: Some(pki.ca.key.clone()),
         cluster_cidr: Some(args.cluster_cidr.clone()),

@@ -376,3 +376,75 @@ fn legacy_secret_tokens_authenticate_while_their_secret_holds_them() {
         "{review}"
     );
 }
+
+/// The token controller fills a `kubernetes.io/service-account-token` Secret with a legacy
+/// token for its account (with the CA and namespace), which authenticates as that account;
+/// the Secret goes with its account.
+#[test]
+fn the_token_controller_fills_token_secrets() {
+    let cluster = Cluster::up();
+    let bins = kubectls();
+    let k = cluster.kubectl(bins.last().unwrap());
+    k.ok(&["create", "serviceaccount", "builder"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: builder-token\n  annotations:\n    kubernetes.io/service-account.name: builder\ntype: kubernetes.io/service-account-token\n",
+    );
+    let token = common::eventually("the token in the Secret", Duration::from_secs(20), || {
+        let encoded = k.ok(&[
+            "get",
+            "secret",
+            "builder-token",
+            "-o",
+            "jsonpath={.data.token}",
+        ]);
+        (!encoded.is_empty()).then(|| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap(),
+            )
+            .unwrap()
+        })
+    });
+    let uid = k.ok(&[
+        "get",
+        "serviceaccount",
+        "builder",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let recorded = k.ok(&[
+        "get",
+        "secret",
+        "builder-token",
+        "-o",
+        "jsonpath={.metadata.annotations.kubernetes\\.io/service-account\\.uid}",
+    ]);
+    assert_eq!(recorded, uid);
+    let namespace = k.ok(&[
+        "get",
+        "secret",
+        "builder-token",
+        "-o",
+        "jsonpath={.data.namespace}",
+    ]);
+    assert_eq!(
+        namespace,
+        base64::engine::general_purpose::STANDARD.encode("default")
+    );
+    for bin in &bins {
+        let who = whoami(&cluster.kubectl(bin), &token);
+        assert_eq!(
+            who["status"]["userInfo"]["username"],
+            "system:serviceaccount:default:builder"
+        );
+    }
+    k.ok(&["delete", "serviceaccount", "builder"]);
+    common::eventually(
+        "the Secret to go with its account",
+        Duration::from_secs(20),
+        || (!k.run(&["get", "secret", "builder-token"]).ok).then_some(()),
+    );
+    refused_soon(&k, &token);
+}

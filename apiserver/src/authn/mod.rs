@@ -6,8 +6,7 @@
 
 pub mod bootstrap_token;
 pub mod impersonation;
-pub mod jwt;
-pub mod keys;
+pub use apimachinery::{jwt, keys};
 pub mod service_account;
 pub mod token_cache;
 pub mod token_file;

@@ -5,6 +5,8 @@
 //! Where the apiserver does not serve serviceaccounts, its watch and its creates fail; it logs
 //! that and retries with backoff, and the other controllers carry on.
 
+pub mod tokens;
+
 use crate::client::{self, NAMESPACE_TERMINATING_CAUSE, has_cause, is_already_exists};
 use crate::queue::{self, Backoff};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};

@@ -1,7 +1,7 @@
 //! Compact JWS (the `header.claims.signature` form of a JWT): signing, and parsing with
 //! signature checks against a set of public keys.
 
-use super::keys::{SigningKey, VerifyKey};
+use crate::keys::{SigningKey, VerifyKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};

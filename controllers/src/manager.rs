@@ -103,12 +103,7 @@ impl std::fmt::Debug for Descriptor {
 
 /// Every controller ferrokube has, in upstream's start order.
 pub const CONTROLLERS: &[Descriptor] = &[
-    Descriptor {
-        name: serviceaccount::NAME,
-        aliases: &["serviceaccount"],
-        enabled_by_default: true,
-        start: |client, _, informers| Ok(Box::pin(serviceaccount::run(client, informers.client()))),
-    },
+    // Upstream starts the token controller before all others.
     Descriptor {
         name: serviceaccount::tokens::NAME,
         aliases: &["serviceaccount-token"],
@@ -121,6 +116,12 @@ pub const CONTROLLERS: &[Descriptor] = &[
             let ca = settings.root_ca.clone().ok_or(StartError::NoRootCa)?;
             Ok(Box::pin(serviceaccount::tokens::run(client, key, ca)))
         },
+    },
+    Descriptor {
+        name: serviceaccount::NAME,
+        aliases: &["serviceaccount"],
+        enabled_by_default: true,
+        start: |client, _, informers| Ok(Box::pin(serviceaccount::run(client, informers.client()))),
     },
     Descriptor {
         name: namespace::NAME,
@@ -556,17 +557,12 @@ pub async fn run(
         "shared-informers",
     )?));
     for &d in controllers {
-        let client = match &credentials {
-            // Upstream's token controller runs as the manager itself: the accounts whose
-            // tokens it writes may be the other controllers'.
-            Some(_) if d.name == serviceaccount::tokens::NAME => {
-                client::for_controller(config, d.name)?
-            }
-            Some(c) => {
-                let account = service_account(d.name).unwrap_or(d.name);
-                c.client(d.name, account).await?
-            }
-            None => client::for_controller(config, d.name)?,
+        // A controller without an account of its own (the token controller, as upstream's:
+        // the accounts whose tokens it writes may be the other controllers') runs as the
+        // manager itself.
+        let client = match (&credentials, service_account(d.name)) {
+            (Some(c), Some(account)) => c.client(d.name, account).await?,
+            _ => client::for_controller(config, d.name)?,
         };
         match (d.start)(client, settings, &informers) {
             Ok(fut) => {
@@ -602,9 +598,10 @@ mod tests {
     #[test]
     fn every_controller_has_upstreams_service_account() {
         for d in CONTROLLERS {
-            assert!(
+            assert_eq!(
                 service_account(d.name).is_some(),
-                "{} has no account",
+                d.name != serviceaccount::tokens::NAME,
+                "{}",
                 d.name
             );
         }
@@ -619,6 +616,7 @@ mod tests {
         assert_eq!(
             names(&["*"]),
             vec![
+                "serviceaccount-token-controller",
                 "serviceaccount-controller",
                 "namespace-controller",
                 "root-ca-certificate-publisher-controller",
@@ -660,6 +658,7 @@ mod tests {
         assert_eq!(
             names(&["*", "-namespace"]),
             vec![
+                "serviceaccount-token-controller",
                 "serviceaccount-controller",
                 "root-ca-certificate-publisher-controller",
                 "replicaset-controller",

@@ -6,6 +6,23 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+/// The issuer of legacy service account tokens (those kept in Secrets of type
+/// `kubernetes.io/service-account-token`).
+pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+
+/// The claims of a legacy token for service account `account` (uid `uid`) written into
+/// Secret `secret`, as upstream's token generator writes them.
+pub fn legacy_claims(namespace: &str, secret: &str, account: &str, uid: &str) -> Value {
+    json!({
+        "iss": LEGACY_ISSUER,
+        "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/secret.name": secret,
+        "kubernetes.io/serviceaccount/service-account.name": account,
+        "kubernetes.io/serviceaccount/service-account.uid": uid,
+        "sub": format!("system:serviceaccount:{namespace}:{account}"),
+    })
+}
+
 /// A signed token for `claims`, with the key's algorithm and ID in the header.
 pub fn sign(key: &SigningKey, claims: &Value) -> Result<String, String> {
     let header = json!({"alg": key.public().alg, "kid": key.public().kid});

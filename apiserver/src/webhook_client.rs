@@ -56,6 +56,10 @@ impl Resolver {
             _ => None,
         };
         if let Some(url) = client_config.get("url").and_then(Value::as_str) {
+            // Validation refuses other schemes; this guards configurations stored before.
+            if !url.starts_with("https://") {
+                return Err("'https' is the only allowed URL scheme".to_string());
+            }
             return Ok(Target {
                 url: url.to_string(),
                 resolve: None,

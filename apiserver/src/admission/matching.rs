@@ -1,6 +1,7 @@
 //! Which requests admission match rules select, as upstream's `matching` package decides for
 //! policies (and its webhook rules for webhooks): rules by operation, group, version,
-//! resource (with `pods/status`, `pods/*`, `*/scale` and `*/*` for subresources), scope and
+//! resource (`pods/status`, `pods/*` and `*/*` for subresources and the resource itself,
+//! `*/scale`), scope and
 //! resource names; namespaces by label selector (cluster-scoped requests always match);
 //! objects by label selector on the new or the old object.
 
@@ -69,14 +70,9 @@ fn resource_matches(pattern: &str, resource: &str, subresource: Option<&str>) ->
         None => (pattern, None),
     };
     let resource_ok = want_resource == "*" || want_resource == resource;
-    let sub_ok = match (want_sub, subresource) {
-        (None, None) => true,
-        (Some("*"), Some(_)) => true,
-        (Some(want), Some(got)) => want == got,
-        _ => false,
-    };
-    // `*/*` selects everything, whole resources included.
-    (pattern == "*/*") || (resource_ok && sub_ok)
+    // As upstream's: a `*` subresource selects the resource itself too.
+    let sub_ok = want_sub == Some("*") || want_sub.unwrap_or("") == subresource.unwrap_or("");
+    resource_ok && sub_ok
 }
 
 /// One `RuleWithOperations` (or `NamedRuleWithOperations`: `resourceNames` then apply).
@@ -169,7 +165,8 @@ mod tests {
         assert!(!resource_matches("pods", "pods", Some("status")));
         assert!(resource_matches("pods/status", "pods", Some("status")));
         assert!(resource_matches("pods/*", "pods", Some("exec")));
-        assert!(!resource_matches("pods/*", "pods", None));
+        assert!(resource_matches("pods/*", "pods", None));
+        assert!(!resource_matches("pods/status", "pods", None));
         assert!(resource_matches("*", "deployments", None));
         assert!(!resource_matches("*", "deployments", Some("scale")));
         assert!(resource_matches("*/scale", "deployments", Some("scale")));

@@ -27,9 +27,7 @@ pub const EXTRA_NODE_NAME: &str = "authentication.kubernetes.io/node-name";
 pub const EXTRA_NODE_UID: &str = "authentication.kubernetes.io/node-uid";
 pub const EXTRA_CREDENTIAL_ID: &str = "authentication.kubernetes.io/credential-id";
 
-/// The issuer of legacy tokens: those the token controller writes into Secrets of type
-/// `kubernetes.io/service-account-token`.
-pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+pub use apimachinery::jwt::LEGACY_ISSUER;
 
 /// What a legacy token claims: the Secret it was written into and its service account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -255,7 +253,11 @@ impl Tokens {
             return Err(Refusal::NotOurs);
         };
         let c = &parsed.claims;
-        if c.get("iss").and_then(Value::as_str) != Some(LEGACY_ISSUER) {
+        // A bound token (with its `kubernetes.io` claim) is never a legacy one, even if
+        // `--service-account-issuer` is the legacy issuer.
+        if c.get("iss").and_then(Value::as_str) != Some(LEGACY_ISSUER)
+            || c.get("kubernetes.io").is_some()
+        {
             return Err(Refusal::NotOurs);
         }
         if !parsed.verified_by(&self.keys) {

@@ -14,7 +14,7 @@ use super::comprehensions::lower;
 pub use super::library::RequestResource;
 use super::library::authorizer_values;
 use super::runtime::{self, env, parse};
-use super::types::{AUTHORIZER, Object, RESOURCE_CHECK, Type};
+use super::types::{AUTHORIZER, Object, RESERVED, RESOURCE_CHECK, Type};
 use super::values::untyped;
 use crate::authn::user::UserInfo;
 use crate::authz::Authorizer;
@@ -65,6 +65,17 @@ fn object_type(name: &str, fields: &[(&str, Type)]) -> Type {
             .map(|(n, t)| (n.to_string(), t.clone()))
             .collect(),
     }))
+}
+
+/// Whether `name` can name a variable (`variables.<name>`): a letter or `_`, then letters,
+/// digits and `_`, and not one of CEL's reserved words.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RESERVED.contains(&name)
 }
 
 /// The type of `request`, upstream's `kubernetes.AdmissionRequest`.

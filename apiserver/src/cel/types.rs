@@ -496,7 +496,7 @@ pub(super) fn schema_decl(s: &JSONSchemaProps, resource_root: bool) -> Option<De
 }
 
 /// CEL's reserved words: a property named so is reached as `__name__`.
-const RESERVED: &[&str] = &[
+pub(super) const RESERVED: &[&str] = &[
     "true",
     "false",
     "null",

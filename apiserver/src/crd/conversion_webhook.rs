@@ -38,8 +38,9 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// Runs `f` to completion from synchronous code inside or outside a runtime.
-fn block_on<F>(f: F) -> F::Output
+/// Runs `f` to completion from synchronous code inside or outside a runtime; Err says why it
+/// could not run.
+fn block_on<F>(f: F) -> Result<F::Output, String>
 where
     F: Future + Send,
     F::Output: Send,
@@ -47,8 +48,10 @@ where
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| handle.block_on(f))
+            Ok(tokio::task::block_in_place(|| handle.block_on(f)))
         }
+        // A single-threaded runtime (tests) is blocked while the call runs on a thread of
+        // its own; the call cannot depend on that runtime's tasks.
         _ => std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -60,8 +63,7 @@ where
                 .join()
         })
         .map_err(|_| "the conversion thread panicked".to_string())
-        .and_then(|built| built.map_err(|e| e.to_string()))
-        .unwrap_or_else(|e| panic!("cannot run a conversion webhook call: {e}")),
+        .and_then(|built| built.map_err(|e| e.to_string())),
     }
 }
 
@@ -172,6 +174,8 @@ impl WebhookConversion {
                 .map_err(CallError::Call)?;
             target.post(&review, TIMEOUT).await
         })
+        .map_err(CallError::Other)
+        .and_then(|answer| answer)
         .map_err(|e| {
             failed(match e {
                 CallError::Call(e) | CallError::Objects(e) | CallError::Other(e) => e,

@@ -148,7 +148,9 @@ pub fn served_versions(crd: &Value, resolver: Option<&Resolver>) -> Vec<ServedVe
         });
         let is_storage = version == storage_version;
         let conversion: Option<Arc<dyn Conversion>> = match (&webhook, resolver) {
-            (Some(hook), Some(resolver)) if !is_storage => Some(Arc::new(WebhookConversion {
+            // Objects stored in an older version reach the storage version's readers
+            // through the webhook too.
+            (Some(hook), Some(resolver)) => Some(Arc::new(WebhookConversion {
                 group: group.to_string(),
                 kind: kind.to_string(),
                 storage_version: storage_version.clone(),

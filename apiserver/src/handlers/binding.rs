@@ -115,7 +115,7 @@ pub async fn bind(scope: &Scope, bytes: Bytes) -> Result<Response> {
     let typed: k8s_openapi::api::core::v1::Binding =
         serde_json::from_value(binding).map_err(ApiError::internal)?;
     let node = typed.target.name.clone().unwrap_or_default();
-    pods.update(&ctx, &name, subresource, false, |old| {
+    pods.update(&ctx, &name, Some("binding"), false, |old| {
         let Some(old) = old else {
             return Err(ApiError::not_found(&gr, &name));
         };

@@ -302,8 +302,8 @@ fn options(scope: &Scope, eviction: &Value) -> Result<(DeleteOptions, bool)> {
     Ok((opts, create_dry || delete_dry))
 }
 
-/// The context of the eviction's own writes (the pod's condition, its delete, the budget):
-/// they are the server's, so as upstream they pass no admission (the eviction did).
+/// The context of the eviction's writes to the pod (its condition, its delete): as upstream,
+/// they pass no admission (the eviction did).
 fn server_context(scope: &Scope, warnings: Warnings) -> OpContext {
     OpContext {
         admission: Default::default(),
@@ -437,10 +437,13 @@ pub async fn evict(scope: &Scope, bytes: Bytes) -> Result<Response> {
                     .map_err(ApiError::internal)?;
                 decrement(&current, &name, &gr)?;
             } else {
+                // Upstream writes the budget through its loopback client: admitted, as the
+                // apiserver's own request.
                 let status_ctx = OpContext {
                     api_version: pdbs.info.group_version(),
-                    dry_run: false,
-                    ..server_context(scope, ctx.warnings.clone())
+                    user: crate::authn::user::UserInfo::system_apiserver(),
+                    warnings: ctx.warnings.clone(),
+                    ..scope.op_context(false, None)
                 };
                 pdbs.update(&status_ctx, &budget_name, Some("status"), false, |old| {
                     let Some(old) = old else {

@@ -106,6 +106,7 @@ pub async fn scale(scope: &Scope, bytes: Bytes) -> Result<Response> {
         let moved_on = std::sync::atomic::AtomicBool::new(false);
         let written = store
             .update(&ctx, &name, None, false, |stored| {
+                moved_on.store(false, std::sync::atomic::Ordering::Relaxed);
                 let Some(stored) = stored else {
                     return Err(ApiError::not_found(&gr, &name));
                 };

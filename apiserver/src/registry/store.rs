@@ -826,30 +826,28 @@ impl Store {
         opts: &DeleteOptions,
     ) -> Result<Deleted> {
         let key = self.key(&ctx.namespace, name);
-        for attempt in 0..storage::MAX_UPDATE_TRIES {
+        for _ in 0..storage::MAX_UPDATE_TRIES {
             let existing = storage::read_latest(&*self.storage, &key)
                 .await
                 .map_err(self.map_err(name))?
                 .ok_or_else(|| ApiError::not_found(&self.group_resource(), name))?;
             let current = existing.value().map_err(ApiError::internal)?;
-            // As upstream, admission judges the object as it was first read.
-            if attempt == 0 {
-                ctx.admission
-                    .validate(&Attributes {
-                        operation: Operation::Delete,
-                        info: &self.info,
-                        subresource: None,
-                        namespace: &ctx.namespace,
-                        name,
-                        object: None,
-                        old: Some(&current),
-                        user: &ctx.user,
-                        dry_run: ctx.dry_run,
-                        warnings: &ctx.warnings,
-                        annotations: &ctx.annotations,
-                    })
-                    .await?;
-            }
+            // As upstream, admission judges the object each attempt is about to delete.
+            ctx.admission
+                .validate(&Attributes {
+                    operation: Operation::Delete,
+                    info: &self.info,
+                    subresource: None,
+                    namespace: &ctx.namespace,
+                    name,
+                    object: None,
+                    old: Some(&current),
+                    user: &ctx.user,
+                    dry_run: ctx.dry_run,
+                    warnings: &ctx.warnings,
+                    annotations: &ctx.annotations,
+                })
+                .await?;
             opts.preconditions
                 .check(&key, &current)
                 .map_err(self.map_err(name))?;

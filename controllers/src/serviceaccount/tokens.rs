@@ -17,7 +17,6 @@ use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use serde_json::json;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -27,8 +26,6 @@ pub const NAME: &str = "serviceaccount-token-controller";
 pub const TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 pub const NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 pub const UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
-/// The issuer of legacy tokens.
-pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -108,18 +105,6 @@ fn annotation<'a>(secret: &'a Secret, key: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// The legacy token claims upstream's token generator writes.
-pub fn legacy_claims(namespace: &str, secret: &str, account: &str, uid: &str) -> serde_json::Value {
-    json!({
-        "iss": LEGACY_ISSUER,
-        "kubernetes.io/serviceaccount/namespace": namespace,
-        "kubernetes.io/serviceaccount/secret.name": secret,
-        "kubernetes.io/serviceaccount/service-account.name": account,
-        "kubernetes.io/serviceaccount/service-account.uid": uid,
-        "sub": format!("system:serviceaccount:{namespace}:{account}"),
-    })
-}
-
 /// The Secret as it should be for `sa`, when it is not already.
 fn filled(
     secret: &Secret,
@@ -146,12 +131,15 @@ fn filled(
     let data = new.data.get_or_insert_with(Default::default);
     if !has("token", None) {
         let account = annotation(secret, NAME_ANNOTATION);
-        let token = apimachinery::jwt::sign(key, &legacy_claims(&namespace, &name, account, &uid))
-            .map_err(|reason| Error::Sign {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                reason,
-            })?;
+        let token = apimachinery::jwt::sign(
+            key,
+            &apimachinery::jwt::legacy_claims(&namespace, &name, account, &uid),
+        )
+        .map_err(|reason| Error::Sign {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            reason,
+        })?;
         data.insert("token".to_string(), ByteString(token.into_bytes()));
     }
     data.insert("ca.crt".to_string(), ByteString(root_ca.to_vec()));
@@ -246,7 +234,7 @@ mod tests {
 
     #[test]
     fn claims_are_upstreams_legacy_ones() {
-        let c = legacy_claims("ns", "s", "sa", "u");
+        let c = apimachinery::jwt::legacy_claims("ns", "s", "sa", "u");
         assert_eq!(c["iss"], "kubernetes/serviceaccount");
         assert_eq!(c["sub"], "system:serviceaccount:ns:sa");
         assert_eq!(c["kubernetes.io/serviceaccount/secret.name"], "s");

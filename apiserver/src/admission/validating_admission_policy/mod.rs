@@ -532,11 +532,25 @@ impl Validator for ValidatingAdmissionPolicy {
                 ];
                 let activation = activation(&policy, &values, &self.authorizer, attrs)
                     .map_err(ApiError::internal)?;
-                let Some(mut failures) = evaluate(&policy, &activation) else {
+                let Some(failures) = evaluate(&policy, &activation) else {
                     continue;
                 };
                 let annotations = audit.entry(policy.name.clone()).or_default();
-                failures.extend(audit_values(&policy, &activation, annotations));
+                // As upstream, an auditAnnotation that fails refuses whatever the actions.
+                if let Some(failure) = audit_values(&policy, &activation, annotations)
+                    .into_iter()
+                    .next()
+                    && denied.is_none()
+                {
+                    denied = Some(refusal(
+                        attrs,
+                        format!(
+                            "ValidatingAdmissionPolicy '{}' with binding '{binding_name}' denied request: {}",
+                            policy.name, failure.message
+                        ),
+                        None,
+                    ));
+                }
                 for failure in failures {
                     if actions.contains(&"Audit") {
                         let record = serde_json::json!([{

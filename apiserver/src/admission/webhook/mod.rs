@@ -39,7 +39,7 @@ const EXEMPT: [&str; 6] = [
     "mutatingadmissionpolicybindings",
 ];
 
-/// Upstream's default and longest timeout.
+/// Upstream's default timeout (validation allows 1 to 30 seconds).
 const DEFAULT_TIMEOUT: u64 = 10;
 
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {

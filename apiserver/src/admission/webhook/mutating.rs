@@ -62,10 +62,12 @@ impl MutatingWebhooks {
         let mut patched = object.clone();
         // A patch that does not apply is refused whatever the failure policy, as upstream.
         json_patch::patch(&mut patched, &patch).map_err(ApiError::internal)?;
-        // As upstream decodes the patched object into its type: defaults apply again.
-        if let Some(endpoint) =
-            self.catalog
-                .endpoint(attrs.info.group, attrs.info.version, attrs.info.resource)
+        // As upstream decodes the patched object into its type: defaults apply again (to
+        // whole objects; a subresource's body is not of the resource's type).
+        if attrs.subresource.is_none()
+            && let Some(endpoint) =
+                self.catalog
+                    .endpoint(attrs.info.group, attrs.info.version, attrs.info.resource)
         {
             endpoint.strategy.default(&mut patched);
         }

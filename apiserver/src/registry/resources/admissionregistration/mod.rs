@@ -237,6 +237,23 @@ fn validate_rule_with_operations(rule: &Value, path: &str) -> FieldErrors {
     errs
 }
 
+/// A webhook's `clientConfig` (admission and CRD conversion webhooks): a URL or a Service.
+pub(in crate::registry::resources) fn validate_client_config(cc: &Value, cp: &str) -> FieldErrors {
+    let mut errs = Vec::new();
+    match (has(cc, "/url"), has(cc, "/service")) {
+        (true, false) => errs.extend(validate_webhook_url(s(cc, "/url"), &child(cp, "url"))),
+        (false, true) => errs.extend(validate_webhook_service(
+            cc.get("service").unwrap_or(&Value::Null),
+            &child(cp, "service"),
+        )),
+        _ => errs.push(FieldError::required(
+            cp.to_string(),
+            "exactly one of url or service is required",
+        )),
+    }
+    errs
+}
+
 /// `ValidateWebhookURL` with https required.
 fn validate_webhook_url(url: &str, path: &str) -> FieldErrors {
     let mut errs = Vec::new();
@@ -496,19 +513,10 @@ fn validate_webhook(hook: &Value, mutating: bool, path: &str) -> FieldErrors {
     for sel in ["namespaceSelector", "objectSelector"] {
         errs.extend(validate_label_selector(hook.get(sel), &child(path, sel)));
     }
-    let cc = hook.get("clientConfig").unwrap_or(&Value::Null);
-    let cp = child(path, "clientConfig");
-    match (has(cc, "/url"), has(cc, "/service")) {
-        (true, false) => errs.extend(validate_webhook_url(s(cc, "/url"), &child(&cp, "url"))),
-        (false, true) => errs.extend(validate_webhook_service(
-            cc.get("service").unwrap_or(&Value::Null),
-            &child(&cp, "service"),
-        )),
-        _ => errs.push(FieldError::required(
-            cp,
-            "exactly one of url or service is required",
-        )),
-    }
+    errs.extend(validate_client_config(
+        hook.get("clientConfig").unwrap_or(&Value::Null),
+        &child(path, "clientConfig"),
+    ));
     errs.extend(validate_match_conditions(
         arr(hook, "/matchConditions"),
         &child(path, "matchConditions"),

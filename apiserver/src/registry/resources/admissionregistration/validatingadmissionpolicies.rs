@@ -6,7 +6,7 @@ use super::{
     CATEGORIES, FAILURE_POLICIES, GROUP, compile_error, default_match_resources,
     validate_match_conditions, validate_match_resources,
 };
-use crate::cel::dynamic::{Declarations, Expect};
+use crate::cel::dynamic::{Declarations, Expect, is_identifier};
 use crate::registry::resources::shared::{arr, has, s};
 use crate::registry::table::{self, AGE, Column, NAME};
 use crate::registry::{
@@ -19,39 +19,6 @@ use apimachinery::validation::is_dns1035_label;
 use apimachinery::{FieldError, FieldErrors};
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 use serde_json::{Value, json};
-
-/// A CEL identifier: a letter or `_`, then letters, digits and `_`, not a reserved word.
-fn is_cel_identifier(name: &str) -> bool {
-    const RESERVED: [&str; 21] = [
-        "true",
-        "false",
-        "null",
-        "in",
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ];
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !RESERVED.contains(&name)
-}
 
 const REASONS: &[&str] = &["Forbidden", "Invalid", "RequestEntityTooLarge"];
 
@@ -241,7 +208,7 @@ impl Strategy for ValidatingAdmissionPolicies {
                     child(&path, "name"),
                     "name is not specified",
                 ));
-            } else if !is_cel_identifier(name) {
+            } else if !is_identifier(name) {
                 errs.push(FieldError::invalid(
                     child(&path, "name"),
                     name,

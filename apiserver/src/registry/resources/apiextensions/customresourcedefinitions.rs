@@ -10,6 +10,7 @@
 
 use crate::cel;
 use crate::crd::schema::{structural, validation};
+use crate::registry::resources::admissionregistration::validate_client_config;
 use crate::registry::resources::shared::{arr, has, immutable, invalid_rendered, s};
 use crate::registry::{
     Resource, ResourceInfo, SubresourceInfo,
@@ -242,6 +243,11 @@ fn validate_conversion(obj: &Value) -> FieldErrors {
             errs.push(FieldError::required(
                 "spec.conversion.webhook",
                 "required when strategy is set to Webhook",
+            ));
+        } else if let Some(cc) = conv.pointer("/webhook/clientConfig") {
+            errs.extend(validate_client_config(
+                cc,
+                "spec.conversion.webhook.clientConfig",
             ));
         }
         let versions = arr(conv, "/webhook/conversionReviewVersions");

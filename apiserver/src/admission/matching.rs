@@ -6,12 +6,13 @@
 //! objects by label selector on the new or the old object.
 
 use super::{Attributes, Source};
-use crate::errors::{ApiError, GroupResource, Result};
+use crate::errors::Result;
 use apimachinery::labels::Selector;
 use serde_json::Value;
 
-/// The request's Namespace: None for cluster-scoped requests; for namespace requests the
-/// Namespace itself.
+/// The request's Namespace: None for cluster-scoped requests, and for requests in a
+/// namespace that is gone (the last deletions of its contents), whose labels then select
+/// nothing; for namespace requests the Namespace itself.
 pub async fn namespace_of(namespaces: &Source, attrs: &Attributes<'_>) -> Result<Option<Value>> {
     if attrs.info.group.is_empty() && attrs.info.resource == "namespaces" {
         return Ok(attrs.object.or(attrs.old).cloned());
@@ -19,13 +20,7 @@ pub async fn namespace_of(namespaces: &Source, attrs: &Attributes<'_>) -> Result
     if attrs.namespace.is_empty() {
         return Ok(None);
     }
-    match namespaces.value("", attrs.namespace).await? {
-        Some(ns) => Ok(Some(ns)),
-        None => Err(ApiError::not_found(
-            &GroupResource::new("", "namespaces"),
-            attrs.namespace,
-        )),
-    }
+    namespaces.value("", attrs.namespace).await
 }
 
 /// The request as rules see it.
